@@ -1,0 +1,88 @@
+"""The Litestar application factory. Importing it connects nowhere; startup does."""
+from __future__ import annotations
+
+from litestar import Litestar, Request
+from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.static_files import create_static_files_router
+from redis.asyncio import Redis
+
+from saas.config import Settings, get_settings
+from saas.db import Database
+from saas.tenants.api import api_router
+from saas.tenants.routes import account_handlers, workspace_router
+from saas.web import routes as web_routes
+from saas.web.deps import provide_db, provide_settings, provide_user
+from saas.web.errors import EXCEPTION_HANDLERS
+from saas.web.i18n import best_locale, set_locale
+from saas.web.render import ROOT, template_config
+from saas.web.security import OriginCheck, SecurityHeaders
+from saas.web.sessions import SessionMiddleware
+
+MAX_BODY = 100 * 1024 * 1024  # the import limit; the import form says so
+
+
+def redis_client(url: str) -> Redis:
+    return Redis.from_url(url, socket_timeout=3, socket_connect_timeout=2, health_check_interval=15)
+
+
+async def _set_request_locale(request: Request) -> None:
+    session = request.scope.get("session") or {}
+    set_locale(session.get("locale") or best_locale(request.headers.get("accept-language")))
+
+
+def build_app(settings: Settings) -> Litestar:
+    if not settings.database_url or not settings.redis_url:
+        raise SystemExit("configuration error: DATABASE_URL and REDIS_URL must be set for the web process "
+                         "(`saas run` sets them for the embedded servers)")
+
+    async def startup(app: Litestar) -> None:
+        app.state.db = Database(settings.database_url)
+        app.state.redis = redis_client(settings.redis_url)
+
+    async def shutdown(app: Litestar) -> None:
+        await app.state.db.dispose()
+        await app.state.redis.aclose()
+
+    secure = settings.secure_cookies
+    return Litestar(
+        route_handlers=[
+            *web_routes.HANDLERS,
+            *account_handlers,
+            workspace_router,
+            api_router([]),
+            create_static_files_router(path="/static", directories=[ROOT / "static"], include_in_schema=False),
+        ],
+        dependencies={
+            "db": Provide(provide_db),
+            "user": Provide(provide_user),
+            "settings": Provide(provide_settings),
+        },
+        template_config=template_config(),
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key,
+            cookie_name="__Host-csrftoken" if secure else "csrftoken",
+            cookie_secure=secure,
+            exclude=["/api/", "/healthz", "/static/"],
+        ),
+        middleware=[SessionMiddleware, OriginCheck],
+        before_request=_set_request_locale,
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=OpenAPIConfig(
+            title="Kartoteka API", version="1.0.0", path="/api", render_plugins=[JsonRenderPlugin()],
+        ),
+        plugins=[HTMXPlugin()],
+        on_startup=[startup],
+        on_shutdown=[shutdown],
+        state=State({"settings": settings}),
+        request_max_body_size=MAX_BODY,
+    )
+
+
+def create_app(settings: Settings | None = None) -> SecurityHeaders:
+    settings = settings or get_settings()
+    return SecurityHeaders(build_app(settings), hsts=settings.secure_cookies)

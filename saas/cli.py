@@ -1,0 +1,233 @@
+"""The `saas` command."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import click
+
+from saas.config import ConfigError, Settings, get_settings
+
+
+def _stdin_password(prompt: str) -> str:
+    if sys.stdin.isatty():
+        return click.prompt(prompt, hide_input=True, confirmation_prompt=True)
+    value = sys.stdin.readline().rstrip("\r\n")
+    if not value:
+        raise click.UsageError("the password must be given on stdin")
+    return value
+
+
+def services(*, redis: bool = False) -> Settings:
+    """Settings with DATABASE_URL (and REDIS_URL) pointing somewhere: embedded when unset."""
+    from saas import embedded
+
+    settings = get_settings()
+    if settings.database_url is None:
+        os.environ["DATABASE_URL"] = embedded.start_postgres(settings.data_dir)
+    if redis and settings.redis_url is None:
+        os.environ["REDIS_URL"] = embedded.start_redis(settings.data_dir)[0]
+    get_settings.cache_clear()
+    return get_settings()
+
+
+def _run(coro_fn, settings: Settings):  # noqa: ANN001, ANN202
+    from saas.db import Database
+
+    async def main():  # noqa: ANN202
+        db = Database(settings.database_url, pool_size=5)
+        try:
+            return await coro_fn(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(main())
+
+
+@click.group()
+def main() -> None:
+    """Kartoteka: client accounting for small businesses."""
+    try:
+        get_settings()
+    except ConfigError as exc:
+        click.echo(str(exc.code), err=True)
+        sys.exit(2)
+
+
+@main.command()
+def migrate() -> None:
+    """Migrate the shared schema, then every tenant schema (resumable)."""
+    from saas.migrate import migrate_all
+
+    settings = services()
+    _run(lambda db: migrate_all(db.engine, echo=click.echo), settings)
+
+
+@main.command()
+def web() -> None:
+    """Serve the web app on $HOST:$PORT."""
+    import uvicorn
+
+    settings = services(redis=True)
+    uvicorn.run("saas.app:create_app", factory=True, host=settings.host, port=settings.port,
+                access_log=False, proxy_headers=True, log_level="info", timeout_graceful_shutdown=5)
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def worker(burst: bool) -> None:
+    """Run one RQ worker."""
+    from saas.jobs import run_worker
+
+    run_worker(services(redis=True), burst=burst)
+
+
+@main.command()
+def run() -> None:
+    """Start everything: embedded PostgreSQL and Redis when unset, migrate, web and one worker."""
+    from saas import embedded
+    from saas.migrate import migrate_all
+
+    settings = services(redis=True)
+    _run(lambda db: migrate_all(db.engine, echo=click.echo), settings)
+    env = {**os.environ, "DATABASE_URL": os.environ["DATABASE_URL"], "REDIS_URL": os.environ["REDIS_URL"]}
+    children = [
+        subprocess.Popen([sys.executable, "-m", "saas.cli", "web"], env=env),
+        subprocess.Popen([sys.executable, "-m", "saas.cli", "worker"], env=env),
+    ]
+    click.echo(f"Kartoteka is running at {settings.base_url} (Ctrl-C stops it)")
+    stopping = False
+
+    def stop(*_args) -> None:  # noqa: ANN002
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    code = 0
+    while not stopping:
+        for child in children:
+            if child.poll() is not None:
+                click.echo(f"a process exited with code {child.returncode}; stopping", err=True)
+                code, stopping = child.returncode or 1, True
+        time.sleep(0.2)
+    for child in children:
+        embedded.stop_process(child)
+    click.echo("stopped")
+    sys.exit(code)  # atexit stops the embedded Redis and PostgreSQL we started
+
+
+# ---- platform administration ---------------------------------------------------------------
+
+
+@main.group()
+def tenants() -> None:
+    """Manage companies."""
+
+
+@tenants.command("create")
+@click.option("--name", required=True)
+@click.option("--owner-email", required=True)
+@click.option("--owner-name", default=None)
+def tenants_create(name: str, owner_email: str, owner_name: str | None) -> None:
+    """Create a company and its owner (password on stdin). Prints the slug."""
+    from saas.tenants import service
+
+    password = _stdin_password("Owner password")
+    settings = services()
+
+    async def go(db):  # noqa: ANN001, ANN202
+        async with db.session() as s:
+            user = await service.get_user_by_email(s, owner_email)
+            if user is None:
+                user = await service.do_create_user(s, owner_email, owner_name or owner_email.split("@")[0],
+                                                    password)
+            tenant = await service.do_create_tenant(s, name, user)
+            return tenant.slug
+
+    click.echo(_form_guard(lambda: _run(go, settings)))
+
+
+@tenants.command("list")
+def tenants_list() -> None:
+    """List the companies."""
+    from sqlalchemy import select
+
+    from saas.tenants.models import Tenant
+
+    settings = services()
+
+    async def go(db):  # noqa: ANN001, ANN202
+        async with db.session() as s:
+            return list(await s.scalars(select(Tenant).order_by(Tenant.id)))
+
+    for t in _run(go, settings):
+        click.echo(f"{t.slug}\t{t.status}\t{t.plan}\t{t.schema_version}\t{t.name}")
+
+
+@main.group()
+def tokens() -> None:
+    """Manage API tokens."""
+
+
+@tokens.command("create")
+@click.option("--tenant", "slug", required=True)
+@click.option("--role", required=True, type=click.Choice(["owner", "admin", "marketer", "viewer"]))
+@click.option("--name", required=True)
+def tokens_create(slug: str, role: str, name: str) -> None:
+    """Create an API token; it is printed once, as the only line."""
+    from saas.tenants import service
+
+    settings = services()
+
+    async def go(db):  # noqa: ANN001, ANN202
+        async with db.session() as s:
+            tenant = await service.get_tenant_by_slug(s, slug)
+            if tenant is None:
+                raise click.ClickException(f"no tenant {slug!r}")
+            return (await service.do_create_token(s, tenant, role, name))[1]
+
+    click.echo(_form_guard(lambda: _run(go, settings)))
+
+
+@main.group()
+def admin() -> None:
+    """Platform administrators."""
+
+
+@admin.command("create")
+@click.option("--email", required=True)
+@click.option("--name", default="Platform admin")
+def admin_create(email: str, name: str) -> None:
+    """Create a platform admin (password on stdin)."""
+    from saas.tenants import service
+
+    password = _stdin_password("Password")
+    settings = services()
+
+    async def go(db):  # noqa: ANN001, ANN202
+        async with db.session() as s:
+            user = await service.get_user_by_email(s, email)
+            if user is None:
+                user = await service.do_create_user(s, email, name, password)
+            user.is_platform_admin = True
+            return user.email
+
+    click.echo(f"platform admin: {_form_guard(lambda: _run(go, settings))}")
+
+
+def _form_guard(fn):  # noqa: ANN001, ANN202
+    from saas.tenants.service import FormError
+
+    try:
+        return fn()
+    except FormError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+if __name__ == "__main__":
+    main()

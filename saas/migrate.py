@@ -1,0 +1,196 @@
+"""Schema migrations: the shared schema, then every tenant schema, and fast tenant creation.
+
+Alembic scripts live in migrations/shared and migrations/tenant. Both are run here through
+`EnvironmentContext` directly, so the script directory is read once and a tenant upgrade costs one
+transaction. Tenant scripts use unqualified names; the transaction's search_path picks the schema.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from saas.db import check_schema
+from saas.models import shared_metadata, tenant_metadata
+
+ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS = ROOT / "migrations"
+
+
+@functools.cache
+def _config(name: str, location: str | None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", location or str(MIGRATIONS / name))
+    return config
+
+
+@functools.cache
+def script_directory(name: str, location: str | None = None) -> ScriptDirectory:
+    return ScriptDirectory.from_config(_config(name, location))
+
+
+def head(name: str, location: str | None = None) -> str:
+    return script_directory(name, location).get_current_head()
+
+
+def _upgrade(sync_conn, name: str, schema: str, location: str | None) -> None:  # noqa: ANN001
+    script = script_directory(name, location)
+
+    def upgrade(rev, context):  # noqa: ANN001
+        return script._upgrade_revs("head", rev)
+
+    env = EnvironmentContext(_config(name, location), script, fn=upgrade)
+    env.configure(
+        connection=sync_conn,
+        target_metadata=shared_metadata if name == "shared" else tenant_metadata,
+        version_table_schema=schema,
+    )
+    env.run_migrations()
+
+
+async def migrate_shared(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE SCHEMA IF NOT EXISTS shared"))
+        # One migrator at a time: a second `saas migrate` waits here instead of racing.
+        await conn.execute(text("SELECT pg_advisory_xact_lock(7310001)"))
+        await conn.run_sync(_upgrade, "shared", "shared", None)
+
+
+async def migrate_tenant(engine: AsyncEngine, schema: str, location: str | None = None) -> str:
+    check_schema(schema)
+    target = head("tenant", location)
+    async with engine.begin() as conn:
+        await conn.execute(text("SELECT set_config('search_path', :s, true)"), {"s": schema})
+        await conn.run_sync(_upgrade, "tenant", schema, location)
+        await conn.execute(
+            text("UPDATE shared.tenants SET schema_version = :v WHERE schema_name = :s"), {"v": target, "s": schema}
+        )
+    return target
+
+
+async def migrate_tenants(
+    engine: AsyncEngine,
+    *,
+    concurrency: int = 4,
+    location: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Bring every tenant behind head up to date. Resumable: each tenant commits on its own."""
+    target = head("tenant", location)
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT schema_name FROM shared.tenants WHERE status <> 'deleted' "
+                "AND schema_version IS DISTINCT FROM :v ORDER BY id"
+            ),
+            {"v": target},
+        )
+        schemas = [r[0] for r in rows]
+    done = 0
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for s in schemas:
+        queue.put_nowait(s)
+
+    async def worker() -> None:
+        nonlocal done
+        while not queue.empty():
+            schema = queue.get_nowait()
+            await migrate_tenant(engine, schema, location)
+            done += 1
+            if progress:
+                progress(done, len(schemas))
+
+    await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(schemas))))))
+    return done
+
+
+async def migrate_all(engine: AsyncEngine, *, echo: Callable[[str], None] = print) -> None:
+    started = time.monotonic()
+    await migrate_shared(engine)
+    last = [0.0]
+
+    def report(done: int, total: int) -> None:
+        if done == total or time.monotonic() - last[0] > 1:
+            last[0] = time.monotonic()
+            echo(f"migrate: tenants {done}/{total}")
+
+    count = await migrate_tenants(engine, progress=report)
+    echo(f"migrate: shared and {count} tenant schema(s) up to date in {time.monotonic() - started:.1f}s")
+
+
+# ---- fast tenant creation ----------------------------------------------------------------
+
+
+@functools.cache
+def tenant_ddl() -> str:
+    """The tenant tables as one precompiled DDL script (unqualified names)."""
+    dialect = postgresql.dialect()
+    parts = []
+    for table in tenant_metadata.sorted_tables:
+        parts.append(str(CreateTable(table).compile(dialect=dialect)).strip())
+        for index in sorted(table.indexes, key=lambda i: i.name or ""):
+            parts.append(str(CreateIndex(index).compile(dialect=dialect)).strip())
+    parts.append(
+        "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+        "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+    )
+    parts.append(f"INSERT INTO alembic_version (version_num) VALUES ('{head('tenant')}')")
+    return ";\n".join(parts) + ";"
+
+
+async def create_tenant_schema(conn, schema: str) -> str:  # noqa: ANN001 - an AsyncConnection in a transaction
+    """Create a tenant schema at head in one round trip, inside the caller's transaction."""
+    check_schema(schema)
+    await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    await conn.execute(text("SELECT set_config('search_path', :s, true)"), {"s": schema})
+    raw = await conn.get_raw_connection()
+    # asyncpg runs a multi-statement script through the simple query protocol.
+    await raw.driver_connection.execute(tenant_ddl())
+    await conn.execute(text("SELECT set_config('search_path', '', true)"))
+    return head("tenant")
+
+
+def run_alembic_cli(name: str) -> None:
+    """Entry for migrations/*/env.py: autogenerate against a scratch database (DATABASE_URL).
+
+    The tenant environment compares the models with the scratch schema `t_0`, so author a tenant
+    revision against a database where `t_0` is at the previous head.
+    """
+    from alembic import context
+
+    from saas.config import get_settings
+    from saas.db import make_engine
+
+    schema = "shared" if name == "shared" else "t_0"
+    metadata = shared_metadata if name == "shared" else tenant_metadata
+
+    def run(sync_conn) -> None:  # noqa: ANN001
+        context.configure(
+            connection=sync_conn,
+            target_metadata=metadata,
+            version_table_schema=schema,
+            include_schemas=name == "shared",
+            include_name=lambda n, t, p: t != "schema" or n == "shared",
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def main() -> None:
+        engine = make_engine(get_settings().database_url)
+        async with engine.begin() as conn:
+            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+            await conn.execute(text("SELECT set_config('search_path', :s, true)"), {"s": schema})
+            await conn.run_sync(run)
+        await engine.dispose()
+
+    asyncio.run(main())

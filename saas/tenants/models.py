@@ -1,0 +1,158 @@
+"""Platform tables (schema `shared`) and the per-company tables every domain relies on."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Identity, Integer, Text, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from saas.db import SharedBase, TenantBase
+
+ROLES = ("owner", "admin", "marketer", "viewer")
+ROLE_CHECK = "role IN ('owner', 'admin', 'marketer', 'viewer')"
+
+
+def _id() -> Mapped[int]:
+    return mapped_column(BigInteger, Identity(), primary_key=True)
+
+
+def _now() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class Tenant(SharedBase):
+    __tablename__ = "tenants"
+    __table_args__ = (CheckConstraint("status IN ('active', 'suspended', 'deleted')", name="status"),)
+    id: Mapped[int] = _id()
+    slug: Mapped[str] = mapped_column(Text, unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    schema_name: Mapped[str] = mapped_column(Text, unique=True)
+    schema_version: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, server_default="active")
+    plan: Mapped[str] = mapped_column(Text, server_default="free")
+    locale: Mapped[str] = mapped_column(Text, server_default="ru")
+    currency: Mapped[str] = mapped_column(Text, server_default="RUB")
+    timezone: Mapped[str] = mapped_column(Text, server_default="Europe/Moscow")
+    is_demo: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    created_at: Mapped[datetime] = _now()
+    last_activity_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class User(SharedBase):
+    __tablename__ = "users"
+    id: Mapped[int] = _id()
+    email: Mapped[str] = mapped_column(Text, unique=True)  # stored lower-cased
+    name: Mapped[str] = mapped_column(Text)
+    password_hash: Mapped[str] = mapped_column(Text)
+    locale: Mapped[str | None] = mapped_column(Text)
+    is_platform_admin: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    created_at: Mapped[datetime] = _now()
+
+
+class Membership(SharedBase):
+    __tablename__ = "memberships"
+    __table_args__ = (CheckConstraint(ROLE_CHECK, name="role"),)
+    user_id: Mapped[int] = mapped_column(ForeignKey("shared.users.id", ondelete="CASCADE"), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("shared.tenants.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    role: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+
+
+class Invitation(SharedBase):
+    __tablename__ = "invitations"
+    __table_args__ = (CheckConstraint(ROLE_CHECK, name="role"),)
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("shared.tenants.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(Text)
+    token_hash: Mapped[str] = mapped_column(Text, unique=True)
+    invited_by: Mapped[int | None] = mapped_column(ForeignKey("shared.users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PasswordReset(SharedBase):
+    __tablename__ = "password_resets"
+    id: Mapped[int] = _id()
+    user_id: Mapped[int] = mapped_column(ForeignKey("shared.users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(Text, unique=True)
+    created_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ApiToken(SharedBase):
+    __tablename__ = "api_tokens"
+    __table_args__ = (CheckConstraint(ROLE_CHECK, name="role"),)
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("shared.tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(Text)
+    token_hash: Mapped[str] = mapped_column(Text, unique=True)
+    prefix: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class OutboxMail(SharedBase):
+    """Development mail: what would have gone over SMTP, shown at /dev/outbox."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = _id()
+    recipient: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+
+
+class PlatformAudit(SharedBase):
+    __tablename__ = "platform_audit"
+    id: Mapped[int] = _id()
+    actor: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    target: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    created_at: Mapped[datetime] = _now()
+
+
+# ---- per-company tables ------------------------------------------------------------------
+
+
+class AuditEvent(TenantBase):
+    """Who revealed, exported, imported, merged or erased what, and when. Never the data itself."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = _id()
+    actor: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text, index=True)
+    object_type: Mapped[str | None] = mapped_column(Text)
+    object_id: Mapped[int | None] = mapped_column(BigInteger)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    created_at: Mapped[datetime] = _now()
+
+
+class Job(TenantBase):
+    """Durable state of a background job; the RQ job id is derived from it."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'done', 'failed', 'cancelled')", name="status"),
+    )
+    id: Mapped[int] = _id()
+    kind: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, server_default="queued")
+    progress: Mapped[int] = mapped_column(Integer, server_default="0")
+    total: Mapped[int] = mapped_column(Integer, server_default="0")
+    object_id: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = _now()
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,116 @@
+"""Errors as pages for people and JSON for the API: clear words, never a stack trace."""
+from __future__ import annotations
+
+import logging
+
+from asyncpg.exceptions import PostgresConnectionError
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from saas.tenants.service import FormError
+from saas.web.deps import LoginRequired
+from saas.web.i18n import _
+from saas.web.render import is_htmx, redirect, render
+
+log = logging.getLogger("saas.errors")
+
+
+def wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or request.url.path == "/healthz"
+
+
+def _titles() -> dict[int, str]:
+    return {
+        400: _("The request could not be understood."),
+        401: _("Please log in."),
+        403: _("You do not have access to this."),
+        404: _("Page not found."),
+        405: _("This action is not allowed here."),
+        413: _("The file is too large."),
+        429: _("Too many attempts. Wait a few minutes and try again."),
+        500: _("Something went wrong on our side. We have been notified."),
+        503: _("The service is temporarily unavailable. Try again in a few seconds."),
+    }
+
+
+def error_response(request: Request, status: int, detail: str | None = None, extra: dict | None = None) -> Response:
+    message = detail or _titles().get(status, _("Error"))
+    if wants_json(request):
+        return Response({"error": message, "status": status, **(extra or {})}, status_code=status,
+                        media_type=MediaType.JSON)
+    if is_htmx(request):
+        return render(request, "_flash_error.html", status_code=status, message=message)
+    return render(request, "error.html", status_code=status, status=status, message=message)
+
+
+def http_exception(request: Request, exc: HTTPException) -> Response:
+    if isinstance(exc, LoginRequired):
+        return redirect(request, f"/login?next={request.url.path}")
+    if isinstance(exc, ValidationException) and wants_json(request):
+        return Response({"error": _("Invalid request."), "status": 400, "fields": _field_errors(exc)},
+                        status_code=400, media_type=MediaType.JSON)
+    status = exc.status_code
+    detail = exc.detail if exc.detail and exc.detail != _std_detail(status) else None
+    headers = exc.headers or {}
+    response = error_response(request, status, detail)
+    if isinstance(exc, NotAuthorizedException) and wants_json(request):
+        headers = {**headers, "WWW-Authenticate": "Bearer"}
+    response.headers.update(headers)
+    return response
+
+
+def _std_detail(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def _field_errors(exc: ValidationException) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in exc.extra or []:
+        if isinstance(item, dict):
+            out[str(item.get("key") or item.get("source") or "body")] = str(item.get("message"))
+    return out
+
+
+def form_error(request: Request, exc: FormError) -> Response:
+    return Response({"error": _("Invalid input."), "status": 422, "fields": exc.errors}, status_code=422,
+                    media_type=MediaType.JSON) if wants_json(request) else error_response(request, 422, str(exc))
+
+
+def unavailable(request: Request, exc: Exception) -> Response:
+    log.warning("dependency unavailable: %s", type(exc).__name__)
+    return error_response(request, 503)
+
+
+def internal(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(request, 500)
+
+
+def db_error(request: Request, exc: DBAPIError) -> Response:
+    if exc.connection_invalidated or isinstance(exc.orig, PostgresConnectionError | OSError):
+        return unavailable(request, exc)
+    return internal(request, exc)
+
+
+EXCEPTION_HANDLERS = {
+    HTTPException: http_exception,
+    FormError: form_error,
+    OperationalError: unavailable,
+    InterfaceError: unavailable,
+    PoolTimeout: unavailable,
+    DBAPIError: db_error,
+    ConnectionRefusedError: unavailable,
+    OSError: unavailable,
+    RedisConnectionError: unavailable,
+    RedisTimeoutError: unavailable,
+    Exception: internal,
+}

@@ -1,0 +1,98 @@
+"""Page rendering: one function builds every page's context, so no page forgets a part of it."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import StrictUndefined
+from litestar import Request
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.response import Redirect, Response, Template
+from litestar.template.config import TemplateConfig
+
+from saas.web import i18n
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+HX_REQUEST = "hx-request"
+
+
+def configure_engine(engine: JinjaTemplateEngine) -> None:
+    env = engine.engine
+    env.add_extension("jinja2.ext.i18n")
+    env.install_gettext_callables(
+        lambda s: i18n.translations(i18n.get_locale()).gettext(s),
+        lambda s, p, n: i18n.translations(i18n.get_locale()).ngettext(s, p, n),
+        newstyle=True,
+    )
+    env.undefined = StrictUndefined
+    env.filters.update(
+        date=i18n.fmt_date, datetime=i18n.fmt_datetime, money=i18n.fmt_money, number=i18n.fmt_number,
+        percent=i18n.fmt_percent,
+    )
+    env.globals.update(
+        get_locale=i18n.get_locale, LOCALES=i18n.LOCALES, language_name=i18n.language_name,
+        role_label=role_label, workspace_nav=workspace_nav,
+    )
+
+
+def role_label(role: str) -> str:
+    labels = {"owner": i18n._("owner"), "admin": i18n._("admin"), "marketer": i18n._("marketer"),
+              "viewer": i18n._("viewer")}
+    return labels.get(role, role)
+
+
+# Each domain adds its section here: (path under /t/{slug}, label, minimum role).
+NAV: list[tuple[str, str, str]] = [("/team", "Team", "admin")]
+
+
+def workspace_nav(ctx) -> list[tuple[str, str]]:  # noqa: ANN001
+    return [(path, i18n._(label)) for path, label, role in NAV if ctx.allows(role)]
+
+
+def template_config() -> TemplateConfig:
+    return TemplateConfig(directory=ROOT / "templates", engine=JinjaTemplateEngine, engine_callback=configure_engine)
+
+
+def is_htmx(request: Request) -> bool:
+    """A fragment request: htmx, but not a history restore (which needs the whole page)."""
+    return request.headers.get(HX_REQUEST) == "true" and request.headers.get("hx-history-restore-request") != "true"
+
+
+def flash(request: Request, message: str, level: str = "success") -> None:
+    session = request.scope.setdefault("session", {})
+    session.setdefault("_flash", []).append([level, message])
+
+
+def render(
+    request: Request,
+    template: str,
+    *,
+    status_code: int = 200,
+    private: bool = True,
+    **context: Any,
+) -> Template:
+    session = request.scope.get("session") or {}
+    flashes = session.pop("_flash", []) if isinstance(session, dict) else []
+    base = {
+        "request": request,
+        "user": None,
+        "ctx": None,
+        "memberships": [],
+        "flashes": flashes,
+        "dev": not request.app.state.settings.production,
+        "errors": {},
+        "form": {},
+    }
+    base.update(context)
+    headers = {"Vary": "HX-Request, Cookie"}
+    if private:
+        headers["Cache-Control"] = "private, no-store"
+    return Template(template_name=template, context=base, status_code=status_code, headers=headers)
+
+
+def redirect(request: Request, path: str) -> Redirect | Response:
+    """A 303 for plain forms; htmx follows HX-Redirect with a full page load."""
+    if is_htmx(request):
+        # A 303 would be followed inside the XHR; HX-Redirect makes htmx load the page itself.
+        return Response(content=b"", status_code=200, headers={"HX-Redirect": path})
+    return Redirect(path, status_code=303)

@@ -1,0 +1,68 @@
+"""Cross-cutting pages: health, the language switch and the development outbox."""
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from litestar import MediaType, Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException
+from litestar.params import Body
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from saas.config import Settings
+from saas.tenants.models import OutboxMail, User
+from saas.web.i18n import LOCALES, set_locale
+from saas.web.render import redirect, render
+
+
+@get("/healthz", include_in_schema=False)
+async def healthz(request: Request) -> Response:
+    state = request.app.state
+
+    async def check_db() -> str:
+        async with state.db.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return "ok"
+
+    async def check_redis() -> str:
+        await state.redis.ping()
+        return "ok"
+
+    results = {}
+    for name, check in (("database", check_db), ("redis", check_redis)):
+        try:
+            results[name] = await asyncio.wait_for(check(), timeout=3)
+        except Exception as exc:  # noqa: BLE001 - any failure means "down", named by its type
+            results[name] = f"down: {type(exc).__name__}"
+    ok = all(v == "ok" for v in results.values())
+    return Response({"status": "ok" if ok else "unavailable", **results}, status_code=200 if ok else 503,
+                    media_type=MediaType.JSON, headers={"Cache-Control": "no-store"})
+
+
+@post("/lang", include_in_schema=False)
+async def switch_language(
+    request: Request, db: AsyncSession, user: User | None,
+    data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Any:
+    lang = data.get("lang") if data.get("lang") in LOCALES else None
+    if lang:
+        request.scope.setdefault("session", {})["locale"] = lang
+        set_locale(lang)
+        if user is not None:
+            user.locale = lang
+    back = data.get("next") or "/"
+    return redirect(request, back if isinstance(back, str) and back.startswith("/") and not back.startswith("//")
+                    else "/")
+
+
+@get("/dev/outbox", include_in_schema=False)
+async def outbox(request: Request, db: AsyncSession, settings: Settings) -> Any:
+    if settings.production:
+        raise NotFoundException()
+    mails = list(await db.scalars(select(OutboxMail).order_by(OutboxMail.id.desc()).limit(50)))
+    return render(request, "dev/outbox.html", mails=mails)
+
+
+HANDLERS = [healthz, switch_language, outbox]
