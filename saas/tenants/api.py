@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from litestar import Router, get
 from litestar.di import Provide
+from sqlalchemy import select
+
+from saas.tenants.models import ApiToken
 
 from saas.web.deps import ApiCtx, api_ctx
 
@@ -21,6 +25,29 @@ async def me(ctx: ApiCtx) -> Me:
     return Me(tenant=ctx.tenant.slug, tenant_name=ctx.tenant.name, role=ctx.role)
 
 
+
+
+@dataclass
+class TokenInfo:
+    id: int
+    name: str
+    role: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked: bool
+
+
+@get("/tokens", opt={"role": "admin"}, summary="The company's API tokens (admin)")
+async def list_tokens(ctx: ApiCtx) -> list[TokenInfo]:
+    rows = await ctx.db.scalars(select(ApiToken).where(ApiToken.tenant_id == ctx.tenant.id).order_by(ApiToken.id))
+    return [TokenInfo(t.id, t.name, t.role, t.prefix, t.created_at, t.last_used_at, t.revoked_at is not None)
+            for t in rows]
+
+
+HANDLERS = [me, list_tokens]
+
+
 def api_router(handlers: list) -> Router:
-    return Router(path="/api/v1", route_handlers=[me, *handlers], dependencies={"ctx": Provide(api_ctx)},
+    return Router(path="/api/v1", route_handlers=[*HANDLERS, *handlers], dependencies={"ctx": Provide(api_ctx)},
                   tags=["api"])

@@ -276,7 +276,7 @@ async def get_invitation(session: AsyncSession, token: str) -> tuple[Invitation,
 async def do_accept_invitation(session: AsyncSession, invitation: Invitation, user: User) -> None:
     """Join the invitation's own tenant, and only if it was addressed to this user."""
     if user.email != invitation.email:
-        raise FormError({"email": _("This invitation was sent to another email address.")})
+        raise FormError({"form": _("This invitation was sent to another email address.")})
     member = await session.get(Membership, (user.id, invitation.tenant_id))
     if member is None:
         session.add(Membership(user_id=user.id, tenant_id=invitation.tenant_id, role=invitation.role))

@@ -42,7 +42,7 @@ def role_label(role: str) -> str:
 
 
 # Each domain adds its section here: (path under /t/{slug}, label, minimum role).
-NAV: list[tuple[str, str, str]] = [("/team", "Team", "admin")]
+NAV: list[tuple[str, str, str]] = [("/team", i18n.lazy("Team"), "admin")]
 
 
 def workspace_nav(ctx) -> list[tuple[str, str]]:  # noqa: ANN001

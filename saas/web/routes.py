@@ -66,3 +66,14 @@ async def outbox(request: Request, db: AsyncSession, settings: Settings) -> Any:
 
 
 HANDLERS = [healthz, switch_language, outbox]
+
+
+@get("/dev/error", include_in_schema=False)
+async def dev_error(settings: Settings) -> None:
+    """Development only: shows what a server error looks like (and that it carries our headers)."""
+    if settings.production:
+        raise NotFoundException()
+    raise RuntimeError("deliberate error for /dev/error")
+
+
+HANDLERS.append(dev_error)

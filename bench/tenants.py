@@ -1,0 +1,220 @@
+"""Benchmark: tenant creation, one additive migration across all tenants, catalog cost per tenant.
+
+Kartoteka keeps one PostgreSQL schema per company, so these numbers decide whether that scales:
+
+* create_ms - wall time of a signup's tenant creation through the product's own path,
+  `do_create_tenant(session, name)` inside `Database(url).session()` (one transaction each, commit
+  included), N tenants in a row. *_last_200 is the tail once ~N schemas exist.
+* floor_create_schema_ms - the same tables as one bare multi-statement script (`CREATE SCHEMA ...;
+  <tenant_ddl()>`) over a raw asyncpg connection: no registry insert, no ORM. Measured in the same
+  database right after the N tenants, so at the same catalog size. It is what PostgreSQL itself
+  needs (catalog inserts + the commit's WAL flush), so the ratios product/floor say how much the
+  application adds on top of the unavoidable part: near 1 means there is little left to win in code.
+* migrate_one_additive - `migrate_tenants` (what `saas migrate` runs after the shared schema) for
+  one revision adding a nullable column to audit_events, across all N tenants, concurrency 4. If
+  that fails, the error and the number of tenants left inconsistent are reported under
+  "concurrency_4", every tenant is reset to the previous head and the run is timed at concurrency 1.
+* catalog_rows_per_tenant - system catalog rows one tenant schema owns (TOAST included): every
+  tenant adds these, which is what grows relcache, pg_dump and catalog vacuum work.
+
+Database: BENCH_DATABASE_URL (an admin URL), else TEST_DATABASE_URL, else the embedded server.
+A throwaway database kt_bench_<random> is created and dropped WITH (FORCE) at the end.
+Usage: python bench/tenants.py [--tenants 2000]. Progress on stderr, JSON as the last stdout line.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ["SAAS_ENV"] = "test"  # before any saas import: get_settings() is cached
+os.environ.setdefault("DATA_DIR", tempfile.mkdtemp(prefix="kt_bench_data_"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import asyncpg  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from saas.config import normalise_database_url  # noqa: E402
+from saas.db import Database  # noqa: E402
+from saas.migrate import MIGRATIONS, head, migrate_shared, migrate_tenants, tenant_ddl  # noqa: E402
+from saas.tenants.service import do_create_tenant  # noqa: E402
+
+FLOOR_REPS = LAST = 200
+REVISION = '''"""bench: one additive column"""
+from alembic import op
+import sqlalchemy as sa
+
+revision, down_revision, branch_labels, depends_on = "bench_note", {down!r}, None, None
+
+
+def upgrade() -> None:
+    op.add_column("audit_events", sa.Column("bench_note", sa.Text(), nullable=True))
+'''
+INCONSISTENT = (  # tenants whose recorded version disagrees with whether the column exists
+    "SELECT count(*) FROM shared.tenants t LEFT JOIN pg_attribute a ON a.attname = 'bench_note' AND NOT "
+    "a.attisdropped AND a.attrelid = to_regclass(t.schema_name || '.audit_events') "
+    "WHERE (t.schema_version = 'bench_note') <> (a.attname IS NOT NULL)"
+)
+CATALOG = """
+WITH own AS (SELECT oid, reltoastrelid FROM pg_class WHERE relnamespace = $1::regnamespace),
+toast AS (SELECT reltoastrelid AS oid FROM own WHERE reltoastrelid <> 0),
+rels AS (SELECT oid FROM own UNION ALL SELECT oid FROM toast
+         UNION ALL SELECT indexrelid FROM pg_index WHERE indrelid IN (SELECT oid FROM toast)),
+types AS (SELECT oid FROM pg_type WHERE typnamespace = $1::regnamespace OR typrelid IN (SELECT oid FROM rels)),
+cons AS (SELECT oid FROM pg_constraint WHERE connamespace = $1::regnamespace),
+defs AS (SELECT oid FROM pg_attrdef WHERE adrelid IN (SELECT oid FROM rels))
+SELECT (SELECT count(*) FROM rels) AS pg_class,
+       (SELECT count(*) FROM pg_attribute WHERE attrelid IN (SELECT oid FROM rels)) AS pg_attribute,
+       (SELECT count(*) FROM pg_index WHERE indexrelid IN (SELECT oid FROM rels)) AS pg_index,
+       (SELECT count(*) FROM cons) AS pg_constraint, (SELECT count(*) FROM types) AS pg_type,
+       (SELECT count(*) FROM defs) AS pg_attrdef,
+       (SELECT count(*) FROM pg_sequence WHERE seqrelid IN (SELECT oid FROM rels)) AS pg_sequence,
+       (SELECT count(*) FROM pg_depend WHERE objid IN (SELECT oid FROM rels UNION ALL SELECT oid FROM types
+                                 UNION ALL SELECT oid FROM cons UNION ALL SELECT oid FROM defs)) AS pg_depend
+"""
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def pct(values: list[float], p: float) -> float:
+    """Percentile with linear interpolation between closest ranks."""
+    s = sorted(values)
+    k = (len(s) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
+    return round(s[lo] + (s[hi] - s[lo]) * (k - lo), 2)
+
+
+def admin_url() -> str:
+    url = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        from saas.embedded import start_postgres
+
+        log("no BENCH_DATABASE_URL/TEST_DATABASE_URL: starting the embedded PostgreSQL")
+        url = start_postgres(Path(tempfile.mkdtemp(prefix="kt_bench_pg_")))
+    return with_db(url, "postgres")
+
+
+def with_db(url: str, name: str) -> str:
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+async def create_tenants(db: Database, n: int) -> list[float]:
+    timings = []
+    for i in range(1, n + 1):
+        started = time.perf_counter()
+        async with db.session() as session:
+            await do_create_tenant(session, f"Bench Company {i}")
+        timings.append((time.perf_counter() - started) * 1000)
+        if i % 200 == 0 or i == n:
+            log(f"created {i}/{n} tenants, p50 of the last {LAST}: {pct(timings[-LAST:], 50)} ms")
+    return timings
+
+
+async def floor(raw: asyncpg.Connection) -> list[float]:
+    timings = []
+    for i in range(FLOOR_REPS):
+        script = f"CREATE SCHEMA floor_{i}; SELECT set_config('search_path', 'floor_{i}', true);\n{tenant_ddl()}"
+        started = time.perf_counter()
+        await raw.execute(script)  # simple query protocol: one implicit transaction, one round trip
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+async def migrate_once(db: Database, location: str, concurrency: int) -> dict:
+    started = time.perf_counter()
+    done = await migrate_tenants(db.engine, location=location, concurrency=concurrency)
+    seconds = time.perf_counter() - started
+    return {"seconds": round(seconds, 2), "ms_per_tenant": round(seconds * 1000 / max(done, 1), 2),
+            "tenants": done, "concurrency": concurrency}
+
+
+async def migrate_one_additive(db: Database, raw: asyncpg.Connection, n: int) -> dict:
+    base = head("tenant")
+    tmp = Path(tempfile.mkdtemp(prefix="kt_bench_mig_")) / "tenant"
+    try:
+        shutil.copytree(MIGRATIONS / "tenant", tmp)
+        (tmp / "versions" / "bench_note.py").write_text(REVISION.format(down=base))
+        assert head("tenant", str(tmp)) == "bench_note"
+        log(f"migrating {n} tenants to bench_note (concurrency 4)")
+        started = time.perf_counter()
+        try:
+            return {**await migrate_once(db, str(tmp), 4), "tenants_inconsistent": await raw.fetchval(INCONSISTENT)}
+        except Exception as exc:  # noqa: BLE001 - reported in the JSON
+            failed = {"ok": False, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
+                      "seconds_until_failure": round(time.perf_counter() - started, 2)}
+        # migrate_tenants does not cancel its other workers when one fails: let them finish first.
+        await asyncio.gather(*(t for t in asyncio.all_tasks() if t is not asyncio.current_task()),
+                             return_exceptions=True)
+        failed["tenants_inconsistent_after_failure"] = await raw.fetchval(INCONSISTENT)
+        log(f"concurrency 4 failed ({failed['error'][:90]}...); resetting, retrying with concurrency 1")
+        for (schema,) in await raw.fetch("SELECT schema_name FROM shared.tenants ORDER BY id"):
+            await raw.execute(f"ALTER TABLE {schema}.audit_events DROP COLUMN IF EXISTS bench_note; "
+                              f"UPDATE {schema}.alembic_version SET version_num = '{base}'; "
+                              f"UPDATE shared.tenants SET schema_version = '{base}' WHERE schema_name = '{schema}'")
+        result = await migrate_once(db, str(tmp), 1)
+        return {**result, "tenants_inconsistent": await raw.fetchval(INCONSISTENT), "concurrency_4": failed}
+    finally:
+        shutil.rmtree(tmp.parent, ignore_errors=True)
+
+
+async def run(n: int) -> dict:
+    admin = admin_url()
+    name = f"kt_bench_{secrets.token_hex(4)}"
+    admin_conn = await asyncpg.connect(admin)
+    await admin_conn.execute(f'CREATE DATABASE "{name}"')
+    log(f"created database {name}")
+    db = Database(normalise_database_url(with_db(admin, name)))
+    raw = None
+    try:
+        await migrate_shared(db.engine)
+        timings = await create_tenants(db, n)
+        raw = await asyncpg.connect(with_db(admin, name))
+        log(f"floor: {FLOOR_REPS} bare CREATE SCHEMA + tables scripts")
+        floor_ms = await floor(raw)
+        schema = await raw.fetchval("SELECT schema_name FROM shared.tenants ORDER BY id DESC LIMIT 1")
+        catalog = dict(await raw.fetchrow(CATALOG, schema))  # before the bench migration adds a column
+        migrate = await migrate_one_additive(db, raw, n)
+    finally:
+        if raw is not None:
+            await raw.close()
+        await db.dispose()
+        await admin_conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin_conn.close()
+        log(f"dropped database {name}")
+    create = {"p50": pct(timings, 50), "p95": pct(timings, 95), "p50_last_200": pct(timings[-LAST:], 50),
+              "p95_last_200": pct(timings[-LAST:], 95), "max": round(max(timings), 2)}
+    fl = {"p50": pct(floor_ms, 50), "p95": pct(floor_ms, 95), "repetitions": FLOOR_REPS}
+    return {
+        "benchmark": "tenants",
+        "tenants": n,
+        "create_ms": create,
+        "floor_create_schema_ms": fl,
+        "ratio_p50": round(create["p50"] / fl["p50"], 2),
+        "ratio_p95": round(create["p95"] / fl["p95"], 2),
+        "ratio_p95_last_200": round(create["p95_last_200"] / fl["p95"], 2),
+        "goal_p95_under_200ms": max(create["p95"], create["p95_last_200"]) < 200,
+        "migrate_one_additive": migrate,
+        "catalog_rows_per_tenant": {"schema": schema, **catalog, "total": sum(catalog.values())},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tenants", type=int, default=2000, help="how many tenants to create (default 2000)")
+    args = parser.parse_args()
+    if args.tenants < 1:
+        parser.error("--tenants must be at least 1")
+    print(json.dumps(asyncio.run(run(args.tenants))), flush=True)
+
+
+if __name__ == "__main__":
+    main()
