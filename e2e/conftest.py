@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Page
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
@@ -32,12 +32,13 @@ def browser_context_args(browser_context_args: dict, base_url: str) -> dict:
 
 
 @pytest.fixture(autouse=True)
-def _screenshot(request: pytest.FixtureRequest, page: Page, browser: Browser) -> Iterator[None]:
+def _screenshot(request: pytest.FixtureRequest, page: Page) -> Iterator[None]:
     """A full-page screenshot of every page still open when the test ends, for looking at later."""
     yield
-    name = re.sub(r"[^\w.-]+", "_", request.node.name)
+    name = re.sub(r"[^\w.-]+", "_", request.node.name).strip("_")
     ARTIFACTS.mkdir(exist_ok=True)
-    pages = [p for ctx in browser.contexts for p in ctx.pages]
+    browser = page.context.browser
+    pages = [p for ctx in browser.contexts for p in ctx.pages] if browser else [page]
     for i, p in enumerate(pages, start=1):
         suffix = "" if i == 1 else f"-{i}"
         try:

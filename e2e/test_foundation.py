@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
 PASSWORD = "correct horse 1"
+NewContext = Callable[..., BrowserContext]  # pytest-playwright's new_context fixture
 WORKSPACE_URL = re.compile(r"/t/([a-z0-9-]+)/$")  # no named group: expect() hands it to JavaScript
 
 
@@ -34,11 +36,20 @@ def slug_of(page: Page) -> str:
     return match[1]
 
 
+def visit(page: Page, path: str, status: int = 200) -> None:
+    """Open a page by its address and check it arrives as an HTML page with the expected status."""
+    response = page.goto(path)
+    assert response is not None, path
+    assert response.status == status, f"GET {path}: {response.status}, expected {status}"
+    content_type = response.headers.get("content-type", "")
+    assert content_type.startswith("text/html"), f"GET {path}: Content-Type {content_type!r}, expected text/html"
+
+
 def signup(page: Page, company: str | None = None, email: str | None = None, password: str = PASSWORD) -> Account:
     """Sign up from the landing page and land in the new company's workspace."""
     company = company or unique_company()
     email = email or unique_email("owner")
-    page.goto("/")
+    visit(page, "/")
     form = page.locator("form[action='/signup']")
     form.locator("[name=company]").fill(company)
     form.locator("[name=name]").fill("Test Owner")
@@ -51,7 +62,7 @@ def signup(page: Page, company: str | None = None, email: str | None = None, pas
 
 
 def fill_login(page: Page, email: str, password: str) -> None:
-    page.goto("/login")
+    visit(page, "/login")
     form = page.locator("form[action='/login']")
     form.locator("[name=email]").fill(email)
     form.locator("[name=password]").fill(password)
@@ -73,7 +84,7 @@ def logout(page: Page) -> None:
 
 def mail_link(page: Page, base_url: str, recipient: str, subject: str, path: str) -> str:
     """The link in the newest outbox mail to `recipient` with `subject`, pointing under `path`."""
-    page.goto("/dev/outbox")
+    visit(page, "/dev/outbox")
     expect(page.locator("h1")).to_have_text("Development outbox")
     mail = page.locator("article.mail").filter(has_text=recipient).filter(has_text=subject).first
     expect(mail).to_be_visible()
@@ -86,7 +97,7 @@ def mail_link(page: Page, base_url: str, recipient: str, subject: str, path: str
 # ---- tests -------------------------------------------------------------------------------------
 
 
-def test_signup_two_companies_are_isolated(page: Page, new_context) -> None:  # noqa: ANN001
+def test_signup_two_companies_are_isolated(page: Page, new_context: NewContext) -> None:
     first = signup(page, unique_company("Alpha"))
     expect(page.locator(".page-head .badge")).to_have_text("owner")
 
@@ -102,8 +113,7 @@ def test_signup_two_companies_are_isolated(page: Page, new_context) -> None:  # 
     expect(menu).not_to_contain_text(first.company)
     expect(menu.locator(f"a[href='/t/{first.slug}/']")).to_have_count(0)
 
-    response = other.goto(f"/t/{first.slug}/")
-    assert response is not None and response.status == 404
+    visit(other, f"/t/{first.slug}/", status=404)
     expect(other.locator("h1")).to_have_text("Page not found.")
     expect(other.locator("body")).not_to_contain_text(first.company)
 
@@ -116,20 +126,21 @@ def test_logout_and_login_again(page: Page) -> None:
     account = signup(page)
     logout(page)
 
-    response = page.goto(f"/t/{account.slug}/")
-    assert response is not None
-    expect(page).to_have_url(re.compile(r"/login\?next="))
+    # Logged out, the workspace sends to the login page.
+    visit(page, f"/t/{account.slug}/")
+    expect(page).to_have_url(re.compile(r"/login\?next=/t/"))
+    expect(page.locator("h1")).to_have_text("Log in")
 
     login(page, account)
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
     expect(page.locator("header .who")).to_have_text("Test Owner")
 
 
-def test_invited_user_joins_with_role(page: Page, new_context, base_url: str) -> None:  # noqa: ANN001
+def test_invited_user_joins_with_role(page: Page, new_context: NewContext, base_url: str) -> None:
     owner = signup(page, unique_company("Invite"))
     invitee = unique_email("marketer")
 
-    page.goto(f"/t/{owner.slug}/team")
+    visit(page, f"/t/{owner.slug}/team")
     expect(page.locator("h1")).to_have_text("Team")
     form = page.locator(f"form[action='/t/{owner.slug}/team/invite']")
     form.locator("[name=email]").fill(invitee)
@@ -142,7 +153,7 @@ def test_invited_user_joins_with_role(page: Page, new_context, base_url: str) ->
     link = mail_link(page, base_url, invitee, f"invites you to {owner.company}", "/invite/")
 
     guest = new_context().new_page()
-    guest.goto(link)
+    visit(guest, link)
     expect(guest.locator("h1")).to_have_text(f"Join {owner.company}")
     expect(guest.get_by_role("button", name="Log out")).to_have_count(0)
     form = guest.locator("form[action^='/invite/']")
@@ -156,7 +167,7 @@ def test_invited_user_joins_with_role(page: Page, new_context, base_url: str) ->
     expect(guest.locator("header .who")).to_have_text("Mia Marketer")
 
     # The owner's team page now lists the new member with their role.
-    page.goto(f"/t/{owner.slug}/team")
+    visit(page, f"/t/{owner.slug}/team")
     row = page.locator("table.table tbody tr").filter(has_text=invitee)
     expect(row).to_contain_text("Mia Marketer")
     expect(row.locator(".badge")).to_have_text("marketer")
@@ -166,7 +177,7 @@ def test_password_reset(page: Page, base_url: str) -> None:
     account = signup(page)
     logout(page)
 
-    page.goto("/login")
+    visit(page, "/login")
     page.get_by_role("link", name="Forgot your password?").click()
     expect(page).to_have_url(re.compile(r"/forgot$"))
     page.locator("form[action='/forgot'] [name=email]").fill(account.email)
@@ -175,7 +186,7 @@ def test_password_reset(page: Page, base_url: str) -> None:
     expect(page.locator("#flash")).to_contain_text("we have sent a reset link")
 
     link = mail_link(page, base_url, account.email, "Reset your Kartoteka password", "/reset/")
-    page.goto(link)
+    visit(page, link)
     expect(page.locator("h1")).to_have_text("Choose a new password")
     new_password = "battery staple 2"
     page.locator("form[action^='/reset/'] [name=password]").fill(new_password)
@@ -184,11 +195,10 @@ def test_password_reset(page: Page, base_url: str) -> None:
     expect(page.locator("#flash")).to_contain_text("Your password has been changed.")
 
     # The link works once.
-    response = page.goto(link)
-    assert response is not None and response.status == 404
+    visit(page, link, status=404)
     expect(page.locator("h1")).to_have_text("This link has expired")
 
-    page.goto(f"/t/{account.slug}/")
+    visit(page, f"/t/{account.slug}/")
     logout(page)
     fill_login(page, account.email, account.password)
     expect(page.get_by_role("alert")).to_have_text("Wrong email or password.")
@@ -219,7 +229,7 @@ def test_switch_language(page: Page) -> None:
     expect(page.locator("h1")).to_have_text(account.company)
 
     # The choice sticks across pages.
-    page.goto(f"/t/{account.slug}/team")
+    visit(page, f"/t/{account.slug}/team")
     expect(html).to_have_attribute("lang", "ru")
 
     lang_form.locator("button[value=en]").click()

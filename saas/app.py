@@ -1,7 +1,7 @@
 """The Litestar application factory. Importing it connects nowhere; startup does."""
 from __future__ import annotations
 
-from litestar import Litestar, Request
+from litestar import Litestar, Request, Router
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -14,9 +14,13 @@ from redis.asyncio import Redis
 from saas.config import Settings, get_settings
 from saas.db import Database
 from saas.tenants.api import api_router
-from saas.tenants.routes import account_handlers, workspace_router
+from saas.clients import admin_routes as client_admin_routes
+from saas.clients import api as client_api
+from saas.clients import import_routes
+from saas.clients import routes as client_routes
+from saas.tenants import routes as tenant_routes
 from saas.web import routes as web_routes
-from saas.web.deps import provide_db, provide_settings, provide_user
+from saas.web.deps import provide_db, provide_settings, provide_user, tenant_ctx
 from saas.web.errors import EXCEPTION_HANDLERS
 from saas.web.i18n import best_locale, set_locale
 from saas.web.render import ROOT, template_config
@@ -33,6 +37,17 @@ def redis_client(url: str) -> Redis:
 async def _set_request_locale(request: Request) -> None:
     session = request.scope.get("session") or {}
     set_locale(session.get("locale") or best_locale(request.headers.get("accept-language")))
+
+
+def workspace_router() -> Router:
+    """Every page inside a company's workspace: one router, one choke point (`tenant_ctx`)."""
+    return Router(
+        path="/t/{slug:str}",
+        route_handlers=[*tenant_routes.WORKSPACE_HANDLERS, *client_routes.HANDLERS, *import_routes.HANDLERS,
+                        *client_admin_routes.HANDLERS],
+        dependencies={"ctx": Provide(tenant_ctx)},
+        include_in_schema=False,
+    )
 
 
 def build_app(settings: Settings) -> Litestar:
@@ -52,9 +67,9 @@ def build_app(settings: Settings) -> Litestar:
     return Litestar(
         route_handlers=[
             *web_routes.HANDLERS,
-            *account_handlers,
-            workspace_router,
-            api_router([]),
+            *tenant_routes.account_handlers,
+            workspace_router(),
+            api_router(client_api.HANDLERS),
             create_static_files_router(path="/static", directories=[ROOT / "static"], include_in_schema=False),
         ],
         dependencies={

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Request, Router, get, post
-from litestar.di import Provide
+from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
 from litestar.params import Body
@@ -17,7 +16,7 @@ from saas.tenants import service
 from saas.tenants.models import User
 from saas.tenants.service import FormError
 from saas.web import sessions
-from saas.web.deps import TenantCtx, tenant_ctx
+from saas.web.deps import TenantCtx
 from saas.web.i18n import _, get_locale, set_locale
 from saas.web.render import flash, redirect, render
 from saas.web.security import Throttle
@@ -276,12 +275,7 @@ async def invite(request: Request, ctx: TenantCtx, settings: Settings, data: For
     return redirect(request, f"{ctx.base}/team")
 
 
-workspace_router = Router(
-    path="/t/{slug:str}",
-    route_handlers=[workspace, team, invite],
-    dependencies={"ctx": Provide(tenant_ctx)},
-    include_in_schema=False,
-)
+WORKSPACE_HANDLERS = [workspace, team, invite]
 
 account_handlers = [
     landing, signup_page, signup, new_company_page, create_company, login_page, login, logout, companies,

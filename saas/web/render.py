@@ -1,11 +1,12 @@
 """Page rendering: one function builds every page's context, so no page forgets a part of it."""
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from jinja2 import StrictUndefined
-from litestar import Request
+from litestar import MediaType, Request
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Response, Template
 from litestar.template.config import TemplateConfig
@@ -31,7 +32,7 @@ def configure_engine(engine: JinjaTemplateEngine) -> None:
     )
     env.globals.update(
         get_locale=i18n.get_locale, LOCALES=i18n.LOCALES, language_name=i18n.language_name,
-        role_label=role_label, workspace_nav=workspace_nav,
+        role_label=role_label, workspace_nav=workspace_nav, today=date.today,
     )
 
 
@@ -42,7 +43,13 @@ def role_label(role: str) -> str:
 
 
 # Each domain adds its section here: (path under /t/{slug}, label, minimum role).
-NAV: list[tuple[str, str, str]] = [("/team", i18n.lazy("Team"), "admin")]
+NAV: list[tuple[str, str, str]] = [
+    ("/clients", i18n.lazy("Clients"), "viewer"),
+    ("/imports", i18n.lazy("Imports"), "marketer"),
+    ("/dictionaries", i18n.lazy("Dictionaries"), "admin"),
+    ("/audit", i18n.lazy("Audit log"), "admin"),
+    ("/team", i18n.lazy("Team"), "admin"),
+]
 
 
 def workspace_nav(ctx) -> list[tuple[str, str]]:  # noqa: ANN001
@@ -84,10 +91,22 @@ def render(
         "form": {},
     }
     base.update(context)
+    base.setdefault("current_path", current_path(request))
     headers = {"Vary": "HX-Request, Cookie"}
     if private:
         headers["Cache-Control"] = "private, no-store"
-    return Template(template_name=template, context=base, status_code=status_code, headers=headers)
+    if is_htmx(request) and status_code >= 400 and not template.rsplit("/", 1)[-1].startswith("_"):
+        # A whole page answering a boosted form (a refused login, say) replaces the page, rather
+        # than landing in the flash area where fragments of errors go.
+        headers.update({"HX-Retarget": "body", "HX-Reswap": "innerHTML"})
+    return Template(template_name=template, context=base, status_code=status_code, headers=headers,
+                    media_type=MediaType.HTML)
+
+
+def current_path(request: Request) -> str:
+    """The path as the browser sent it (Litestar strips a trailing slash from request.url)."""
+    raw = request.scope.get("raw_path")
+    return raw.decode("latin-1") if raw else request.url.path
 
 
 def redirect(request: Request, path: str) -> Redirect | Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from conftest import Browser, cli
+from testkit import Browser, cli
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import re
 
 from sqlalchemy import select
 
-from conftest import Browser
+from testkit import Browser
 from saas.db import Database
 from saas.tenants.models import OutboxMail
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from conftest import _free_port
+from testkit import _free_port
 
 
 def _env(data_dir: Path, port: int) -> dict[str, str]:

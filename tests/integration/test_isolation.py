@@ -14,7 +14,7 @@ import pytest
 from litestar.routes import HTTPRoute
 from sqlalchemy import text
 
-from conftest import Browser, cli
+from testkit import Browser, cli
 from saas.db import Database
 
 PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
@@ -32,11 +32,29 @@ def tenant_routes(prefix: str) -> list[tuple[str, str]]:
     return out
 
 
-def foreign_ids(slug: str) -> dict[str, str]:
-    """Ids of objects that belong to tenant A (filled as the domains grow)."""
-    return {"slug": slug, "id": "1", "client_id": "1", "operation_id": "1", "import_id": "1", "job_id": "1",
-            "campaign_id": "1", "token_id": "1", "field_id": "1", "view_id": "1", "user_id": "1",
-            "group_id": "1", "direction_id": "1", "name": "x", "kind": "clients", "other_id": "1"}
+def foreign_ids(slug: str, objects: dict[str, int]) -> dict[str, str]:
+    """Ids of real objects that belong to tenant A."""
+    ids = {"slug": slug, "kind": "product_groups", "name": "email"}
+    ids.update({k: str(v) for k, v in objects.items()})
+    return {k: str(v) for k, v in ids.items()}
+
+
+def make_objects(a: Browser, slug: str, token: str) -> dict[str, int]:
+    """A client with an operation, a dictionary item and an import, all in tenant A."""
+    import httpx
+
+    api = httpx.Client(base_url=str(a.base_url), headers={"Authorization": f"Bearer {token}"})
+    a.form(f"/t/{slug}/dictionaries/product_groups", {"name": "Furniture"})
+    client = api.post("/api/v1/clients", json={"last_name": "Secret", "first_name": "Person",
+                                                "product_groups": ["Furniture"]}).json()
+    op = api.post(f"/api/v1/clients/{client['id']}/operations",
+                  json={"kind": "sale", "occurred_on": "2024-01-02", "amount": "100.00"}).json()
+    r = a.post(f"/t/{slug}/imports", data={"kind": "clients", "_csrf_token": a.csrf()},
+               files={"file": ("c.csv", "ФИО;Телефон\nИванов Иван;+79161234567\n".encode())})
+    import_id = int(r.headers["location"].rsplit("/", 1)[1])
+    item_id = api.get(f"/api/v1/clients/{client['id']}").json()
+    assert item_id["product_groups"] == ["Furniture"]
+    return {"client_id": client["id"], "operation_id": op["id"], "import_id": import_id, "item_id": 1}
 
 
 def fill(path: str, ids: dict[str, str]) -> str:
@@ -51,27 +69,31 @@ def fill(path: str, ids: dict[str, str]) -> str:
 def two_tenants(base_url: str):
     a, b = Browser(base_url), Browser(base_url)
     slug_a, slug_b = a.signup("Tenant A"), b.signup("Tenant B")
-    yield (a, slug_a), (b, slug_b)
+    token_a = cli("tokens", "create", "--tenant", slug_a, "--role", "owner", "--name", "a").stdout.strip()
+    objects = make_objects(a, slug_a, token_a)
+    yield (a, slug_a, objects), (b, slug_b)
     a.close()
     b.close()
 
 
 def test_every_tenant_route_answers_404_to_another_tenants_session(two_tenants) -> None:
-    (_a, slug_a), (b, _slug_b) = two_tenants
+    (a, slug_a, objects), (b, _slug_b) = two_tenants
     routes = tenant_routes("/t/")
     assert len(routes) >= 3
     for method, path in routes:
-        url = fill(path, foreign_ids(slug_a))
+        url = fill(path, foreign_ids(slug_a, objects))
+        if method == "GET":  # the owner reaches it, so a 404 for B means isolation, not a bad id
+            assert a.get(url).status_code < 400, (path, a.get(url).status_code)
         r = b.request(method, url, data={"_csrf_token": b.csrf()} if method != "GET" else None)
         assert r.status_code == 404, (method, path, r.status_code)
 
 
 def test_every_api_route_is_scoped_to_the_tokens_tenant(two_tenants) -> None:
-    (_a, slug_a), (_b, slug_b) = two_tenants
+    (_a, slug_a, objects), (_b, slug_b) = two_tenants
     token_b = cli("tokens", "create", "--tenant", slug_b, "--role", "owner", "--name", "iso").stdout.strip()
     import httpx
 
-    from conftest import PORT
+    from testkit import PORT
 
     api = httpx.Client(base_url=f"http://127.0.0.1:{PORT}", headers={"Authorization": f"Bearer {token_b}"})
     me = api.get("/api/v1/me").json()
@@ -79,12 +101,12 @@ def test_every_api_route_is_scoped_to_the_tokens_tenant(two_tenants) -> None:
     for method, path in tenant_routes("/api/v1/"):
         if "{" not in path:
             continue
-        r = api.request(method, fill(path, foreign_ids(slug_a)), json={})
+        r = api.request(method, fill(path, foreign_ids(slug_a, objects)), json={})
         assert r.status_code in (404, 403, 422), (method, path, r.status_code)
 
 
 def test_200_concurrent_requests_through_a_small_pool_see_no_foreign_rows(db_url: str, two_tenants) -> None:
-    (_a, slug_a), (_b, slug_b) = two_tenants
+    (_a, slug_a, _objects), (_b, slug_b) = two_tenants
 
     async def go() -> tuple[int, int]:
         db = Database(db_url, pool_size=3, max_overflow=0)

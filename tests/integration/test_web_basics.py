@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from conftest import Browser, _free_port
+from testkit import Browser, _free_port
 
 
 def test_csp_and_security_headers_on_200_404_and_500(base_url: str) -> None:

@@ -1,0 +1,170 @@
+"""The clients API: `/api/v1/clients` and operations. The token decides the tenant and the role."""
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, delete, get, patch, post
+from litestar.openapi.datastructures import ResponseSpec
+
+from saas.clients import operations as ops
+from saas.clients import queries, service
+from saas.clients.models import Client, Operation
+from saas.clients.schemas import (
+    ClientIn, ClientOut, ClientPageOut, ErrorOut, Metrics, OperationIn, OperationOut, PassportIn, PassportOut,
+)
+from saas.web.deps import ApiCtx
+
+ERRORS = {
+    401: ResponseSpec(ErrorOut, description="Missing, invalid or revoked token"),
+    403: ResponseSpec(ErrorOut, description="The token's role is too weak"),
+    404: ResponseSpec(ErrorOut, description="No such object in this tenant"),
+    422: ResponseSpec(ErrorOut, description="Invalid input, with a message per field"),
+}
+
+
+async def _names(ctx: ApiCtx) -> tuple[dict[int, str], dict[int, str]]:
+    groups = {g.id: g.name for g in await service.dictionary(ctx.db, "product_groups", include_archived=True)}
+    dirs = {d.id: d.name for d in await service.dictionary(ctx.db, "directions", include_archived=True)}
+    return groups, dirs
+
+
+def client_out(c: Client, groups: dict[int, str], dirs: dict[int, str], overdue: Any = 0,
+               passport: dict[str, Any] | None = None) -> ClientOut:
+    if passport is not None:
+        pp = PassportOut(masked=False, **{k: passport.get(k) for k in
+                                          ("series", "number", "issued_by", "issued_on", "division_code")})
+    else:
+        pp = PassportOut(masked=True, display=c.passport_mask) if c.passport_mask else None
+    return ClientOut(
+        id=c.id, last_name=c.last_name, first_name=c.first_name, middle_name=c.middle_name,
+        birth_date=c.birth_date, phone=c.phone, email=c.email, address=c.address, passport=pp,
+        consent={ch: ch in (c.consent or {}) for ch in service.CHANNELS}, tags=list(c.tags),
+        product_groups=[groups[i] for i in c.product_group_ids if i in groups],
+        directions=[dirs[i] for i in c.direction_ids if i in dirs], note=c.note, archived=c.archived_at is not None,
+        metrics=Metrics(c.first_operation_on, c.last_operation_on, c.operations_count, str(c.revenue_total),
+                        str(c.unpaid_total), str(overdue or "0.00")),
+        created_at=c.created_at, custom=dict(c.custom or {}),
+    )
+
+
+def op_out(o: Operation, groups: dict[int, str], dirs: dict[int, str]) -> OperationOut:
+    return OperationOut(o.id, o.client_id, o.kind, o.occurred_on, str(o.amount), groups.get(o.product_group_id),
+                        dirs.get(o.direction_id), o.due_on, o.paid_on, o.note)
+
+
+async def _present_fields(request: Request) -> set[str]:
+    body = await request.json()
+    return set(body) if isinstance(body, dict) else set()
+
+
+async def _save(ctx: ApiCtx, data: ClientIn, present: set[str], client: Client | None) -> Client:
+    raw: dict[str, Any] = {k: getattr(data, k) for k in service.PLAIN_FIELDS if k in present}
+    fields = {k for k in service.PLAIN_FIELDS if k in present}
+    if "passport" in present:
+        passport = data.passport or PassportIn()
+        for key in ("series", "number", "issued_by", "issued_on", "division_code"):
+            raw[f"passport_{key}"] = getattr(passport, key)
+        fields |= set(service.PASSPORT_FIELDS)
+    consent = None
+    if data.consent is not None:
+        consent = {ch: v for ch in service.CHANNELS if (v := getattr(data.consent, ch)) is not None}
+    groups = await service.resolve_names(ctx.db, "product_groups", data.product_groups, create=False) \
+        if data.product_groups is not None else None
+    dirs = await service.resolve_names(ctx.db, "directions", data.directions, create=False) \
+        if data.directions is not None else None
+    return await service.do_save_client(
+        ctx.db, raw, actor=ctx.actor, client=client, present=fields, consent=consent, consent_source="api",
+        tags=data.tags, product_group_ids=groups, direction_ids=dirs,
+    )
+
+
+async def _one(ctx: ApiCtx, client: Client, reveal: str | None = None) -> ClientOut:
+    groups, dirs = await _names(ctx)
+    overdue = (await ops.overdue_amounts(ctx.db, [client.id])).get(client.id, 0)
+    passport = None
+    if reveal == "passport" and client.passport_enc is not None:
+        if not ctx.allows("admin"):
+            from litestar.exceptions import PermissionDeniedException
+
+            raise PermissionDeniedException("Revealing passport data needs the admin or owner role.")
+        passport = service.reveal_passport(client)
+        await service.audit(ctx.db, ctx.actor, "passport.revealed", "client", client.id)
+    return client_out(client, groups, dirs, overdue, passport)
+
+
+@get("/clients", summary="List clients (search, filters, keyset pages)", responses=ERRORS)
+async def api_list_clients(request: Request, ctx: ApiCtx) -> ClientPageOut:
+    f = queries.parse_filter(dict(request.query_params))
+    page = await queries.list_clients(ctx.db, f)
+    groups, dirs = await _names(ctx)
+    return ClientPageOut([client_out(c, groups, dirs, page.overdue.get(c.id, 0)) for c in page.rows],
+                         page.next_cursor)
+
+
+@post("/clients", summary="Create a client", responses=ERRORS)
+async def api_create_client(request: Request, ctx: ApiCtx, data: ClientIn) -> ClientOut:
+    client = await _save(ctx, data, await _present_fields(request), None)
+    return await _one(ctx, client)
+
+
+@get("/clients/{client_id:int}", summary="One client; ?reveal=passport for admins (audited)", responses=ERRORS)
+async def api_get_client(ctx: ApiCtx, client_id: int, reveal: str | None = None) -> ClientOut:
+    return await _one(ctx, await service.access_client(ctx.db, client_id), reveal)
+
+
+@patch("/clients/{client_id:int}", summary="Change the fields sent", responses=ERRORS)
+async def api_update_client(request: Request, ctx: ApiCtx, client_id: int, data: ClientIn) -> ClientOut:
+    client = await service.access_client(ctx.db, client_id)
+    client = await _save(ctx, data, await _present_fields(request), client)
+    return await _one(ctx, client)
+
+
+@delete("/clients/{client_id:int}", summary="Archive a client (restore with PATCH is not needed: see UI)",
+        status_code=204, responses=ERRORS)
+async def api_archive_client(ctx: ApiCtx, client_id: int) -> None:
+    client = await service.access_client(ctx.db, client_id)
+    await service.do_archive_client(ctx.db, client, ctx.actor, archived=True)
+
+
+async def _op_raw(ctx: ApiCtx, data: OperationIn) -> dict[str, Any]:
+    raw: dict[str, Any] = {k: getattr(data, k) for k in ("kind", "occurred_on", "amount", "due_on", "paid_on", "note")
+                           if getattr(data, k) is not None}
+    if data.product_group is not None:
+        raw["product_group_id"] = (await service.resolve_names(ctx.db, "product_groups", [data.product_group],
+                                                               create=False))[0] if data.product_group else ""
+    if data.direction is not None:
+        raw["direction_id"] = (await service.resolve_names(ctx.db, "directions", [data.direction],
+                                                           create=False))[0] if data.direction else ""
+    return raw
+
+
+@get("/clients/{client_id:int}/operations", summary="A client's operations", responses=ERRORS)
+async def api_list_operations(ctx: ApiCtx, client_id: int) -> list[OperationOut]:
+    client = await service.access_client(ctx.db, client_id)
+    groups, dirs = await _names(ctx)
+    return [op_out(o, groups, dirs) for o in await ops.client_operations(ctx.db, client.id, limit=10_000)]
+
+
+@post("/clients/{client_id:int}/operations", summary="Record a sale, service or return", responses=ERRORS)
+async def api_add_operation(ctx: ApiCtx, client_id: int, data: OperationIn) -> OperationOut:
+    client = await service.access_client(ctx.db, client_id)
+    op = await ops.do_add_operation(ctx.db, client, await _op_raw(ctx, data), ctx.actor)
+    groups, dirs = await _names(ctx)
+    return op_out(op, groups, dirs)
+
+
+@patch("/operations/{operation_id:int}", summary="Change an operation", responses=ERRORS)
+async def api_update_operation(ctx: ApiCtx, operation_id: int, data: OperationIn) -> OperationOut:
+    op = await ops.access_operation(ctx.db, operation_id)
+    op = await ops.do_update_operation(ctx.db, op, await _op_raw(ctx, data), ctx.actor)
+    groups, dirs = await _names(ctx)
+    return op_out(op, groups, dirs)
+
+
+@delete("/operations/{operation_id:int}", summary="Delete an operation", status_code=204, responses=ERRORS)
+async def api_delete_operation(ctx: ApiCtx, operation_id: int) -> None:
+    await ops.do_delete_operation(ctx.db, await ops.access_operation(ctx.db, operation_id), ctx.actor)
+
+
+HANDLERS = [api_list_clients, api_create_client, api_get_client, api_update_client, api_archive_client,
+            api_list_operations, api_add_operation, api_update_operation, api_delete_operation]

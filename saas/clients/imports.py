@@ -1,0 +1,380 @@
+"""Imports of clients and operations: upload, mapping, dry run, the background run, and undo.
+
+A run is one transaction: a worker killed half-way leaves nothing behind, and the retry starts
+clean. In "accepted rows" mode bad rows are skipped and reported; in "all or nothing" mode one bad
+row rolls the whole file back. Progress goes to the job row through its own short transactions.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from saas.clients import crypto, service
+from saas.clients.importing import (
+    CLIENT_FIELDS, OPERATION_FIELDS, MAX_BYTES, ImportFileError, RowResult, guess_mapping,
+    normalise_client_row, normalise_operation_row, read_table,
+)
+from saas.clients.models import Client, Import, ImportUndo, Operation
+from saas.clients.operations import refresh_metrics
+from saas.tenants.models import Job
+from saas.tenants.service import FormError
+from saas.web.i18n import _
+
+BATCH = 1000
+MAX_REJECTED_KEPT = 10_000
+MATCH_KEYS = ("phone", "email", "passport")
+UNDO_FIELDS = ("last_name", "first_name", "middle_name", "birth_date", "phone", "email", "address", "note",
+               "tags", "product_group_ids", "direction_ids", "consent", "passport_enc", "passport_key_id",
+               "passport_bidx", "passport_mask")
+
+
+def fields_for(kind: str) -> list[str]:
+    return CLIENT_FIELDS if kind == "clients" else OPERATION_FIELDS
+
+
+def default_options(kind: str) -> dict[str, Any]:
+    return {"match_by": ["phone", "email", "passport"], "on_match": "update", "mode": "accepted"}
+
+
+async def do_upload(db: AsyncSession, *, data: bytes, filename: str, kind: str, actor: str,
+                    mapping: dict[str, str] | None = None) -> Import:
+    """Check the file as a whole and remember it; nothing is imported yet."""
+    if kind not in ("clients", "operations"):
+        raise FormError({"kind": _("Choose what the file holds: clients or operations.")})
+    if len(data) > MAX_BYTES:
+        raise FormError({"file": _("The file is larger than 100 MB.")})
+    try:
+        table = read_table(data, filename)
+        total = sum(1 for _row in table.rows)
+    except ImportFileError as exc:
+        raise FormError({"file": _(str(exc))}) from None
+    if total == 0:
+        raise FormError({"file": _("The file has a header but no rows.")})
+    guessed = {str(i): f for i, f in guess_mapping(table.headers, kind).items()}
+    if mapping:
+        allowed = set(fields_for(kind))
+        bad = [f for f in mapping.values() if f and f not in allowed]
+        if bad:
+            raise FormError({"mapping": _("Unknown fields in the mapping: %(f)s", f=", ".join(bad))})
+        guessed = {str(k): v for k, v in mapping.items() if v}
+    imp = Import(kind=kind, filename=filename[:200] or "upload", payload=data, file_type=table.file_type,
+                 encoding=table.encoding, delimiter=table.delimiter, headers=table.headers, mapping=guessed,
+                 options=default_options(kind), total_rows=total, created_by=actor)
+    db.add(imp)
+    await db.flush()
+    await service.audit(db, actor, "import.uploaded", "import", imp.id, kind=kind, rows=total)
+    return imp
+
+
+async def access_import(db: AsyncSession, import_id: int) -> Import:
+    from litestar.exceptions import NotFoundException
+
+    imp = await db.get(Import, import_id)
+    if imp is None:
+        raise NotFoundException()
+    return imp
+
+
+def check_options(kind: str, mapping: dict[str, str], options: dict[str, Any], headers: list[str]) -> None:
+    allowed = set(fields_for(kind))
+    clean = {k: v for k, v in mapping.items() if v}
+    errors = {}
+    if any(v not in allowed for v in clean.values()) or any(not k.isdigit() or int(k) >= len(headers) for k in clean):
+        errors["mapping"] = _("The mapping names an unknown column or field.")
+    taken = list(clean.values())
+    if len(taken) != len(set(taken)):
+        errors["mapping"] = _("Each field can come from one column only.")
+    if kind == "clients" and not set(taken) & {"full_name", "last_name", "first_name"}:
+        errors["mapping"] = _("Map at least one name column (full name, last name or first name).")
+    if kind == "operations":
+        if not set(taken) & {"client_phone", "client_email", "client_passport", "client_name"}:
+            errors["mapping"] = _("Map a column that finds the client: phone, email, passport or name.")
+        elif not {"occurred_on", "amount"} <= set(taken):
+            errors["mapping"] = _("Map the date and amount columns.")
+    if options.get("on_match") not in ("update", "skip") or options.get("mode") not in ("accepted", "all"):
+        errors["options"] = _("Choose what to do with matches and with bad rows.")
+    if errors:
+        raise FormError(errors)
+
+
+def mapped_rows(imp: Import, limit: int | None = None):  # noqa: ANN201 - an iterator of RowResult
+    table = read_table(imp.payload, imp.filename)
+    mapping = {int(k): v for k, v in imp.mapping.items() if v}
+    normalise = normalise_client_row if imp.kind == "clients" else normalise_operation_row
+    for n, cells in enumerate(table.rows):
+        if limit is not None and n >= limit:
+            return
+        raw = {field: cells[i] if i < len(cells) else "" for i, field in mapping.items()}
+        yield normalise(raw, line=n + 2), raw
+
+
+# ---- matching --------------------------------------------------------------------------------
+
+
+def client_keys(values: dict[str, Any], match_by: list[str]) -> list[tuple[str, str]]:
+    keys = []
+    if "phone" in match_by and values.get("phone"):
+        keys.append(("phone", values["phone"]))
+    if "email" in match_by and values.get("email"):
+        keys.append(("email", values["email"]))
+    if "passport" in match_by and values.get("passport_number"):
+        digits = crypto.passport_digits(values.get("passport_series"), values.get("passport_number"))
+        keys.append(("passport", crypto.blind_index(digits)))
+    return keys
+
+
+async def find_matches(db: AsyncSession, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Existing clients for many (kind, value) keys in three indexed queries."""
+    found: dict[tuple[str, str], int] = {}
+    for kind, column in (("phone", Client.phone), ("email", Client.email), ("passport", Client.passport_bidx)):
+        values = list({v for k, v in keys if k == kind})
+        if values:
+            rows = await db.execute(select(column, Client.id).where(column.in_(values), Client.erased_at.is_(None))
+                                    .order_by(Client.id))
+            for value, cid in rows:
+                found.setdefault((kind, value), cid)
+    return found
+
+
+@dataclass
+class Outcome:
+    action: str  # created | updated | skipped | rejected
+    line: int
+    client_id: int | None = None
+    reason: str | None = None
+
+
+# ---- the run ---------------------------------------------------------------------------------
+
+
+class Progress:
+    """Writes progress to the job row in its own transaction, at most every BATCH rows."""
+
+    def __init__(self, db_factory, job_id: int | None) -> None:  # noqa: ANN001
+        self.db_factory, self.job_id = db_factory, job_id
+
+    async def __call__(self, done: int, total: int) -> None:
+        if self.job_id is None:
+            return
+        async with self.db_factory() as s:
+            await s.execute(update(Job).where(Job.id == self.job_id).values(progress=done, total=total))
+
+
+async def run_import(db: AsyncSession, imp: Import, *, progress: Progress | None = None) -> dict[str, int]:
+    """Apply the import in the caller's transaction; returns the counts."""
+    opts = imp.options or {}
+    match_by = [k for k in opts.get("match_by", []) if k in MATCH_KEYS]
+    rejected: list[dict[str, Any]] = []
+    counts = {"created": 0, "updated": 0, "skipped": 0, "rejected": 0}
+    seen: dict[tuple[str, str], int] = {}  # keys of clients this file already created or matched
+    touched: set[int] = set()
+    batch: list[tuple[RowResult, dict[str, str]]] = []
+    done = 0
+
+    async def flush() -> None:
+        nonlocal done
+        handler = _client_batch if imp.kind == "clients" else _operation_batch
+        for outcome, raw in await handler(db, imp, batch, match_by, opts.get("on_match", "update"), seen):
+            counts[outcome.action] += 1
+            if outcome.client_id:
+                touched.add(outcome.client_id)
+            if outcome.action == "rejected" and len(rejected) < MAX_REJECTED_KEPT:
+                rejected.append({"line": outcome.line, "reason": outcome.reason, "values": raw})
+        done += len(batch)
+        batch.clear()
+        if progress:
+            await progress(done, imp.total_rows)
+
+    for result, raw in mapped_rows(imp):
+        batch.append((result, raw))
+        if len(batch) >= BATCH:
+            await flush()
+    if batch:
+        await flush()
+    if imp.kind == "operations":
+        await refresh_metrics(db, sorted(touched))
+    imp.created_count, imp.updated_count = counts["created"], counts["updated"]
+    imp.skipped_count, imp.rejected_count, imp.rejected = counts["skipped"], counts["rejected"], rejected
+    imp.processed_rows = done
+    return counts
+
+
+async def _client_batch(db, imp, batch, match_by, on_match, seen) -> list[tuple[Outcome, dict]]:  # noqa: ANN001
+    keys = [k for result, _raw in batch if not result.errors for k in client_keys(result.values, match_by)]
+    existing = {**await find_matches(db, [k for k in keys if k not in seen]), **seen}
+    out = []
+    for result, raw in batch:
+        if result.errors:
+            out.append((Outcome("rejected", result.line, reason="; ".join(result.errors.values())), raw))
+            continue
+        row_keys = client_keys(result.values, match_by)
+        match = next((existing[k] for k in row_keys if k in existing), None)
+        if match is None:
+            client = await _insert_client(db, imp, result.values)
+            for k in row_keys:
+                existing[k] = seen[k] = client.id
+            out.append((Outcome("created", result.line, client.id), raw))
+        elif on_match == "skip":
+            out.append((Outcome("skipped", result.line, match), raw))
+        else:
+            await _update_client(db, imp, match, result.values)
+            for k in row_keys:
+                seen[k] = match
+            out.append((Outcome("updated", result.line, match), raw))
+    return out
+
+
+async def _interest_ids(db: AsyncSession, values: dict[str, Any]) -> dict[str, list[int]]:
+    out = {}
+    for kind, column in (("product_groups", "product_group_ids"), ("directions", "direction_ids")):
+        if values.get(kind):
+            out[column] = await service.resolve_names(db, kind, values[kind], create=True)
+    return out
+
+
+async def _insert_client(db: AsyncSession, imp: Import, values: dict[str, Any]) -> Client:
+    client = Client(import_id=imp.id)
+    for field in service.PLAIN_FIELDS:
+        setattr(client, field, values.get(field, service.TEXT_DEFAULTS.get(field)))
+    service._apply_passport(client, values)  # noqa: SLF001 - the same encryption as the form
+    service._apply_consent(client, _consents(values), f"import:{imp.id}")  # noqa: SLF001
+    client.tags = values.get("tags", [])
+    for column, ids in (await _interest_ids(db, values)).items():
+        setattr(client, column, ids)
+    db.add(client)
+    await db.flush()
+    return client
+
+
+async def _update_client(db: AsyncSession, imp: Import, client_id: int, values: dict[str, Any]) -> None:
+    client = await db.get(Client, client_id)
+    undo = await db.get(ImportUndo, (imp.id, client_id))
+    if undo is None:
+        db.add(ImportUndo(import_id=imp.id, client_id=client_id, before=_snapshot(client)))
+    for field in service.PLAIN_FIELDS:
+        if values.get(field) not in (None, ""):
+            setattr(client, field, values[field])
+    if values.get("passport_number"):
+        service._apply_passport(client, values)  # noqa: SLF001
+    service._apply_consent(client, {k: v for k, v in _consents(values).items() if v}, f"import:{imp.id}")  # noqa: SLF001
+    if values.get("tags"):
+        client.tags = list(dict.fromkeys([*client.tags, *values["tags"]]))
+    for column, ids in (await _interest_ids(db, values)).items():
+        setattr(client, column, list(dict.fromkeys([*getattr(client, column), *ids])))
+    client.updated_at = datetime.now(UTC)
+
+
+def _consents(values: dict[str, Any]) -> dict[str, bool]:
+    return {ch: bool(values[f"consent_{ch}"]) for ch in service.CHANNELS if f"consent_{ch}" in values}
+
+
+def _snapshot(client: Client) -> dict[str, Any]:
+    snap = {}
+    for field in UNDO_FIELDS:
+        value = getattr(client, field)
+        if isinstance(value, bytes):
+            value = value.hex()
+        elif hasattr(value, "isoformat"):
+            value = value.isoformat()
+        snap[field] = value
+    return snap
+
+
+async def _operation_batch(db, imp, batch, match_by, on_match, seen) -> list[tuple[Outcome, dict]]:  # noqa: ANN001
+    keys: list[tuple[str, str]] = []
+    for result, _raw in batch:
+        v = result.values
+        if v.get("client_phone"):
+            keys.append(("phone", v["client_phone"]))
+        if v.get("client_email"):
+            keys.append(("email", v["client_email"]))
+        if v.get("client_passport"):
+            keys.append(("passport", crypto.blind_index(v["client_passport"])))
+    found = await find_matches(db, keys)
+    out = []
+    new_ops = []
+    for result, raw in batch:
+        if result.errors:
+            out.append((Outcome("rejected", result.line, reason="; ".join(result.errors.values())), raw))
+            continue
+        v = result.values
+        candidates = [("phone", v.get("client_phone")), ("email", v.get("client_email")),
+                      ("passport", crypto.blind_index(v["client_passport"]) if v.get("client_passport") else None)]
+        client_id = next((found[(k, val)] for k, val in candidates if val and (k, val) in found), None)
+        if client_id is None and v.get("client_name"):
+            client_id = await _client_by_name(db, v["client_name"])
+        if client_id is None:
+            out.append((Outcome("rejected", result.line, reason=_("No client matches this row.")), raw))
+            continue
+        ids = await _interest_ids(db, {"product_groups": [v["product_group"]] if v.get("product_group") else [],
+                                       "directions": [v["direction"]] if v.get("direction") else []})
+        new_ops.append({
+            "client_id": client_id, "kind": v.get("kind", "sale"), "occurred_on": v["occurred_on"],
+            "amount": v["amount"], "product_group_id": (ids.get("product_group_ids") or [None])[0],
+            "direction_id": (ids.get("direction_ids") or [None])[0], "due_on": v.get("due_on"),
+            "paid_on": v.get("paid_on"), "note": v.get("note"), "import_id": imp.id,
+        })
+        out.append((Outcome("created", result.line, client_id), raw))
+    if new_ops:
+        await db.execute(Operation.__table__.insert(), new_ops)
+    return out
+
+
+async def _client_by_name(db: AsyncSession, name: str) -> int | None:
+    from saas.clients.importing import split_full_name
+
+    last, first, middle = split_full_name(name)
+    ids = list(await db.scalars(select(Client.id).where(
+        func.lower(Client.last_name) == last.lower(), func.lower(Client.first_name) == first.lower(),
+        func.lower(Client.middle_name) == middle.lower(), Client.erased_at.is_(None)).limit(2)))
+    return ids[0] if len(ids) == 1 else None  # an ambiguous name matches nobody
+
+
+# ---- undo ------------------------------------------------------------------------------------
+
+
+async def do_undo(db: AsyncSession, imp: Import, actor: str) -> dict[str, int]:
+    """Take a finished import back: its operations and new clients go, updated clients revert."""
+    if imp.status != "done":
+        raise FormError({"import": _("Only a finished import can be undone.")})
+    affected = set(await db.scalars(select(Operation.client_id).where(Operation.import_id == imp.id).distinct()))
+    ops_deleted = (await db.execute(delete(Operation).where(Operation.import_id == imp.id))).rowcount
+    clients_deleted = (await db.execute(delete(Client).where(Client.import_id == imp.id))).rowcount
+    restored = 0
+    for undo in await db.scalars(select(ImportUndo).where(ImportUndo.import_id == imp.id)):
+        values = dict(undo.before)
+        if values.get("passport_enc"):
+            values["passport_enc"] = bytes.fromhex(values["passport_enc"])
+        for key in ("birth_date",):
+            if values.get(key):
+                values[key] = datetime.fromisoformat(values[key]).date()
+        await db.execute(update(Client).where(Client.id == undo.client_id).values(**values))
+        restored += 1
+    await db.execute(delete(ImportUndo).where(ImportUndo.import_id == imp.id))
+    await refresh_metrics(db, sorted(affected))
+    imp.status, imp.undone_at = "undone", datetime.now(UTC)
+    await service.audit(db, actor, "import.undone", "import", imp.id, operations=ops_deleted,
+                        clients=clients_deleted, restored=restored)
+    return {"operations": ops_deleted, "clients": clients_deleted, "restored": restored}
+
+
+def rejected_csv(imp: Import) -> bytes:
+    """The rejected rows with their reasons, for download (formula-safe, UTF-8 with BOM)."""
+    from saas.clients.importing import formula_safe
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=";")
+    fields = [f for f in dict.fromkeys(v for row in imp.rejected for v in row.get("values", {}))]
+    writer.writerow([_("Line"), _("Reason"), *fields])
+    for row in imp.rejected:
+        writer.writerow([row["line"], formula_safe(row["reason"] or ""),
+                         *[formula_safe(str(row["values"].get(f, ""))) for f in fields]])
+    return buf.getvalue().encode("utf-8-sig")
+
+

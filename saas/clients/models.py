@@ -1,0 +1,148 @@
+"""A company's card index: clients, their operations, the dictionaries and imports."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger, CheckConstraint, Computed, Date, DateTime, ForeignKey, Identity, Index, Integer, LargeBinary,
+    Numeric, Text, func, text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
+from sqlalchemy.orm import Mapped, mapped_column
+
+from saas.db import TenantBase
+
+MONEY = Numeric(14, 2)
+# Words a person types to find a client: names, email and phone digits ('simple': no stemming).
+SEARCH_VECTOR = (
+    "to_tsvector('simple', coalesce(last_name, '') || ' ' || coalesce(first_name, '') || ' ' || "
+    "coalesce(middle_name, '') || ' ' || coalesce(email, '') || ' ' || coalesce(ltrim(phone, '+'), ''))"
+)
+
+
+class Client(TenantBase):
+    __tablename__ = "clients"
+    __table_args__ = (
+        Index("ix_clients_search", "search", postgresql_using="gin"),
+        Index("ix_clients_tags", "tags", postgresql_using="gin"),
+        Index("ix_clients_interests", "product_group_ids", "direction_ids", postgresql_using="gin"),
+        Index("ix_clients_phone", "phone", postgresql_ops={"phone": "text_pattern_ops"}),
+        Index("ix_clients_email", "email", postgresql_ops={"email": "text_pattern_ops"}),
+        Index("ix_clients_passport_bidx", "passport_bidx"),
+        Index("ix_clients_last_op", text("coalesce(last_operation_on, '0001-01-01'::date)"), "id"),
+        Index("ix_clients_revenue", "revenue_total", "id"),
+        Index("ix_clients_name", func.lower(text("last_name")), func.lower(text("first_name")), "id"),
+        Index("ix_clients_import", "import_id"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    last_name: Mapped[str] = mapped_column(Text, server_default="")
+    first_name: Mapped[str] = mapped_column(Text, server_default="")
+    middle_name: Mapped[str] = mapped_column(Text, server_default="")
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    phone: Mapped[str | None] = mapped_column(Text)  # E.164
+    email: Mapped[str | None] = mapped_column(Text)  # lower-cased
+    address: Mapped[str | None] = mapped_column(Text)
+    # Passport: the whole record AES-GCM encrypted; equality search through a keyed blind index;
+    # the mask is what lists show (never more than the last two digits of the number).
+    passport_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    passport_key_id: Mapped[str | None] = mapped_column(Text)
+    passport_bidx: Mapped[str | None] = mapped_column(Text)
+    passport_mask: Mapped[str | None] = mapped_column(Text)
+    consent: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")  # {"email": {"at", "source"}}
+    tags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    product_group_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), server_default="{}")
+    direction_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), server_default="{}")
+    note: Mapped[str | None] = mapped_column(Text)
+    custom: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    search = mapped_column(TSVECTOR, Computed(SEARCH_VECTOR, persisted=True))
+    import_id: Mapped[int | None] = mapped_column(BigInteger)
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Kept current in the same transaction as every operation write (no triggers: Citus refuses them).
+    first_operation_on: Mapped[date | None] = mapped_column(Date)
+    last_operation_on: Mapped[date | None] = mapped_column(Date)
+    operations_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    revenue_total: Mapped[Decimal] = mapped_column(MONEY, server_default="0")
+    unpaid_total: Mapped[Decimal] = mapped_column(MONEY, server_default="0")
+
+
+class Operation(TenantBase):
+    __tablename__ = "operations"
+    __table_args__ = (
+        CheckConstraint("kind IN ('sale', 'service', 'return')", name="kind"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        Index("ix_operations_client", "client_id", "occurred_on"),
+        Index("ix_operations_import", "import_id"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(Text, server_default="sale")
+    occurred_on: Mapped[date] = mapped_column(Date)
+    amount: Mapped[Decimal] = mapped_column(MONEY)  # positive; a return subtracts
+    product_group_id: Mapped[int | None] = mapped_column(ForeignKey("product_groups.id", ondelete="SET NULL"))
+    direction_id: Mapped[int | None] = mapped_column(ForeignKey("directions.id", ondelete="SET NULL"))
+    due_on: Mapped[date | None] = mapped_column(Date)
+    paid_on: Mapped[date | None] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text)
+    import_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ProductGroup(TenantBase):
+    __tablename__ = "product_groups"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Direction(TenantBase):
+    __tablename__ = "directions"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Import(TenantBase):
+    """One uploaded file: its mapping and choices, progress, counts, and the rejected rows."""
+
+    __tablename__ = "imports"
+    __table_args__ = (
+        CheckConstraint("kind IN ('clients', 'operations')", name="kind"),
+        CheckConstraint("status IN ('uploaded', 'queued', 'running', 'done', 'failed', 'undone')", name="status"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    kind: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, server_default="uploaded")
+    filename: Mapped[str] = mapped_column(Text)
+    payload: Mapped[bytes | None] = mapped_column(LargeBinary)  # the file, until the import ends
+    file_type: Mapped[str | None] = mapped_column(Text)
+    encoding: Mapped[str | None] = mapped_column(Text)
+    delimiter: Mapped[str | None] = mapped_column(Text)
+    headers: Mapped[list[str]] = mapped_column(JSONB, server_default="[]")
+    mapping: Mapped[dict[str, str]] = mapped_column(JSONB, server_default="{}")  # column index -> field
+    options: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    total_rows: Mapped[int] = mapped_column(Integer, server_default="0")
+    processed_rows: Mapped[int] = mapped_column(Integer, server_default="0")
+    created_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    updated_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    skipped_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    rejected_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    rejected: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    undone_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ImportUndo(TenantBase):
+    """The state of a client before an import updated it, so the whole import can be undone."""
+
+    __tablename__ = "import_undo"
+    import_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    client_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    before: Mapped[dict[str, Any]] = mapped_column(JSONB)

@@ -1,0 +1,186 @@
+"""Operations (sales, services, returns) and the per-client metrics they keep current.
+
+Metrics are recomputed from the client's own operations with one set-based UPDATE in the same
+transaction as the write (no triggers: Citus refuses them), so they are right after every edit,
+delete and import, and reading them costs nothing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from litestar.exceptions import NotFoundException
+from sqlalchemy import BigInteger, bindparam, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from saas.clients.importing import parse_amount, parse_date
+from saas.clients.models import Client, Operation
+from saas.clients.service import audit, check_dictionary_ids
+from saas.tenants.service import FormError
+from saas.web.i18n import _
+
+KINDS = ("sale", "service", "return")
+MAX_AMOUNT = Decimal("999999999999.99")
+
+REFRESH_METRICS = text("""
+    UPDATE clients c SET
+        first_operation_on = m.first_on, last_operation_on = m.last_on, operations_count = m.deals,
+        revenue_total = m.revenue, unpaid_total = m.unpaid
+    FROM (
+        SELECT ids.id,
+               min(o.occurred_on) AS first_on,
+               max(o.occurred_on) AS last_on,
+               count(o.id) FILTER (WHERE o.kind <> 'return') AS deals,
+               coalesce(sum(CASE WHEN o.kind = 'return' THEN -o.amount ELSE o.amount END), 0) AS revenue,
+               coalesce(sum(o.amount) FILTER (WHERE o.kind <> 'return' AND o.paid_on IS NULL), 0) AS unpaid
+        FROM unnest(:ids) AS ids(id)
+        LEFT JOIN operations o ON o.client_id = ids.id
+        GROUP BY ids.id
+    ) m
+    WHERE c.id = m.id
+""").bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
+
+
+async def refresh_metrics(db: AsyncSession, client_ids: list[int]) -> None:
+    if client_ids:
+        await db.execute(REFRESH_METRICS, {"ids": sorted(set(client_ids))})
+
+
+async def refresh_all_metrics(db: AsyncSession) -> None:
+    """Set-based recomputation for a whole tenant (after an import or a merge)."""
+    await db.execute(text("""
+        UPDATE clients c SET first_operation_on = m.first_on, last_operation_on = m.last_on,
+            operations_count = m.deals, revenue_total = m.revenue, unpaid_total = m.unpaid
+        FROM (SELECT client_id, min(occurred_on) first_on, max(occurred_on) last_on,
+                     count(*) FILTER (WHERE kind <> 'return') deals,
+                     sum(CASE WHEN kind = 'return' THEN -amount ELSE amount END) revenue,
+                     coalesce(sum(amount) FILTER (WHERE kind <> 'return' AND paid_on IS NULL), 0) unpaid
+              FROM operations GROUP BY client_id) m
+        WHERE c.id = m.client_id
+    """))
+
+
+@dataclass
+class OperationInput:
+    kind: str
+    occurred_on: date
+    amount: Decimal
+    product_group_id: int | None
+    direction_id: int | None
+    due_on: date | None
+    paid_on: date | None
+    note: str | None
+
+
+async def check_operation(db: AsyncSession, raw: dict[str, Any], *, today: date | None = None) -> OperationInput:
+    """Validate an operation from a form or the API; every error names its field."""
+    today = today or date.today()
+    errors: dict[str, str] = {}
+    kind = str(raw.get("kind") or "sale").strip()
+    if kind not in KINDS:
+        errors["kind"] = _("Choose sale, service or return.")
+    dates: dict[str, date | None] = {}
+    for field in ("occurred_on", "due_on", "paid_on"):
+        value = str(raw.get(field) or "").strip()
+        dates[field] = None
+        if value:
+            try:
+                dates[field] = parse_date(value)
+            except ValueError:
+                errors[field] = _("Not a date: %(value)s", value=value[:40])
+    if dates["occurred_on"] is None and "occurred_on" not in errors:
+        errors["occurred_on"] = _("Enter the date.")
+    elif dates["occurred_on"] and dates["occurred_on"] > today:
+        errors["occurred_on"] = _("The date cannot be in the future.")
+    if dates["paid_on"] and dates["paid_on"] > today:
+        errors["paid_on"] = _("The payment date cannot be in the future.")
+    amount = None
+    raw_amount = str(raw.get("amount") or "").strip()
+    try:
+        amount = parse_amount(raw_amount) if raw_amount else None
+    except ValueError:
+        errors["amount"] = _("Not a number: %(value)s", value=raw_amount[:40])
+    if amount is None and "amount" not in errors:
+        errors["amount"] = _("Enter the amount.")
+    elif amount is not None and (amount <= 0 or amount > MAX_AMOUNT):
+        errors["amount"] = _("The amount must be a positive number (a return is its own kind).")
+    ids: dict[str, int | None] = {}
+    for field, kind_name in (("product_group_id", "product_groups"), ("direction_id", "directions")):
+        value = raw.get(field)
+        ids[field] = None
+        if value not in (None, "", 0, "0"):
+            try:
+                ids[field] = (await check_dictionary_ids(db, kind_name, [int(value)]))[0]
+            except (FormError, ValueError):
+                errors[field] = _("Choose from the list.")
+    note = str(raw.get("note") or "").strip()[:2000] or None
+    if errors:
+        raise FormError(errors)
+    return OperationInput(kind, dates["occurred_on"], amount, ids["product_group_id"], ids["direction_id"],
+                          dates["due_on"], dates["paid_on"], note)
+
+
+async def access_operation(db: AsyncSession, operation_id: int, client_id: int | None = None) -> Operation:
+    op = await db.get(Operation, operation_id)
+    if op is None or (client_id is not None and op.client_id != client_id):
+        raise NotFoundException()
+    return op
+
+
+async def client_operations(db: AsyncSession, client_id: int, limit: int = 500) -> list[Operation]:
+    return list(await db.scalars(
+        select(Operation).where(Operation.client_id == client_id)
+        .order_by(Operation.occurred_on.desc(), Operation.id.desc()).limit(limit)
+    ))
+
+
+async def do_add_operation(db: AsyncSession, client: Client, raw: dict[str, Any], actor: str) -> Operation:
+    if client.erased_at is not None:
+        raise FormError({"client": _("This client's card was erased.")})
+    data = await check_operation(db, raw)
+    op = Operation(client_id=client.id, **data.__dict__)
+    db.add(op)
+    await db.flush()
+    await refresh_metrics(db, [client.id])
+    await audit(db, actor, "operation.created", "operation", op.id, client_id=client.id)
+    return op
+
+
+async def do_update_operation(db: AsyncSession, op: Operation, raw: dict[str, Any], actor: str) -> Operation:
+    merged = {
+        "kind": op.kind, "occurred_on": op.occurred_on.isoformat(), "amount": str(op.amount),
+        "product_group_id": op.product_group_id, "direction_id": op.direction_id,
+        "due_on": op.due_on.isoformat() if op.due_on else "", "paid_on": op.paid_on.isoformat() if op.paid_on else "",
+        "note": op.note or "", **raw,
+    }
+    data = await check_operation(db, merged)
+    for key, value in data.__dict__.items():
+        setattr(op, key, value)
+    await db.flush()
+    await refresh_metrics(db, [op.client_id])
+    await audit(db, actor, "operation.updated", "operation", op.id, client_id=op.client_id)
+    return op
+
+
+async def do_delete_operation(db: AsyncSession, op: Operation, actor: str) -> None:
+    client_id = op.client_id
+    await db.delete(op)
+    await db.flush()
+    await refresh_metrics(db, [client_id])
+    await audit(db, actor, "operation.deleted", "operation", op.id, client_id=client_id)
+
+
+async def overdue_amounts(db: AsyncSession, client_ids: list[int], today: date | None = None) -> dict[int, Decimal]:
+    """Unpaid sales and services past their due date: depends on today, so computed on read."""
+    if not client_ids:
+        return {}
+    rows = await db.execute(
+        select(Operation.client_id, func.sum(Operation.amount))
+        .where(Operation.client_id.in_(client_ids), Operation.kind != "return", Operation.paid_on.is_(None),
+               Operation.due_on < (today or date.today()))
+        .group_by(Operation.client_id)
+    )
+    return {cid: total for cid, total in rows}

@@ -1,0 +1,286 @@
+"""Client list and card pages. Thin: parse, call the service, render (page or fragment)."""
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, Response, Router, delete, get, post
+from litestar.di import Provide
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+
+from saas.clients import operations as ops
+from saas.clients import queries, service
+from saas.clients.models import Client
+from saas.tenants.service import FormError
+from saas.web.deps import TenantCtx, tenant_ctx
+from saas.web.i18n import _
+from saas.web.render import flash, is_htmx, redirect, render
+
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+CLIENT_FORM_FIELDS = (
+    "last_name", "first_name", "middle_name", "birth_date", "phone", "email", "address", "note",
+    "passport_series", "passport_number", "passport_issued_by", "passport_issued_on", "passport_division_code",
+)
+
+
+def _one(data: dict[str, Any], key: str) -> str:
+    value = data.get(key, "")
+    if isinstance(value, list):
+        value = value[-1] if value else ""
+    return str(value)
+
+
+def _many(data: dict[str, Any], key: str) -> list[str]:
+    value = data.get(key, [])
+    return [str(v) for v in (value if isinstance(value, list) else [value]) if str(v).strip()]
+
+
+async def _dictionaries(ctx: TenantCtx) -> dict[str, Any]:
+    return {"product_groups": await service.dictionary(ctx.db, "product_groups"),
+            "directions": await service.dictionary(ctx.db, "directions")}
+
+
+# ---- list ----------------------------------------------------------------------------------
+
+
+@get("/clients")
+async def client_list(request: Request, ctx: TenantCtx) -> Any:
+    f = queries.parse_filter(dict(request.query_params))
+    page = await queries.list_clients(ctx.db, f)
+    context = {"ctx": ctx, "user": ctx.user, "f": f, "page": page, **await _dictionaries(ctx)}
+    if is_htmx(request) and request.headers.get("hx-target") in ("rows", "more"):
+        return render(request, "clients/_rows.html", **context)
+    count, capped = await queries.count_clients(ctx.db, f)
+    return render(request, "clients/index.html", count=count, capped=capped, **context)
+
+
+@post("/clients/bulk")
+async def client_bulk(request: Request, ctx: TenantCtx, data: Form) -> Any:
+    action = _one(data, "action")
+    ids = [int(i) for i in _many(data, "ids") if i.isdigit()]
+    if action == "export":
+        query = "&".join(f"ids={i}" for i in ids)
+        return redirect(request, f"{ctx.base}/clients/export?format={_one(data, 'format') or 'csv'}&{query}")
+    try:
+        result = await service.do_bulk(ctx.db, ids, action, _one(data, "value"), ctx.actor)
+        flash(request, _("Updated %(n)s clients.", n=result.changed))
+    except FormError as exc:
+        flash(request, " ".join(exc.errors.values()), "error")
+    return redirect(request, f"{ctx.base}/clients?{_one(data, 'back')}")
+
+
+# ---- create and edit -----------------------------------------------------------------------
+
+
+@get("/clients/new")
+async def client_new(request: Request, ctx: TenantCtx) -> Any:
+    return render(request, "clients/form.html", ctx=ctx, user=ctx.user, client=None, form={},
+                  **await _dictionaries(ctx))
+
+
+def _form_input(data: dict[str, Any], client: Client | None) -> dict[str, Any]:
+    raw = {k: _one(data, k).strip() for k in CLIENT_FORM_FIELDS}
+    present = set(CLIENT_FORM_FIELDS)
+    passport_keys = {k for k in CLIENT_FORM_FIELDS if k.startswith("passport_")}
+    if client is not None and not any(raw[k] for k in passport_keys) and not _one(data, "passport_clear"):
+        present -= passport_keys  # the edit form shows the passport masked: empty means unchanged
+    return {
+        "raw": raw, "present": present,
+        "consent": {ch: bool(_one(data, f"consent_{ch}")) for ch in service.CHANNELS},
+        "tags": [t for t in _one(data, "tags").replace(";", ",").split(",")],
+        "product_group_ids": [int(i) for i in _many(data, "product_group_ids") if i.isdigit()],
+        "direction_ids": [int(i) for i in _many(data, "direction_ids") if i.isdigit()],
+    }
+
+
+async def _save(request: Request, ctx: TenantCtx, data: dict[str, Any], client: Client | None) -> Any:
+    form = _form_input(data, client)
+    try:
+        saved = await service.do_save_client(
+            ctx.db, form["raw"], actor=ctx.actor, client=client, present=form["present"],
+            consent=form["consent"], consent_source=_one(data, "consent_source") or "form", tags=form["tags"],
+            product_group_ids=form["product_group_ids"], direction_ids=form["direction_ids"],
+        )
+    except FormError as exc:
+        return render(request, "clients/form.html", status_code=422, ctx=ctx, user=ctx.user, client=client,
+                      errors=exc.errors, form={**data, **form["raw"]}, **await _dictionaries(ctx))
+    flash(request, _("Client saved."))
+    return redirect(request, f"{ctx.base}/clients/{saved.id}")
+
+
+@post("/clients")
+async def client_create(request: Request, ctx: TenantCtx, data: Form) -> Any:
+    return await _save(request, ctx, data, None)
+
+
+@get("/clients/{client_id:int}/edit")
+async def client_edit(request: Request, ctx: TenantCtx, client_id: int) -> Any:
+    client = await service.access_client(ctx.db, client_id)
+    form = {k: getattr(client, k) or "" for k in service.PLAIN_FIELDS}
+    form["tags"] = ", ".join(client.tags)
+    return render(request, "clients/form.html", ctx=ctx, user=ctx.user, client=client, form=form,
+                  **await _dictionaries(ctx))
+
+
+@post("/clients/{client_id:int}")
+async def client_update(request: Request, ctx: TenantCtx, client_id: int, data: Form) -> Any:
+    return await _save(request, ctx, data, await service.access_client(ctx.db, client_id))
+
+
+@post("/clients/validate/{name:str}")
+async def client_validate_field(ctx: TenantCtx, name: str, data: Form) -> Response:
+    """Inline validation: the same rules as saving, answered for one field."""
+    raw = {k: _one(data, k) for k in CLIENT_FORM_FIELDS if k in data}
+    raw.setdefault("last_name", "x")  # judge this field alone, not the missing name
+    try:
+        service.check_client(raw)
+        message = ""
+    except FormError as exc:
+        message = exc.errors.get(name, "")
+    return Response(message, media_type="text/plain; charset=utf-8")
+
+
+# ---- the card ------------------------------------------------------------------------------
+
+
+async def card_context(ctx: TenantCtx, client: Client, **extra: Any) -> dict[str, Any]:
+    overdue = await ops.overdue_amounts(ctx.db, [client.id])
+    return {
+        "ctx": ctx, "user": ctx.user, "client": client, "overdue": overdue.get(client.id, 0),
+        "operations": await ops.client_operations(ctx.db, client.id), "op_form": {}, "op_errors": {},
+        "can_reveal": ctx.allows("admin"), **await _dictionaries(ctx), **extra,
+    }
+
+
+@get("/clients/{client_id:int}")
+async def client_card(request: Request, ctx: TenantCtx, client_id: int) -> Any:
+    client = await service.access_client(ctx.db, client_id)
+    return render(request, "clients/card.html", **await card_context(ctx, client))
+
+
+@get("/clients/{client_id:int}/passport", opt={"role": "admin"})
+async def client_passport(request: Request, ctx: TenantCtx, client_id: int) -> Any:
+    client = await service.access_client(ctx.db, client_id)
+    passport = service.reveal_passport(client)
+    await service.audit(ctx.db, ctx.actor, "passport.revealed", "client", client.id)
+    return render(request, "clients/_passport.html", ctx=ctx, client=client, passport=passport)
+
+
+@post("/clients/{client_id:int}/archive")
+async def client_archive(request: Request, ctx: TenantCtx, client_id: int) -> Any:
+    client = await service.access_client(ctx.db, client_id)
+    await service.do_archive_client(ctx.db, client, ctx.actor, archived=client.archived_at is None)
+    flash(request, _("Client archived.") if client.archived_at else _("Client restored."))
+    return redirect(request, f"{ctx.base}/clients/{client.id}")
+
+
+@post("/clients/{client_id:int}/erase", opt={"role": "admin"})
+async def client_erase(request: Request, ctx: TenantCtx, client_id: int) -> Any:
+    client = await service.access_client(ctx.db, client_id)
+    await service.do_erase_client(ctx.db, client, ctx.actor)
+    flash(request, _("The client's personal data was erased; the amounts of their operations are kept."))
+    return redirect(request, f"{ctx.base}/clients")
+
+
+@get("/clients/{client_id:int}/data.json", opt={"role": "admin"})
+async def client_data(ctx: TenantCtx, client_id: int) -> Response:
+    client = await service.access_client(ctx.db, client_id)
+    data = await service.client_data_export(ctx.db, client, ctx.actor)
+    return Response(data, headers={"Content-Disposition": f'attachment; filename="client-{client.id}.json"',
+                                   "Cache-Control": "no-store"})
+
+
+# ---- operations on the card ----------------------------------------------------------------
+
+
+async def _operations_fragment(request: Request, ctx: TenantCtx, client: Client, status: int = 200,
+                               **extra: Any) -> Any:
+    template = "clients/_operations.html" if is_htmx(request) else "clients/card.html"
+    await ctx.db.refresh(client)
+    return render(request, template, status_code=status, **await card_context(ctx, client, **extra))
+
+
+@post("/clients/{client_id:int}/operations")
+async def operation_add(request: Request, ctx: TenantCtx, client_id: int, data: Form) -> Any:
+    client = await service.access_client(ctx.db, client_id)
+    raw = {k: _one(data, k) for k in data}
+    try:
+        await ops.do_add_operation(ctx.db, client, raw, ctx.actor)
+    except FormError as exc:
+        return await _operations_fragment(request, ctx, client, 422, op_form=raw, op_errors=exc.errors)
+    if not is_htmx(request):
+        flash(request, _("Operation added."))
+        return redirect(request, f"{ctx.base}/clients/{client.id}")
+    return await _operations_fragment(request, ctx, client)
+
+
+@get("/clients/{client_id:int}/operations/{operation_id:int}/edit")
+async def operation_edit(request: Request, ctx: TenantCtx, client_id: int, operation_id: int) -> Any:
+    client = await service.access_client(ctx.db, client_id)
+    op = await ops.access_operation(ctx.db, operation_id, client.id)
+    return await _operations_fragment(request, ctx, client, editing=op.id)
+
+
+@post("/clients/{client_id:int}/operations/{operation_id:int}")
+async def operation_update(request: Request, ctx: TenantCtx, client_id: int, operation_id: int,
+                           data: Form) -> Any:
+    client = await service.access_client(ctx.db, client_id)
+    op = await ops.access_operation(ctx.db, operation_id, client.id)
+    raw = {k: _one(data, k) for k in data}
+    try:
+        await ops.do_update_operation(ctx.db, op, raw, ctx.actor)
+    except FormError as exc:
+        return await _operations_fragment(request, ctx, client, 422, editing=op.id, edit_errors=exc.errors)
+    if not is_htmx(request):
+        return redirect(request, f"{ctx.base}/clients/{client.id}")
+    return await _operations_fragment(request, ctx, client)
+
+
+@post("/clients/{client_id:int}/operations/{operation_id:int}/delete")
+async def operation_delete_form(request: Request, ctx: TenantCtx, client_id: int, operation_id: int) -> Any:
+    client = await service.access_client(ctx.db, client_id)
+    await ops.do_delete_operation(ctx.db, await ops.access_operation(ctx.db, operation_id, client.id), ctx.actor)
+    if not is_htmx(request):
+        flash(request, _("Operation deleted."))
+        return redirect(request, f"{ctx.base}/clients/{client.id}")
+    return await _operations_fragment(request, ctx, client)
+
+
+@delete("/clients/{client_id:int}/operations/{operation_id:int}", status_code=200)
+async def operation_delete(request: Request, ctx: TenantCtx, client_id: int, operation_id: int) -> Any:
+    return await operation_delete_form.fn(request, ctx, client_id, operation_id)
+
+
+HANDLERS = [
+    client_list, client_bulk, client_new, client_create, client_edit, client_update, client_validate_field,
+    client_card, client_passport, client_archive, client_erase, client_data,
+    operation_add, operation_edit, operation_update, operation_delete_form, operation_delete,
+]
+
+
+@get("/clients/export")
+async def client_export(request: Request, ctx: TenantCtx) -> Response:
+    from litestar.response import Stream
+
+    from saas.clients.export import export_clients
+
+    params = dict(request.query_params)
+    params["ids"] = request.query_params.getall("ids", [])
+    f = queries.parse_filter(params)
+    fmt = "xlsx" if params.get("format") == "xlsx" else "csv"
+    full = params.get("passport") == "full" and ctx.allows("admin")
+    out, _count = await export_clients(ctx.db, f, fmt=fmt, delimiter="," if params.get("delimiter") == "," else ";",
+                                       full_passport=full, actor=ctx.actor)
+    media = ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" if fmt == "xlsx"
+             else "text/csv; charset=utf-8")
+
+    def chunks():  # noqa: ANN202
+        with out:
+            while block := out.read(65536):
+                yield block
+
+    return Stream(chunks(), media_type=media, headers={
+        "Content-Disposition": f'attachment; filename="clients.{fmt}"', "Cache-Control": "no-store"})
+
+
+HANDLERS.insert(0, client_export)

@@ -1,0 +1,309 @@
+"""Clients and the company's dictionaries.
+
+One validation serves every write path (form, API, import): `check_client` runs the import
+normaliser over raw strings keyed by field name, so the rules are never written twice.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from litestar.exceptions import NotFoundException
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from saas.clients import crypto
+from saas.clients.importing import normalise_client_row
+from saas.clients.models import Client, Direction, Operation, ProductGroup
+from saas.tenants.models import AuditEvent
+from saas.tenants.service import FormError
+from saas.web.i18n import _
+
+CHANNELS = ("email", "sms", "calls")
+PLAIN_FIELDS = ("last_name", "first_name", "middle_name", "birth_date", "phone", "email", "address", "note")
+PASSPORT_FIELDS = ("passport_series", "passport_number", "passport_issued_by", "passport_issued_on",
+                   "passport_division_code")
+TEXT_DEFAULTS = {"last_name": "", "first_name": "", "middle_name": ""}
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def audit(db: AsyncSession, actor: str, action: str, object_type: str | None = None,
+                object_id: int | None = None, **details: Any) -> None:
+    """Record who did what to which object. Never the personal data itself."""
+    db.add(AuditEvent(actor=actor, action=action, object_type=object_type, object_id=object_id, details=details))
+
+
+# ---- validation ----------------------------------------------------------------------------
+
+
+def check_client(raw: dict[str, Any], *, today: date | None = None) -> dict[str, Any]:
+    """Validate raw strings keyed by field name; return normalised values or raise FormError."""
+    strings = {k: ("" if v is None else str(v)) for k, v in raw.items() if not isinstance(v, list | dict | bool)}
+    for key in ("tags",):
+        if isinstance(raw.get(key), list):
+            strings[key] = ",".join(str(x) for x in raw[key])
+    result = normalise_client_row(strings, line=0, today=today)
+    if result.errors:
+        raise FormError({k: _(v) for k, v in result.errors.items()})
+    return result.values
+
+
+# ---- access --------------------------------------------------------------------------------
+
+
+async def access_client(db: AsyncSession, client_id: int, *, include_erased: bool = False) -> Client:
+    """The only way to load a client by a user-supplied id: scoped to the bound tenant schema."""
+    client = await db.get(Client, client_id)
+    if client is None or (client.erased_at is not None and not include_erased):
+        raise NotFoundException()
+    return client
+
+
+# ---- dictionaries --------------------------------------------------------------------------
+
+DICTIONARIES = {"product_groups": ProductGroup, "directions": Direction}
+
+
+async def dictionary(db: AsyncSession, kind: str, *, include_archived: bool = False) -> list[Any]:
+    model = DICTIONARIES[kind]
+    query = select(model).order_by(func.lower(model.name))
+    if not include_archived:
+        query = query.where(model.archived_at.is_(None))
+    return list(await db.scalars(query))
+
+
+async def do_add_dictionary_item(db: AsyncSession, kind: str, name: str) -> Any:
+    model = DICTIONARIES[kind]
+    name = " ".join((name or "").split())
+    if not name:
+        raise FormError({"name": _("Enter a name.")})
+    if len(name) > 100:
+        raise FormError({"name": _("At most %(n)s characters.", n=100)})
+    existing = await db.scalar(select(model).where(func.lower(model.name) == name.lower()))
+    if existing is not None:
+        if existing.archived_at is None:
+            raise FormError({"name": _("This name is already in the list.")})
+        existing.archived_at = None
+        return existing
+    item = model(name=name)
+    db.add(item)
+    await db.flush()
+    return item
+
+
+async def do_rename_dictionary_item(db: AsyncSession, kind: str, item_id: int, name: str) -> Any:
+    model = DICTIONARIES[kind]
+    item = await db.get(model, item_id)
+    if item is None:
+        raise NotFoundException()
+    name = " ".join((name or "").split())
+    if not name:
+        raise FormError({"name": _("Enter a name.")})
+    clash = await db.scalar(select(model).where(func.lower(model.name) == name.lower(), model.id != item_id))
+    if clash is not None:
+        raise FormError({"name": _("This name is already in the list.")})
+    item.name = name
+    return item
+
+
+async def do_archive_dictionary_item(db: AsyncSession, kind: str, item_id: int, archived: bool) -> Any:
+    item = await db.get(DICTIONARIES[kind], item_id)
+    if item is None:
+        raise NotFoundException()
+    item.archived_at = now() if archived else None
+    return item
+
+
+async def resolve_names(db: AsyncSession, kind: str, names: list[str], *, create: bool) -> list[int]:
+    """Dictionary ids for names (case-insensitive). Unknown names are created or refused."""
+    model = DICTIONARIES[kind]
+    ids: list[int] = []
+    for name in names:
+        item = await db.scalar(select(model).where(func.lower(model.name) == name.strip().lower()))
+        if item is None:
+            if not create:
+                raise FormError({kind: _("Unknown name: %(name)s", name=name)})
+            item = await do_add_dictionary_item(db, kind, name)
+        if item.id not in ids:
+            ids.append(item.id)
+    return ids
+
+
+async def check_dictionary_ids(db: AsyncSession, kind: str, ids: list[int]) -> list[int]:
+    model = DICTIONARIES[kind]
+    unique = list(dict.fromkeys(int(i) for i in ids))
+    if not unique:
+        return []
+    found = set(await db.scalars(select(model.id).where(model.id.in_(unique))))
+    if found != set(unique):
+        raise FormError({kind: _("Choose from the list.")})
+    return unique
+
+
+# ---- writes --------------------------------------------------------------------------------
+
+
+def _apply_passport(client: Client, values: dict[str, Any]) -> None:
+    record = {k.removeprefix("passport_"): values.get(k) for k in PASSPORT_FIELDS}
+    if not any(record.values()):
+        client.passport_enc = client.passport_key_id = client.passport_bidx = client.passport_mask = None
+        return
+    record["issued_on"] = record["issued_on"].isoformat() if record.get("issued_on") else None
+    client.passport_enc, client.passport_key_id = crypto.encrypt(record)
+    digits = crypto.passport_digits(record.get("series"), record.get("number"))
+    client.passport_bidx = crypto.blind_index(digits) if digits else None
+    client.passport_mask = crypto.mask(record.get("series"), record.get("number"))
+
+
+def _apply_consent(client: Client, consent: dict[str, bool], source: str) -> None:
+    current = dict(client.consent or {})
+    for channel in CHANNELS:
+        if channel not in consent:
+            continue
+        if consent[channel] and channel not in current:
+            current[channel] = {"at": date.today().isoformat(), "source": source}
+        elif not consent[channel]:
+            current.pop(channel, None)
+    client.consent = current
+
+
+def reveal_passport(client: Client) -> dict[str, Any] | None:
+    if client.passport_enc is None:
+        return None
+    return crypto.decrypt(client.passport_enc, client.passport_key_id)
+
+
+async def do_save_client(
+    db: AsyncSession,
+    raw: dict[str, Any],
+    *,
+    actor: str,
+    client: Client | None = None,
+    present: set[str] | None = None,
+    consent: dict[str, bool] | None = None,
+    consent_source: str = "form",
+    tags: list[str] | None = None,
+    product_group_ids: list[int] | None = None,
+    direction_ids: list[int] | None = None,
+) -> Client:
+    """Create (client=None) or update a client. `present`: the fields the caller meant to set;
+    fields outside it keep their values (API PATCH); None means every field (a full form)."""
+    present = set(raw) if present is None else present
+    if client is not None and present & set(PASSPORT_FIELDS):
+        # Validate the passport as a whole, with the stored parts the caller did not resend.
+        raw = {**{k: v for k, v in _passport_strings(client).items() if k not in present}, **raw}
+    if client is not None:
+        # The name check needs the stored name when a PATCH does not touch it.
+        for key in ("last_name", "first_name", "birth_date"):
+            if key not in present and getattr(client, key):
+                raw.setdefault(key, getattr(client, key))
+    values = check_client(raw)
+    if tags is None and "tags" in values:
+        tags = values["tags"]
+    creating = client is None
+    if creating:
+        client = Client()
+        db.add(client)
+    for field in PLAIN_FIELDS:
+        if field in present or creating:
+            setattr(client, field, values.get(field, TEXT_DEFAULTS.get(field)))
+    if present & set(PASSPORT_FIELDS) or creating:
+        _apply_passport(client, values)
+    if consent is not None:
+        _apply_consent(client, consent, consent_source)
+    if tags is not None:
+        client.tags = list(dict.fromkeys(t.strip() for t in tags if t.strip()))
+    if product_group_ids is not None:
+        client.product_group_ids = await check_dictionary_ids(db, "product_groups", product_group_ids)
+    if direction_ids is not None:
+        client.direction_ids = await check_dictionary_ids(db, "directions", direction_ids)
+    client.updated_at = now()
+    await db.flush()
+    await audit(db, actor, "client.created" if creating else "client.updated", "client", client.id)
+    return client
+
+
+def _passport_strings(client: Client) -> dict[str, str]:
+    record = reveal_passport(client) or {}
+    return {f"passport_{k}": v for k, v in record.items() if v}
+
+
+async def do_archive_client(db: AsyncSession, client: Client, actor: str, archived: bool = True) -> Client:
+    client.archived_at = now() if archived else None
+    await audit(db, actor, "client.archived" if archived else "client.restored", "client", client.id)
+    return client
+
+
+async def do_erase_client(db: AsyncSession, client: Client, actor: str) -> Client:
+    """Anonymise the card (personal data law); operations and their amounts stay for the totals."""
+    client.last_name, client.first_name, client.middle_name = _("Erased"), f"#{client.id}", ""
+    client.birth_date = client.phone = client.email = client.address = client.note = None
+    client.passport_enc = client.passport_key_id = client.passport_bidx = client.passport_mask = None
+    client.consent, client.tags, client.custom = {}, [], {}
+    client.erased_at = client.archived_at = now()
+    await db.execute(update(Operation).where(Operation.client_id == client.id).values(note=None))
+    await audit(db, actor, "client.erased", "client", client.id)
+    return client
+
+
+async def client_data_export(db: AsyncSession, client: Client, actor: str) -> dict[str, Any]:
+    """Everything held on one person (a data subject request), passport included."""
+    ops = list(await db.scalars(select(Operation).where(Operation.client_id == client.id).order_by(Operation.id)))
+    groups = {g.id: g.name for g in await dictionary(db, "product_groups", include_archived=True)}
+    directions = {d.id: d.name for d in await dictionary(db, "directions", include_archived=True)}
+    await audit(db, actor, "client.data_exported", "client", client.id)
+    return {
+        "id": client.id, "last_name": client.last_name, "first_name": client.first_name,
+        "middle_name": client.middle_name, "birth_date": _iso(client.birth_date), "phone": client.phone,
+        "email": client.email, "address": client.address, "passport": reveal_passport(client),
+        "consent": client.consent, "tags": client.tags, "note": client.note, "custom": client.custom,
+        "product_groups": [groups.get(i) for i in client.product_group_ids],
+        "directions": [directions.get(i) for i in client.direction_ids],
+        "created_at": _iso(client.created_at), "archived_at": _iso(client.archived_at),
+        "operations": [
+            {"id": o.id, "kind": o.kind, "occurred_on": _iso(o.occurred_on), "amount": str(o.amount),
+             "product_group": groups.get(o.product_group_id), "direction": directions.get(o.direction_id),
+             "due_on": _iso(o.due_on), "paid_on": _iso(o.paid_on), "note": o.note}
+            for o in ops
+        ],
+    }
+
+
+def _iso(value: date | datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+@dataclass
+class BulkResult:
+    changed: int
+
+
+async def do_bulk(db: AsyncSession, ids: list[int], action: str, value: str | None, actor: str) -> BulkResult:
+    """Bulk actions on selected clients of the bound tenant."""
+    ids = [int(i) for i in ids][:10_000]
+    if not ids:
+        raise FormError({"ids": _("Select at least one client.")})
+    base = update(Client).where(Client.id.in_(ids), Client.erased_at.is_(None))
+    if action == "tag":
+        tag = (value or "").strip()
+        if not tag:
+            raise FormError({"value": _("Enter a tag.")})
+        stmt = base.where(~Client.tags.any(tag)).values(tags=func.array_append(Client.tags, tag))
+    elif action in ("product_group", "direction"):
+        kind = "product_groups" if action == "product_group" else "directions"
+        item_id = (await check_dictionary_ids(db, kind, [int(value or 0)]))[0]
+        column = Client.product_group_ids if kind == "product_groups" else Client.direction_ids
+        stmt = base.where(~column.any(item_id)).values({column: func.array_append(column, item_id)})
+    elif action == "archive":
+        stmt = base.where(Client.archived_at.is_(None)).values(archived_at=func.now())
+    elif action == "restore":
+        stmt = base.where(Client.archived_at.is_not(None)).values(archived_at=None)
+    else:
+        raise FormError({"action": _("Unknown action.")})
+    result = await db.execute(stmt.execution_options(synchronize_session=False))
+    await audit(db, actor, f"clients.bulk_{action}", "client", None, count=result.rowcount)
+    return BulkResult(result.rowcount)

@@ -1,0 +1,182 @@
+"""The test kit: real PostgreSQL and Redis for this run, a live server, and helpers.
+
+With TEST_DATABASE_URL / TEST_REDIS_URL the run uses those services; otherwise it starts the
+embedded ones in a temporary directory. Either way it creates its own database (and its own Redis
+key prefix) and removes them at the end. It never touches .data/.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+RUN_ID = secrets.token_hex(4)
+TMP = Path(tempfile.mkdtemp(prefix="kt-"))
+DB_NAME = f"kt_test_{RUN_ID}"
+PREFIX = f"kt_test_{RUN_ID}"
+_owned: list = []
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _admin_pg_url() -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return url
+    from saas.embedded import start_postgres
+
+    return start_postgres(TMP / "data").replace("/kartoteka?", "/postgres?")
+
+
+def _redis_url() -> str:
+    url = os.environ.get("TEST_REDIS_URL")
+    if url:
+        return url
+    from saas.embedded import start_redis
+
+    url, proc = start_redis(TMP / "data")
+    _owned.append(proc)
+    return url
+
+
+def _with_db(url: str, name: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+async def _create_db(admin: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(admin)
+    await conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+    await conn.close()
+
+
+async def _drop_db(admin: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(admin)
+    await conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+    await conn.close()
+
+
+ADMIN_PG = _admin_pg_url()
+asyncio.run(_create_db(ADMIN_PG))
+DATABASE_URL = _with_db(ADMIN_PG, DB_NAME)
+REDIS_URL = _redis_url()
+PORT = _free_port()
+os.environ.update(
+    SAAS_ENV="test", DATABASE_URL=DATABASE_URL, REDIS_URL=REDIS_URL, REDIS_PREFIX=PREFIX,
+    DATA_DIR=str(TMP / "data"), HOST="127.0.0.1", PORT=str(PORT), BASE_URL=f"http://127.0.0.1:{PORT}",
+)
+
+
+def _migrate() -> None:
+    from saas.db import Database
+    from saas.migrate import migrate_all
+
+    async def go() -> None:
+        db = Database(os.environ["DATABASE_URL"].replace("postgresql://", "postgresql+asyncpg://"))
+        await migrate_all(db.engine, echo=lambda _m: None)
+        await db.dispose()
+
+    asyncio.run(go())
+
+
+_migrate()
+
+
+def cleanup() -> None:
+    import redis
+
+    try:
+        r = redis.Redis.from_url(REDIS_URL)
+        for pattern in (f"{PREFIX}*", f"rq:*{PREFIX}*"):
+            for key in r.scan_iter(pattern, count=1000):
+                r.delete(key)
+    except Exception:  # noqa: BLE001 - cleanup is best effort
+        pass
+    asyncio.run(_drop_db(ADMIN_PG))
+    for proc in _owned:
+        from saas.embedded import stop_process
+
+        stop_process(proc)
+    shutil.rmtree(TMP, ignore_errors=True)
+
+
+
+
+class LiveServer:
+    def __init__(self, port: int) -> None:
+        import uvicorn
+
+        from saas.app import create_app
+        from saas.config import get_settings
+
+        get_settings.cache_clear()
+        config = uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.url = f"http://127.0.0.1:{port}"
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("the live server did not start")
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+class Browser(httpx.Client):
+    """An httpx client that behaves like a browser form user: cookies, CSRF field, Origin."""
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__(base_url=base_url, follow_redirects=False, timeout=30,
+                         headers={"Accept-Language": "en", "Origin": base_url})
+
+    def csrf(self) -> str:
+        token = self.cookies.get("csrftoken")
+        if not token:
+            self.get("/login")
+            token = self.cookies.get("csrftoken")
+        return token
+
+    def form(self, path: str, data: dict | None = None, **kwargs) -> httpx.Response:
+        return self.post(path, data={**(data or {}), "_csrf_token": self.csrf()}, **kwargs)
+
+    def signup(self, company: str, email: str | None = None, password: str = "correct horse 1") -> str:
+        email = email or f"{secrets.token_hex(4)}@example.com"
+        r = self.form("/signup", {"company": company, "name": "Test Owner", "email": email, "password": password})
+        assert r.status_code == 303, r.text
+        self.email, self.password = email, password
+        return r.headers["location"].split("/")[2]  # /t/{slug}/
+
+
+def cli(*args: str, input: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "saas.cli", *args], input=input, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=120)
