@@ -1,7 +1,7 @@
 """Queue access: enqueue, job status, and the worker entry.
 
 RQ carries only ids. A job's durable state is a row in its tenant's `jobs` table; the RQ job id is
-derived from it (`<prefix>:<schema>:<kind>:<id>`), so enqueuing twice is refused (`unique`) and a
+derived from it (`<prefix>-<schema>-<kind>-<id>`), so enqueuing twice is refused (`unique`) and a
 job never runs twice at once for the same object. Jobs re-check the tenant before doing anything.
 """
 from __future__ import annotations
@@ -45,7 +45,7 @@ def get_queue(settings: Settings | None = None, name: str = DEFAULT_QUEUE) -> Qu
 
 
 def rq_job_id(settings: Settings, schema: str, kind: str, object_id: int) -> str:
-    return f"{settings.redis_prefix}:{schema}:{kind}:{object_id}"
+    return f"{settings.redis_prefix}-{schema}-{kind}-{object_id}"
 
 
 def enqueue(settings: Settings, func: str, *args: Any, job_id: str, timeout: int = 3600, **kwargs: Any) -> None:

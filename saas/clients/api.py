@@ -1,17 +1,23 @@
 """The clients API: `/api/v1/clients` and operations. The token decides the tenant and the role."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request, delete, get, patch, post
+from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import PermissionDeniedException, ServiceUnavailableException
+from litestar.params import Body
 from litestar.openapi.datastructures import ResponseSpec
 
 from saas.clients import operations as ops
 from saas.clients import queries, service
 from saas.clients.models import Client, Operation
 from saas.clients.schemas import (
-    ClientIn, ClientOut, ClientPageOut, ErrorOut, Metrics, OperationIn, OperationOut, PassportIn, PassportOut,
+    ClientIn, ClientOut, ClientPageOut, ErrorOut, ImportOut, Metrics, OperationIn, OperationOut, PassportIn,
+    PassportOut, RejectedRowOut,
 )
+from saas.tenants.service import FormError
 from saas.web.deps import ApiCtx
 
 ERRORS = {
@@ -84,8 +90,6 @@ async def _one(ctx: ApiCtx, client: Client, reveal: str | None = None) -> Client
     passport = None
     if reveal == "passport" and client.passport_enc is not None:
         if not ctx.allows("admin"):
-            from litestar.exceptions import PermissionDeniedException
-
             raise PermissionDeniedException("Revealing passport data needs the admin or owner role.")
         passport = service.reveal_passport(client)
         await service.audit(ctx.db, ctx.actor, "passport.revealed", "client", client.id)
@@ -168,3 +172,86 @@ async def api_delete_operation(ctx: ApiCtx, operation_id: int) -> None:
 
 HANDLERS = [api_list_clients, api_create_client, api_get_client, api_update_client, api_archive_client,
             api_list_operations, api_add_operation, api_update_operation, api_delete_operation]
+
+
+# ---- imports ---------------------------------------------------------------------------------
+
+
+def import_out(imp: Any, progress: int | None = None) -> ImportOut:
+    processed = imp.processed_rows if imp.status in ("done", "failed", "undone") else (progress or 0)
+    return ImportOut(
+        id=imp.id, kind=imp.kind, status=imp.status, filename=imp.filename, total_rows=imp.total_rows,
+        processed_rows=processed, created=imp.created_count, updated=imp.updated_count, skipped=imp.skipped_count,
+        rejected=imp.rejected_count, error=imp.error,
+        rejected_rows=[RejectedRowOut(r["line"], r["reason"] or "", {k: str(v) for k, v in r["values"].items()})
+                       for r in imp.rejected[:1000]],
+    )
+
+
+def _parse_mapping(raw: Any, headers: list[str]) -> dict[str, str] | None:
+    """`mapping` is JSON: {"column header or index": "field"}."""
+    import json
+
+    if not raw:
+        return None
+    try:
+        given = json.loads(raw) if isinstance(raw, str) else raw
+        assert isinstance(given, dict)
+    except (ValueError, AssertionError):
+        raise FormError({"mapping": "The mapping must be a JSON object {\"column\": \"field\"}."}) from None
+    out = {}
+    for key, field in given.items():
+        index = str(key) if str(key).isdigit() else (str(headers.index(key)) if key in headers else None)
+        if index is None:
+            raise FormError({"mapping": f"No column named {key!r} in the file."})
+        out[index] = str(field)
+    return out
+
+
+@post("/imports", summary="Upload a CSV/XLSX file and start importing it (multipart)", status_code=202,
+      responses={**ERRORS, 503: ResponseSpec(ErrorOut, description="The queue is unavailable")})
+async def api_create_import(
+    ctx: ApiCtx, data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)],
+) -> ImportOut:
+    from saas.clients import imports
+    from saas.clients.jobs import do_start_import
+    from saas.jobs import QueueUnavailable
+
+    upload = data.get("file")
+    if not isinstance(upload, UploadFile):
+        raise FormError({"file": "Send the file as multipart field 'file'."})
+    content = await upload.read()
+    kind = str(data.get("kind") or "clients")
+    imp = await imports.do_upload(ctx.db, data=content, filename=upload.filename or "upload", kind=kind,
+                                  actor=ctx.actor)
+    mapping = _parse_mapping(data.get("mapping"), imp.headers)
+    if mapping is not None:
+        imp.mapping = mapping
+    for key in ("on_match", "mode"):
+        if data.get(key):
+            imp.options = {**imp.options, key: str(data[key])}
+    if data.get("match_by"):
+        imp.options = {**imp.options, "match_by": [m.strip() for m in str(data["match_by"]).split(",")]}
+    imports.check_options(imp.kind, imp.mapping, imp.options, imp.headers)
+    try:
+        await do_start_import(ctx.db, ctx.tenant, imp, ctx.actor)
+    except QueueUnavailable:
+        raise ServiceUnavailableException("The queue is unavailable, try again.") from None
+    return import_out(imp)
+
+
+@get("/imports/{import_id:int}", summary="An import's status, progress, counts and rejected rows",
+     responses=ERRORS)
+async def api_get_import(ctx: ApiCtx, import_id: int) -> ImportOut:
+    from sqlalchemy import select
+
+    from saas.clients import imports
+    from saas.tenants.models import Job
+
+    imp = await imports.access_import(ctx.db, import_id)
+    job = await ctx.db.scalar(select(Job).where(Job.kind == "import", Job.object_id == imp.id)
+                              .order_by(Job.id.desc()).limit(1))
+    return import_out(imp, job.progress if job else 0)
+
+
+HANDLERS += [api_create_import, api_get_import]

@@ -71,8 +71,10 @@ async def _page(request: Request, ctx: TenantCtx, imp: Import, status: int = 200
             preview = list(imports.mapped_rows(imp, limit=10))
         except Exception:  # noqa: BLE001 - the file was checked at upload; show no preview otherwise
             preview = []
+    shown = {k for result, _raw in preview for k in result.values}
+    preview_fields = [(f, label) for f, label in field_choices(imp.kind) if f in shown]
     return render(request, "clients/import.html", status_code=status, ctx=ctx, user=ctx.user, imp=imp, job=job,
-                  choices=field_choices(imp.kind), preview=preview, **extra)
+                  choices=field_choices(imp.kind), preview=preview, preview_fields=preview_fields, **extra)
 
 
 @get("/imports/{import_id:int}", opt={"role": "marketer"})

@@ -497,6 +497,7 @@ def _first(value: str) -> str:
 
 
 def _split_list(value: str) -> list[str]:
+    """'VIP, опт; vip | новый' -> ['VIP', 'опт', 'новый']: 'VIP' and 'vip' are one tag."""
     seen: dict[str, str] = {}
     for item in re.split(r"[,;|]", value):
         item = _words(item)
@@ -528,7 +529,7 @@ def normalise_client_row(raw: dict[str, str], line: int, region: str = "RU", tod
     row.put("phone", lambda v: normalise_phone(_first(v), region))
     row.put("email", lambda v: normalise_email(_first(v)))
     birth = row.put("birth_date", row.date_rule("The birth date cannot be in the future.", date(1900, 1, 1),
-                                           "The birth date cannot be before 1900."))
+                                                "The birth date cannot be before 1900."))
     series, number = (re.sub(r"[\s\-№]", "", row.raw.pop(f, "")) for f in ("passport_series", "passport_number"))
     if bool(series) != bool(number) and re.fullmatch(r"\d{10}", series or number):
         series, number = (series or number)[:4], (series or number)[4:]  # "4510 123456" in one column
@@ -539,8 +540,8 @@ def normalise_client_row(raw: dict[str, str], line: int, region: str = "RU", tod
     row.put("passport_division_code", _matching(r"(\d{3})[\s-]?(\d{3})", "The division code must look like 123-456.",
                                                 r"\1-\2"))
     row.put("passport_issued_on", row.date_rule("The issue date cannot be in the future.",
-                                           birth and birth + timedelta(days=1),
-                                           "The issue date must be after the birth date."))
+                                                birth and birth + timedelta(days=1),
+                                                "The issue date must be after the birth date."))
     for name in ("consent_email", "consent_sms", "consent_calls"):
         row.put(name, parse_bool)
     for name in ("tags", "product_groups", "directions"):

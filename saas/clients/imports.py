@@ -111,7 +111,7 @@ def mapped_rows(imp: Import, limit: int | None = None):  # noqa: ANN201 - an ite
         if limit is not None and n >= limit:
             return
         raw = {field: cells[i] if i < len(cells) else "" for i, field in mapping.items()}
-        yield normalise(raw, line=n + 2), raw
+        yield normalise(raw, line=getattr(cells, "line", n + 2)), raw
 
 
 # ---- matching --------------------------------------------------------------------------------

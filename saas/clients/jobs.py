@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import update
 
+from saas.clients.importing import ImportFileError
 from saas.clients.imports import Progress, run_import
 from saas.clients.models import Import
 from saas.config import get_settings
@@ -40,6 +41,11 @@ def import_file(tenant_id: int, import_id: int, job_id: int) -> dict:
                     status="failed", rejected_count=n, rejected=rejected, finished_at=datetime.now(UTC),
                     error=f"{n} row(s) rejected; nothing was imported (all-or-nothing mode)"))
             return {"rejected": n}
+        except ImportFileError as exc:  # a problem deep in the file: the user's to fix, not ours
+            async with db.session(schema) as s:
+                await s.execute(update(Import).where(Import.id == import_id).values(
+                    status="failed", error=str(exc)[:500], finished_at=datetime.now(UTC)))
+            return {"failed": str(exc)}
         except Exception as exc:
             async with db.session(schema) as s:
                 await s.execute(update(Import).where(Import.id == import_id).values(

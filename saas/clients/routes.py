@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Request, Response, Router, delete, get, post
-from litestar.di import Provide
+from litestar import Request, Response, delete, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
@@ -12,7 +11,7 @@ from saas.clients import operations as ops
 from saas.clients import queries, service
 from saas.clients.models import Client
 from saas.tenants.service import FormError
-from saas.web.deps import TenantCtx, tenant_ctx
+from saas.web.deps import TenantCtx
 from saas.web.i18n import _
 from saas.web.render import flash, is_htmx, redirect, render
 

@@ -112,3 +112,24 @@ class ErrorOut(msgspec.Struct):
     error: str
     status: int
     fields: dict[str, str] | None = None
+
+
+class RejectedRowOut(msgspec.Struct):
+    line: int
+    reason: str
+    values: dict[str, str]
+
+
+class ImportOut(msgspec.Struct):
+    id: int
+    kind: str
+    status: str
+    filename: str
+    total_rows: int
+    processed_rows: int
+    created: int
+    updated: int
+    skipped: int
+    rejected: int
+    error: str | None
+    rejected_rows: list[RejectedRowOut]
