@@ -16,6 +16,7 @@ from saas.db import Database
 from saas.tenants.api import api_router
 from saas.clients import admin_routes as client_admin_routes
 from saas.clients import api as client_api
+from saas.clients import duplicates
 from saas.clients import import_routes
 from saas.clients import routes as client_routes
 from saas.tenants import routes as tenant_routes
@@ -44,7 +45,7 @@ def workspace_router() -> Router:
     return Router(
         path="/t/{slug:str}",
         route_handlers=[*tenant_routes.WORKSPACE_HANDLERS, *client_routes.HANDLERS, *import_routes.HANDLERS,
-                        *client_admin_routes.HANDLERS],
+                        *client_admin_routes.HANDLERS, *duplicates.HANDLERS],
         dependencies={"ctx": Provide(tenant_ctx)},
         include_in_schema=False,
     )
