@@ -1,7 +1,10 @@
-"""Hooks other domains call when data changes; analytics fills them in (scores refresh)."""
+"""Hooks other domains call when data changes; analytics fills them in."""
 from __future__ import annotations
 
 
 async def after_import(db, tenant) -> None:  # noqa: ANN001
-    """Called by the import job after a successful import. Analytics will queue a score refresh."""
-    return None
+    """After a successful import, queue a score refresh for the tenant."""
+    from saas.analytics.jobs import do_queue_refresh
+
+    async with db.session(tenant.schema_name) as s:
+        await do_queue_refresh(s, tenant, check_queue=False)

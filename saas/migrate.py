@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -81,40 +82,63 @@ async def migrate_tenant(engine: AsyncEngine, schema: str, location: str | None 
 async def migrate_tenants(
     engine: AsyncEngine,
     *,
-    concurrency: int = 4,
     location: str | None = None,
+    shard: tuple[int, int] = (0, 1),
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Bring every tenant behind head up to date. Resumable: each tenant commits on its own."""
+    """Bring every tenant behind head up to date, one at a time; resumable (each commits alone).
+
+    Alembic's `op` is one process-wide proxy, so tenants are never migrated concurrently inside a
+    process: parallelism comes from processes, each taking the shard `id % n == i`.
+    """
     target = head("tenant", location)
+    index, count = shard
     async with engine.connect() as conn:
         rows = await conn.execute(
             text(
                 "SELECT schema_name FROM shared.tenants WHERE status <> 'deleted' "
-                "AND schema_version IS DISTINCT FROM :v ORDER BY id"
+                "AND schema_version IS DISTINCT FROM :v AND id % :n = :i ORDER BY id"
             ),
-            {"v": target},
+            {"v": target, "n": count, "i": index},
         )
         schemas = [r[0] for r in rows]
-    done = 0
-    queue: asyncio.Queue[str] = asyncio.Queue()
-    for s in schemas:
-        queue.put_nowait(s)
-
-    async def worker() -> None:
-        nonlocal done
-        while not queue.empty():
-            schema = queue.get_nowait()
-            await migrate_tenant(engine, schema, location)
-            done += 1
-            if progress:
-                progress(done, len(schemas))
-
-    await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(schemas))))))
-    return done
+    for done, schema in enumerate(schemas, start=1):
+        await migrate_tenant(engine, schema, location)
+        if progress:
+            progress(done, len(schemas))
+    return len(schemas)
 
 
-async def migrate_all(engine: AsyncEngine, *, echo: Callable[[str], None] = print) -> None:
+def _migrate_shard(url: str, index: int, count: int, location: str | None) -> int:
+    """Entry of a migration process (see migrate_tenants_parallel)."""
+    from saas.db import make_engine
+
+    async def main() -> int:
+        engine = make_engine(url, pool_size=1, max_overflow=0)
+        try:
+            return await migrate_tenants(engine, shard=(index, count), location=location)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+async def migrate_tenants_parallel(engine: AsyncEngine, processes: int, *, location: str | None = None,
+                                   progress: Callable[[int, int], None] | None = None) -> int:
+    processes = max(1, min(processes, os.cpu_count() or 1))
+    if processes == 1:
+        return await migrate_tenants(engine, location=location, progress=progress)
+    from concurrent.futures import ProcessPoolExecutor
+
+    url = engine.url.render_as_string(hide_password=False)
+    loop = asyncio.get_running_loop()
+    with ProcessPoolExecutor(processes) as pool:
+        counts = await asyncio.gather(*(loop.run_in_executor(pool, _migrate_shard, url, i, processes, location)
+                                        for i in range(processes)))
+    return sum(counts)
+
+
+async def migrate_all(engine: AsyncEngine, *, echo: Callable[[str], None] = print, processes: int = 1) -> None:
     started = time.monotonic()
     await migrate_shared(engine)
     last = [0.0]
@@ -124,7 +148,7 @@ async def migrate_all(engine: AsyncEngine, *, echo: Callable[[str], None] = prin
             last[0] = time.monotonic()
             echo(f"migrate: tenants {done}/{total}")
 
-    count = await migrate_tenants(engine, progress=report)
+    count = await migrate_tenants_parallel(engine, processes, progress=report)
     echo(f"migrate: shared and {count} tenant schema(s) up to date in {time.monotonic() - started:.1f}s")
 
 
@@ -175,12 +199,16 @@ def run_alembic_cli(name: str) -> None:
     metadata = shared_metadata if name == "shared" else tenant_metadata
 
     def run(sync_conn) -> None:  # noqa: ANN001
+        # Reflection of unqualified tables looks in the dialect's cached default schema, not the
+        # search_path we set: point it at the scratch tenant schema.
+        sync_conn.dialect.default_schema_name = schema
         context.configure(
             connection=sync_conn,
             target_metadata=metadata,
             version_table_schema=schema,
             include_schemas=name == "shared",
-            include_name=lambda n, t, p: t != "schema" or n == "shared",
+            include_name=(lambda n, t, p: t != "schema" or n == "shared") if name == "shared"
+            else (lambda n, t, p: not (t == "table" and n == "alembic_version")),
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -243,6 +243,17 @@ def test_patch_passport_null_removes_it(owner: httpx.Client) -> None:
     assert r.json()["phone"] == "+79161234567"
 
 
+def test_patch_consent_and_tags(owner: httpx.Client) -> None:
+    cid = create(owner, consent={"email": True, "sms": True}, tags=["a", "b"])["id"]
+    r = owner.patch(f"/clients/{cid}", json={"consent": {"email": False}})
+    assert r.status_code == 200
+    assert r.json()["consent"] == {"email": False, "sms": True, "calls": False}
+    assert r.json()["tags"] == ["a", "b"]
+    r = owner.patch(f"/clients/{cid}", json={"tags": ["c"]})
+    assert r.json()["tags"] == ["c"] and r.json()["consent"]["sms"] is True
+    assert owner.patch(f"/clients/{cid}", json={"tags": []}).json()["tags"] == []
+
+
 def test_patch_with_a_bad_value_changes_nothing(owner: httpx.Client) -> None:
     cid = owner.post("/clients", json=FULL).json()["id"]
     r = owner.patch(f"/clients/{cid}", json={"note": "changed", "phone": "123"})
@@ -387,6 +398,17 @@ def test_invalid_operation_edit_is_422_and_keeps_the_operation(owner: httpx.Clie
     assert "amount" in fields_of(r)
     assert owner.get(f"/clients/{cid}/operations").json()[0]["amount"] == "42.00"
     assert Decimal(metrics(owner, cid)["revenue_total"]) == Decimal("42.00")
+
+
+def test_large_operations_never_cause_a_server_error(owner: httpx.Client) -> None:
+    """Each amount is within the allowed maximum; their sum must not crash the metrics update."""
+    cid = create(owner)["id"]
+    big = "600000000000.00"
+    add_op(owner, cid, amount=big)
+    r = owner.post(f"/clients/{cid}/operations", json={"occurred_on": TODAY.isoformat(), "amount": big})
+    assert r.status_code in (201, 422), (r.status_code, r.text)
+    ops = owner.get(f"/clients/{cid}/operations").json()
+    assert Decimal(metrics(owner, cid)["revenue_total"]) == sum(Decimal(o["amount"]) for o in ops)
 
 
 def test_unknown_product_group_on_an_operation_is_422(owner: httpx.Client) -> None:

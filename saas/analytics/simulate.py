@@ -1,0 +1,59 @@
+"""Generative processes of the models, for parameter-recovery tests, benchmarks and demo data."""
+from __future__ import annotations
+
+import numpy as np
+
+Array = np.ndarray
+
+
+def _poisson_until(rng: np.random.Generator, lam: Array, end: Array, max_events: int) -> tuple[Array, Array]:
+    """Repeat-purchase times of a Poisson process per client on (0, end]: (count, last time)."""
+    n = len(lam)
+    gaps = rng.exponential(1.0, size=(n, max_events)) / lam[:, None]
+    times = np.cumsum(gaps, axis=1)
+    inside = times <= end[:, None]
+    count = inside.sum(axis=1)
+    last = np.where(count > 0, np.take_along_axis(times, np.maximum(count - 1, 0)[:, None], axis=1)[:, 0], 0.0)
+    return count.astype(float), last
+
+
+def pareto_nbd(n: int, r: float, alpha: float, s: float, beta: float, T: Array | float,
+               seed: int = 0, max_events: int = 400) -> tuple[Array, Array, Array]:
+    """Each client buys at rate λ ~ Γ(r, α) until a lifetime τ ~ Exp(μ), μ ~ Γ(s, β)."""
+    rng = np.random.default_rng(seed)
+    T = np.broadcast_to(np.asarray(T, dtype=float), (n,)).copy()
+    lam = rng.gamma(r, 1 / alpha, n)
+    mu = rng.gamma(s, 1 / beta, n)
+    tau = rng.exponential(1 / mu)
+    x, t_x = _poisson_until(rng, lam, np.minimum(tau, T), max_events)
+    return x, t_x, T
+
+
+def bg_nbd(n: int, r: float, alpha: float, a: float, b: float, T: Array | float,
+           seed: int = 0, max_events: int = 400, modified: bool = False) -> tuple[Array, Array, Array]:
+    """Poisson purchases at λ ~ Γ(r, α); after each purchase the client drops out with p ~ B(a, b).
+    Under MBG/NBD the client may also drop out right after the first purchase (at time 0)."""
+    rng = np.random.default_rng(seed)
+    T = np.broadcast_to(np.asarray(T, dtype=float), (n,)).copy()
+    lam = rng.gamma(r, 1 / alpha, n)
+    p = rng.beta(a, b, n)
+    # Number of repeat purchases made before dropping out (geometric), counted from time 0.
+    survive_first = np.ones(n, dtype=bool) if not modified else rng.random(n) >= p
+    allowed = rng.geometric(p) - 1  # purchases made while alive, each followed by a dropout coin
+    allowed = np.where(survive_first, allowed + (1 if modified else 0), 0)
+    gaps = rng.exponential(1.0, size=(n, max_events)) / lam[:, None]
+    times = np.cumsum(gaps, axis=1)
+    k = np.arange(1, max_events + 1)[None, :]
+    inside = (times <= T[:, None]) & (k <= allowed[:, None] + (0 if modified else 1))
+    x = inside.sum(axis=1)
+    last = np.where(x > 0, np.take_along_axis(times, np.maximum(x - 1, 0)[:, None], axis=1)[:, 0], 0.0)
+    return x.astype(float), last, T
+
+
+def gamma_gamma(x: Array, p: float, q: float, gamma: float, seed: int = 0) -> Array:
+    """Mean spend of x transactions, each z ~ Γ(p, ν), with ν ~ Γ(q, γ) per client."""
+    rng = np.random.default_rng(seed)
+    nu = rng.gamma(q, 1 / gamma, len(x))
+    safe_x = np.maximum(x, 1)
+    total = rng.gamma(p * safe_x, 1 / nu)  # the sum of x Γ(p, ν) draws is Γ(p x, ν)
+    return np.where(x > 0, total / safe_x, 0.0)
