@@ -160,11 +160,13 @@ def upload(page: Page, csv_path: Path, rows: int) -> None:
 
 def expect_dry_run(page: Page) -> None:
     preview = page.locator("form#mapping table.preview")
-    expect(preview.locator("thead th")).to_have_text(["Line", "Full name (one column)", "Phone", "Email", "Check"])
+    # The full name is shown split, as it will be stored.
+    expect(preview.locator("thead th")).to_have_text(
+        ["Line", "Last name", "First name", "Patronymic", "Phone", "Email", "Check"])
     body_rows = preview.locator("tbody tr")
     expect(body_rows).to_have_count(10)
     expect(body_rows.first.locator("td")).to_have_text(
-        ["2", "Смирнов Иван Иванович", "+79161000000", "client1000000@example.com", "OK"])
+        ["2", "Смирнов", "Иван", "Иванович", "+79161000000", "client1000000@example.com", "OK"])
     expect(preview.locator("tbody tr.row-bad")).to_have_count(0)
 
 

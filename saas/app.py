@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from saas.config import Settings, get_settings
 from saas.db import Database
 from saas.tenants.api import api_router
+from saas.analytics import routes as analytics_routes
 from saas.clients import admin_routes as client_admin_routes
 from saas.clients import api as client_api
 from saas.clients import duplicates
@@ -45,7 +46,7 @@ def workspace_router() -> Router:
     return Router(
         path="/t/{slug:str}",
         route_handlers=[*tenant_routes.WORKSPACE_HANDLERS, *client_routes.HANDLERS, *import_routes.HANDLERS,
-                        *client_admin_routes.HANDLERS, *duplicates.HANDLERS],
+                        *client_admin_routes.HANDLERS, *duplicates.HANDLERS, *analytics_routes.HANDLERS],
         dependencies={"ctx": Provide(tenant_ctx)},
         include_in_schema=False,
     )

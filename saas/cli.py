@@ -230,5 +230,14 @@ def _form_guard(fn):  # noqa: ANN001, ANN202
         raise click.ClickException(str(exc)) from None
 
 
+def _register_domain_commands() -> None:
+    from saas.analytics.cli import analytics
+
+    main.add_command(analytics)
+
+
+_register_domain_commands()
+
+
 if __name__ == "__main__":
     main()

@@ -59,8 +59,14 @@ def op_out(o: Operation, groups: dict[int, str], dirs: dict[int, str]) -> Operat
 
 
 async def _present_fields(request: Request) -> set[str]:
+    """Top-level keys sent, plus `passport.<part>` for the passport parts sent."""
     body = await request.json()
-    return set(body) if isinstance(body, dict) else set()
+    if not isinstance(body, dict):
+        return set()
+    present = set(body)
+    if isinstance(body.get("passport"), dict):
+        present |= {f"passport.{k}" for k in body["passport"]}
+    return present
 
 
 async def _save(ctx: ApiCtx, data: ClientIn, present: set[str], client: Client | None) -> Client:
@@ -69,8 +75,10 @@ async def _save(ctx: ApiCtx, data: ClientIn, present: set[str], client: Client |
     if "passport" in present:
         passport = data.passport or PassportIn()
         for key in ("series", "number", "issued_by", "issued_on", "division_code"):
-            raw[f"passport_{key}"] = getattr(passport, key)
-        fields |= set(service.PASSPORT_FIELDS)
+            # null clears the whole passport; otherwise only the parts sent change
+            if data.passport is None or f"passport.{key}" in present:
+                raw[f"passport_{key}"] = getattr(passport, key)
+                fields.add(f"passport_{key}")
     consent = None
     if data.consent is not None:
         consent = {ch: v for ch in service.CHANNELS if (v := getattr(data.consent, ch)) is not None}

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from saas.db import TenantBase
 
 MONEY = Numeric(14, 2)
+TOTAL = Numeric(18, 2)  # a client's sums of many operations
 # Words a person types to find a client: names, email and phone digits ('simple': no stemming).
 SEARCH_VECTOR = (
     "to_tsvector('simple', coalesce(last_name, '') || ' ' || coalesce(first_name, '') || ' ' || "
@@ -66,8 +67,8 @@ class Client(TenantBase):
     first_operation_on: Mapped[date | None] = mapped_column(Date)
     last_operation_on: Mapped[date | None] = mapped_column(Date)
     operations_count: Mapped[int] = mapped_column(Integer, server_default="0")
-    revenue_total: Mapped[Decimal] = mapped_column(MONEY, server_default="0")
-    unpaid_total: Mapped[Decimal] = mapped_column(MONEY, server_default="0")
+    revenue_total: Mapped[Decimal] = mapped_column(TOTAL, server_default="0")
+    unpaid_total: Mapped[Decimal] = mapped_column(TOTAL, server_default="0")
 
 
 class Operation(TenantBase):

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Date, Select, cast, false, func, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saas.analytics.models import ClientScore
 from saas.clients import crypto
 from saas.clients.models import Client
 from saas.clients.operations import overdue_amounts
@@ -48,6 +49,9 @@ class ClientFilter:
     revenue_min: Decimal | None = None
     revenue_max: Decimal | None = None
     debt: str = ""  # "" | unpaid | overdue
+    status: str = ""  # analytics: new | active | at_risk | lost
+    segment: str = ""
+    risk: str = ""  # reliable | watch | risk
     sort: str = "name"
     after: str | None = None
     limit: int = PAGE
@@ -60,6 +64,7 @@ class ClientFilter:
                   "product_group_id": self.product_group_id, "direction_id": self.direction_id,
                   "last_op_from": self.last_op_from, "last_op_to": self.last_op_to,
                   "revenue_min": self.revenue_min, "revenue_max": self.revenue_max, "debt": self.debt,
+                  "status": self.status, "segment": self.segment, "risk": self.risk,
                   "sort": self.sort if self.sort != "name" else ""}
         values.update(override)
         return {k: str(v) for k, v in values.items() if v not in (None, "")}
@@ -73,6 +78,9 @@ def parse_filter(params: dict[str, Any]) -> ClientFilter:
     f.archived = get("archived") if get("archived") in ("no", "yes", "all") else "no"
     f.tag = get("tag")[:100]
     f.debt = get("debt") if get("debt") in ("unpaid", "overdue") else ""
+    f.status = get("status") if get("status") in ("new", "active", "at_risk", "lost") else ""
+    f.segment = get("segment")[:40]
+    f.risk = get("risk") if get("risk") in ("reliable", "watch", "risk") else ""
     f.sort = get("sort") if get("sort") in SORTS else "name"
     f.after = get("after") or None
     for key in ("product_group_id", "direction_id"):
@@ -116,10 +124,12 @@ def search_condition(q: str) -> Any:
         conditions = []
         if len(digits) == 10:  # series + number of a Russian passport
             conditions.append(Client.passport_bidx == crypto.blind_index(digits))
-        phone = "7" + digits[1:] if len(digits) == 11 and digits[0] == "8" else digits
-        if len(phone) == 10 and phone[0] == "9":
-            phone = "7" + phone
-        if len(phone) >= 3:
+        phones = {digits}
+        if digits[0] == "8" and len(digits) >= 4:  # the Russian trunk prefix: 8 916… is +7 916…
+            phones.add("7" + digits[1:])
+        if len(digits) == 10 and digits[0] == "9":
+            phones.add("7" + digits)
+        for phone in sorted(p for p in phones if len(p) >= 3):
             conditions.append(Client.search.op("@@")(func.to_tsquery("simple", f"{phone}:*")))
         return or_(*conditions) if conditions else false()
     words = re.findall(r"\w+", q.lower())[:6]
@@ -156,6 +166,15 @@ def filtered(f: ClientFilter) -> Select:
         conditions.append(Client.id.in_(_overdue_ids()))
     if f.ids:
         conditions.append(Client.id.in_(f.ids))
+    score_conditions = []
+    if f.status:
+        score_conditions.append(ClientScore.status == f.status)
+    if f.segment:
+        score_conditions.append(ClientScore.segment == f.segment)
+    if f.risk:
+        score_conditions.append(ClientScore.risk_group == f.risk)
+    if score_conditions:
+        conditions.append(Client.id.in_(select(ClientScore.client_id).where(*score_conditions)))
     return query.where(*[c for c in conditions if c is not None])
 
 
@@ -192,6 +211,7 @@ class ClientPage:
     rows: list[Client]
     next_cursor: str | None
     overdue: dict[int, Decimal]
+    scores: dict[int, ClientScore] = field(default_factory=dict)
 
 
 async def list_clients(db: AsyncSession, f: ClientFilter) -> ClientPage:
@@ -210,6 +230,8 @@ async def list_clients(db: AsyncSession, f: ClientFilter) -> ClientPage:
         rows=rows,
         next_cursor=encode_cursor(f.sort, rows[-1]) if more and rows else None,
         overdue=await overdue_amounts(db, [c.id for c in rows if c.unpaid_total > 0]),
+        scores={s.client_id: s for s in await db.scalars(
+            select(ClientScore).where(ClientScore.client_id.in_([c.id for c in rows])))} if rows else {},
     )
 
 

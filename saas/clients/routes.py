@@ -7,6 +7,7 @@ from litestar import Request, Response, delete, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
+from saas.analytics.models import ClientScore
 from saas.clients import operations as ops
 from saas.clients import queries, service
 from saas.clients.models import Client
@@ -144,7 +145,8 @@ async def client_validate_field(ctx: TenantCtx, name: str, data: Form) -> Respon
 
 async def card_context(ctx: TenantCtx, client: Client, **extra: Any) -> dict[str, Any]:
     overdue = await ops.overdue_amounts(ctx.db, [client.id])
-    return {
+    scores = await ctx.db.get(ClientScore, client.id)
+    return {"score": scores,
         "ctx": ctx, "user": ctx.user, "client": client, "overdue": overdue.get(client.id, 0),
         "operations": await ops.client_operations(ctx.db, client.id), "op_form": {}, "op_errors": {},
         "can_reveal": ctx.allows("admin"), **await _dictionaries(ctx), **extra,

@@ -193,8 +193,9 @@ async def do_save_client(
     """Create (client=None) or update a client. `present`: the fields the caller meant to set;
     fields outside it keep their values (API PATCH); None means every field (a full form)."""
     present = set(raw) if present is None else present
-    if client is not None and present & set(PASSPORT_FIELDS):
-        # Validate the passport as a whole, with the stored parts the caller did not resend.
+    if client is not None:
+        # Validate against the whole card: stored passport parts the caller did not resend count
+        # (a new birth date must still precede the stored issue date).
         raw = {**{k: v for k, v in _passport_strings(client).items() if k not in present}, **raw}
     if client is not None:
         # The name check needs the stored name when a PATCH does not touch it.

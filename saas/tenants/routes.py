@@ -236,12 +236,6 @@ async def accept_invite(request: Request, db: AsyncSession, user: User | None, t
 # ---- inside a workspace --------------------------------------------------------------------
 
 
-@get("/")
-async def workspace(request: Request, ctx: TenantCtx) -> Any:
-    return render(request, "tenants/workspace.html", ctx=ctx, user=ctx.user,
-                  memberships=await service.memberships_of(ctx.db, ctx.user.id))
-
-
 @get("/team", opt={"role": "admin"})
 async def team(request: Request, ctx: TenantCtx) -> Any:
     return await _team_page(request, ctx)
@@ -275,7 +269,7 @@ async def invite(request: Request, ctx: TenantCtx, settings: Settings, data: For
     return redirect(request, f"{ctx.base}/team")
 
 
-WORKSPACE_HANDLERS = [workspace, team, invite]
+WORKSPACE_HANDLERS = [team, invite]
 
 account_handlers = [
     landing, signup_page, signup, new_company_page, create_company, login_page, login, logout, companies,

@@ -33,7 +33,21 @@ def configure_engine(engine: JinjaTemplateEngine) -> None:
     env.globals.update(
         get_locale=i18n.get_locale, LOCALES=i18n.LOCALES, language_name=i18n.language_name,
         role_label=role_label, workspace_nav=workspace_nav, today=date.today,
+        reliability_reason=reliability_reason, score_labels=score_labels,
     )
+
+
+def reliability_reason(score, currency: str = "RUB") -> str:  # noqa: ANN001
+    from saas.analytics.present import reliability_reason as words
+
+    return words(score, currency)
+
+
+def score_labels() -> dict[str, dict[str, str]]:
+    from saas.analytics.routes import RISK_LABELS, SEGMENT_LABELS, STATUS_LABELS
+
+    return {name: {k: i18n._(v) for k, v in table.items()}
+            for name, table in (("status", STATUS_LABELS), ("segment", SEGMENT_LABELS), ("risk", RISK_LABELS))}
 
 
 def role_label(role: str) -> str:
