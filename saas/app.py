@@ -15,6 +15,8 @@ from saas.config import Settings, get_settings
 from saas.db import Database
 from saas.tenants.api import api_router
 from saas.analytics import routes as analytics_routes
+from saas.campaigns import api as campaign_api
+from saas.campaigns import routes as campaign_routes
 from saas.clients import admin_routes as client_admin_routes
 from saas.clients import api as client_api
 from saas.clients import duplicates
@@ -46,7 +48,8 @@ def workspace_router() -> Router:
     return Router(
         path="/t/{slug:str}",
         route_handlers=[*tenant_routes.WORKSPACE_HANDLERS, *client_routes.HANDLERS, *import_routes.HANDLERS,
-                        *client_admin_routes.HANDLERS, *duplicates.HANDLERS, *analytics_routes.HANDLERS],
+                        *client_admin_routes.HANDLERS, *duplicates.HANDLERS, *analytics_routes.HANDLERS,
+                        *campaign_routes.HANDLERS],
         dependencies={"ctx": Provide(tenant_ctx)},
         include_in_schema=False,
     )
@@ -71,7 +74,7 @@ def build_app(settings: Settings) -> Litestar:
             *web_routes.HANDLERS,
             *tenant_routes.account_handlers,
             workspace_router(),
-            api_router(client_api.HANDLERS),
+            api_router([*client_api.HANDLERS, *campaign_api.HANDLERS]),
             create_static_files_router(path="/static", directories=[ROOT / "static"], include_in_schema=False),
         ],
         dependencies={

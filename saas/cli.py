@@ -82,9 +82,12 @@ def web() -> None:
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def worker(burst: bool) -> None:
     """Run one RQ worker."""
+    from saas.analytics.jobs import ensure_nightly
     from saas.jobs import run_worker
 
-    run_worker(services(redis=True), burst=burst)
+    settings = services(redis=True)
+    ensure_nightly(settings)
+    run_worker(settings, burst=burst)
 
 
 @main.command()

@@ -6,3 +6,4 @@ shared_metadata = SharedBase.metadata
 tenant_metadata = TenantBase.metadata
 from saas.clients import models as _clients  # noqa: F401,E402
 from saas.analytics import models as _analytics  # noqa: F401,E402
+from saas.campaigns import models as _campaigns  # noqa: F401,E402

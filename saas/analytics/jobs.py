@@ -83,3 +83,31 @@ def nightly() -> int:
         return count
 
     return asyncio.run(main())
+
+
+NIGHTLY_HOUR_UTC = 2
+
+
+def ensure_nightly(settings=None) -> None:  # noqa: ANN001
+    """Schedule tonight's refresh of every tenant once (unique id per date; any worker may call)."""
+    from rq.exceptions import DuplicateJobError
+
+    from saas.jobs import get_queue
+
+    settings = settings or get_settings()
+    now = datetime.now(UTC)
+    run_at = now.replace(hour=NIGHTLY_HOUR_UTC, minute=0, second=0, microsecond=0)
+    if run_at <= now:
+        run_at += timedelta(days=1)
+    try:
+        get_queue(settings).enqueue_at(
+            run_at, "saas.analytics.jobs.nightly_and_reschedule",
+            job_id=f"{settings.redis_prefix}-nightly-{run_at:%Y%m%d}", unique=True, job_timeout=3600)
+    except DuplicateJobError:
+        pass
+
+
+def nightly_and_reschedule() -> int:
+    count = nightly()
+    ensure_nightly()
+    return count

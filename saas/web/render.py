@@ -59,6 +59,7 @@ def role_label(role: str) -> str:
 # Each domain adds its section here: (path under /t/{slug}, label, minimum role).
 NAV: list[tuple[str, str, str]] = [
     ("/clients", i18n.lazy("Clients"), "viewer"),
+    ("/campaigns", i18n.lazy("Campaigns"), "viewer"),
     ("/imports", i18n.lazy("Imports"), "marketer"),
     ("/dictionaries", i18n.lazy("Dictionaries"), "admin"),
     ("/audit", i18n.lazy("Audit log"), "admin"),

@@ -54,7 +54,11 @@ def make_objects(a: Browser, slug: str, token: str) -> dict[str, int]:
     import_id = int(r.headers["location"].rsplit("/", 1)[1])
     item_id = api.get(f"/api/v1/clients/{client['id']}").json()
     assert item_id["product_groups"] == ["Furniture"]
-    return {"client_id": client["id"], "operation_id": op["id"], "import_id": import_id, "item_id": 1}
+    campaign = api.post("/api/v1/campaigns", json={"name": "Secret campaign"}).json()
+    r = a.form(f"/t/{slug}/analytics/refresh", headers={"HX-Request": "true"})
+    job_id = int(r.text.split("/analytics/refresh/")[1].split('"')[0])
+    return {"client_id": client["id"], "operation_id": op["id"], "import_id": import_id, "item_id": 1,
+            "campaign_id": campaign["id"], "job_id": job_id}
 
 
 def fill(path: str, ids: dict[str, str]) -> str:

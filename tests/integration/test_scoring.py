@@ -150,3 +150,17 @@ def test_refresh_button_runs_the_job_with_progress(big_tenant, worker) -> None:
         assert "failed" not in r.text
         assert time.monotonic() < deadline, "the refresh did not finish"
         time.sleep(0.5)
+
+
+def test_nightly_refresh_is_scheduled_once(worker) -> None:
+    from saas.analytics.jobs import ensure_nightly
+    from saas.config import get_settings
+    from saas.jobs import get_queue
+
+    ensure_nightly()
+    ensure_nightly()  # a second worker starting does not schedule it twice
+    queue = get_queue(get_settings())
+    ids = [j for j in queue.scheduled_job_registry.get_job_ids() if "-nightly-" in j]
+    assert len(ids) == 1
+    job = queue.fetch_job(ids[0])
+    assert job.func_name == "saas.analytics.jobs.nightly_and_reschedule"

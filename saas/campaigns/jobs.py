@@ -1,0 +1,116 @@
+"""The list build job: one transaction that swaps the snapshot, so a killed worker changes nothing."""
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from saas.campaigns.models import Campaign
+from saas.campaigns.service import build
+from saas.config import get_settings
+from saas.jobs import QueueUnavailable, enqueue, get_queue, rq_job_id, run_tenant_job, sync_redis
+from saas.tenants.models import Job, Tenant
+
+KIND = "campaign"
+STUCK_AFTER = timedelta(minutes=20)
+
+
+def build_list(tenant_id: int, campaign_id: int, job_id: int) -> dict:
+    async def body(db, tenant: Tenant, job: Job) -> dict:  # noqa: ANN001
+        schema = tenant.schema_name
+        async with db.session(schema) as s:  # visible at once: the page shows "building"
+            await s.execute(update(Campaign).where(Campaign.id == campaign_id).values(status="building"))
+            await s.execute(update(Job).where(Job.id == job.id).values(progress=10, total=100))
+        try:
+            async with db.session(schema) as s:
+                campaign = await s.get(Campaign, campaign_id, with_for_update=True)
+                if campaign is None:
+                    return {"skipped": "no such campaign"}
+                count = await build(s, campaign)
+                await s.execute(update(Job).where(Job.id == job.id).values(progress=100, total=100))
+        except Exception as exc:
+            async with db.session(schema) as s:
+                await s.execute(update(Campaign).where(Campaign.id == campaign_id).values(
+                    status="failed", error=f"{type(exc).__name__}: {exc}"[:300]))
+            raise
+        return {"members": count}
+
+    return run_tenant_job(tenant_id, job_id, body)
+
+
+async def latest_job(db: AsyncSession, campaign_id: int) -> Job | None:
+    return await db.scalar(select(Job).where(Job.kind == KIND, Job.object_id == campaign_id)
+                           .order_by(Job.id.desc()).limit(1))
+
+
+async def do_queue_build(db: AsyncSession, tenant: Tenant, campaign: Campaign) -> Job:
+    settings = get_settings()
+    try:
+        await asyncio.to_thread(sync_redis(settings.redis_url).ping)
+    except Exception as exc:  # noqa: BLE001
+        raise QueueUnavailable(type(exc).__name__) from exc
+    current = await latest_job(db, campaign.id)
+    if current is not None and current.status in ("queued", "running"):
+        return current
+    job = Job(kind=KIND, object_id=campaign.id, status="queued", total=100)
+    db.add(job)
+    campaign.status, campaign.error = "building", None
+    await db.flush()
+    await db.commit()
+    try:
+        await asyncio.to_thread(enqueue, settings, "saas.campaigns.jobs.build_list", tenant.id, campaign.id, job.id,
+                                job_id=rq_job_id(settings, tenant.schema_name, KIND, job.id), timeout=1800)
+    except QueueUnavailable:
+        job.status, job.error = "failed", "queue unavailable"
+        campaign.status = "ready" if campaign.built_at else "draft"
+        await db.commit()
+        raise
+    return job
+
+
+async def reconcile(db: AsyncSession, tenant: Tenant, campaign: Campaign) -> None:
+    """Never "building" forever: if the job is gone from the queue or failed for good, say so."""
+    if campaign.status != "building":
+        return
+    job = await latest_job(db, campaign.id)
+    settings = get_settings()
+    state = None
+    if job is not None:
+        try:
+            rq_job = await asyncio.to_thread(get_queue(settings).fetch_job,
+                                             rq_job_id(settings, tenant.schema_name, KIND, job.id))
+            state = rq_job.get_status() if rq_job is not None else "missing"
+        except Exception:  # noqa: BLE001 - Redis down: judge by age alone
+            state = None
+    too_old = job is None or job.created_at < datetime.now(UTC) - STUCK_AFTER
+    if state in ("failed", "stopped", "canceled", "missing") or (state is None and too_old):
+        reason = job.error if job is not None and job.error else "the build stopped; press Build again"
+        campaign.status, campaign.error = "failed", reason
+        if job is not None and job.status in ("queued", "running"):
+            job.status, job.error = "failed", reason
+
+
+async def do_cancel(db: AsyncSession, tenant: Tenant, campaign: Campaign) -> None:
+    from rq.command import send_stop_job_command
+
+    job = await latest_job(db, campaign.id)
+    if job is None or job.status not in ("queued", "running"):
+        return
+    settings = get_settings()
+    rq_id = rq_job_id(settings, tenant.schema_name, KIND, job.id)
+
+    def stop() -> None:
+        rq_job = get_queue(settings).fetch_job(rq_id)
+        if rq_job is None:
+            return
+        if rq_job.get_status() == "started":
+            send_stop_job_command(sync_redis(settings.redis_url), rq_id)
+        else:
+            rq_job.cancel()
+
+    await asyncio.to_thread(stop)
+    job.status, job.error = "cancelled", "cancelled by the user"
+    campaign.status = "ready" if campaign.built_at else "draft"
+    campaign.error = None

@@ -1,0 +1,241 @@
+"""Campaign pages: list, builder with a live count, build with progress, members, export, results."""
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from sqlalchemy import select
+
+from saas.analytics.rfm import SEGMENTS
+from saas.campaigns import criteria as crit
+from saas.campaigns import jobs, service
+from saas.campaigns.models import Campaign, SavedSegment
+from saas.clients import service as client_service
+from saas.jobs import QueueUnavailable
+from saas.tenants.service import FormError
+from saas.web.deps import TenantCtx
+from saas.web.i18n import _
+from saas.web.render import flash, is_htmx, redirect, render
+
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+MULTI = ("product_groups", "directions", "status", "segments", "risk_include", "risk_exclude")
+SINGLE = ("p_alive_min", "p_alive_max", "last_op_from", "last_op_to", "no_purchase_days", "revenue_min",
+          "revenue_max", "deals_min", "deals_max", "birthday_from", "birthday_to", "tags")
+
+
+def _list(data: dict[str, Any], key: str) -> list[str]:
+    value = data.get(key, [])
+    return [str(v) for v in (value if isinstance(value, list) else [value]) if str(v).strip()]
+
+
+def form_to_raw(data: dict[str, Any]) -> dict[str, Any]:
+    """The builder form (fields g<N>_<condition>) as the API's campaign body."""
+    groups = []
+    count = int(str(data.get("groups") or "1")) if str(data.get("groups") or "1").isdigit() else 1
+    for gi in range(min(count, crit.MAX_GROUPS)):
+        g: dict[str, Any] = {}
+        for key in MULTI:
+            g[key] = _list(data, f"g{gi}_{key}")
+        for key in SINGLE:
+            value = str(data.get(f"g{gi}_{key}") or "").strip()
+            if value:
+                g[key] = [t.strip() for t in value.split(",") if t.strip()] if key == "tags" else value
+        if str(data.get(f"g{gi}_remove") or ""):
+            continue
+        groups.append(g)
+    weights = {k: data.get(f"w_{k}") for k in service.RANKINGS if str(data.get(f"w_{k}") or "").strip()}
+    by = str(data.get("ranking") or "clv")
+    return {
+        "name": data.get("name"), "goal": data.get("goal"), "channel": data.get("channel"),
+        "starts_on": data.get("starts_on") or None, "ends_on": data.get("ends_on") or None,
+        "criteria": {"any": groups}, "size": data.get("size"), "control_share": data.get("control_share"),
+        "ranking": {"weights": weights} if by == "mix" else by,
+        "suppression": {"frequency_days": data.get("frequency_days") or 30,
+                        "exclude_tag": str(data.get("exclude_tag") or "").strip() or None,
+                        "exclude_ids": [i.strip() for i in str(data.get("exclude_ids") or "").replace(";", ",")
+                                        .split(",") if i.strip()]},
+    }
+
+
+async def _context(ctx: TenantCtx, campaign: Campaign | None, **extra: Any) -> dict[str, Any]:
+    return {"ctx": ctx, "user": ctx.user, "campaign": campaign, "errors": {}, "SEGMENTS": list(SEGMENTS),
+            "product_groups": await client_service.dictionary(ctx.db, "product_groups"),
+            "directions": await client_service.dictionary(ctx.db, "directions"),
+            "segments_saved": list(await ctx.db.scalars(select(SavedSegment).order_by(SavedSegment.name))),
+            **extra}
+
+
+@get("/campaigns")
+async def campaign_list(request: Request, ctx: TenantCtx) -> Any:
+    rows = list(await ctx.db.scalars(select(Campaign).order_by(Campaign.id.desc()).limit(200)))
+    return render(request, "campaigns/index.html", **await _context(ctx, None, campaigns=rows))
+
+
+@get("/campaigns/new")
+async def campaign_new(request: Request, ctx: TenantCtx, segment: int | None = None) -> Any:
+    draft = Campaign(name="", channel="email", criteria={"any": [{}]}, ranking={"by": "clv"}, control_share=0.1,
+                     suppression=dict(service.DEFAULT_SUPPRESSION), status="draft", excluded={})
+    if segment:
+        saved = await ctx.db.get(SavedSegment, segment)
+        if saved is not None:
+            draft.criteria = saved.criteria
+    return render(request, "campaigns/builder.html", **await _context(ctx, None, draft=draft))
+
+
+async def _save(request: Request, ctx: TenantCtx, data: dict[str, Any], campaign: Campaign | None) -> Any:
+    raw = form_to_raw(data)
+    try:
+        saved = await service.do_save_campaign(ctx.db, raw, ctx.actor, campaign)
+    except FormError as exc:
+        draft = campaign or Campaign(status="draft", excluded={})
+        for key in ("name", "goal", "channel", "size", "control_share"):
+            setattr(draft, key, raw.get(key))
+        draft.criteria, draft.ranking = raw["criteria"], raw["ranking"] if isinstance(raw["ranking"], dict) \
+            else {"by": raw["ranking"]}
+        draft.suppression = raw["suppression"]
+        return render(request, "campaigns/builder.html", status_code=422,
+                      **await _context(ctx, campaign, draft=draft, errors=exc.errors))
+    if str(data.get("then") or "") == "build":
+        return await _build(request, ctx, saved)
+    flash(request, _("Campaign saved."))
+    return redirect(request, f"{ctx.base}/campaigns/{saved.id}")
+
+
+@post("/campaigns")
+async def campaign_create(request: Request, ctx: TenantCtx, data: Form) -> Any:
+    return await _save(request, ctx, data, None)
+
+
+@get("/campaigns/{campaign_id:int}")
+async def campaign_page(request: Request, ctx: TenantCtx, campaign_id: int) -> Any:
+    campaign = await service.access_campaign(ctx.db, campaign_id)
+    await jobs.reconcile(ctx.db, ctx.tenant, campaign)
+    return render(request, "campaigns/builder.html", **await _context(
+        ctx, campaign, draft=campaign, job=await jobs.latest_job(ctx.db, campaign.id),
+        results=await service.results(ctx.db, campaign),
+        top=await service.members(ctx.db, campaign, limit=20) if campaign.built_at else []))
+
+
+@post("/campaigns/{campaign_id:int}")
+async def campaign_update(request: Request, ctx: TenantCtx, campaign_id: int, data: Form) -> Any:
+    return await _save(request, ctx, data, await service.access_campaign(ctx.db, campaign_id))
+
+
+@post("/campaigns/preview")
+async def campaign_preview(request: Request, ctx: TenantCtx, data: Form) -> Any:
+    """The live count: the builder posts here as conditions change (debounced)."""
+    raw = form_to_raw(data)
+    raw["name"] = raw.get("name") or "preview"
+    try:
+        values = service.check_campaign(raw)
+    except FormError as exc:
+        return render(request, "campaigns/_preview.html", ctx=ctx, preview=None, errors=exc.errors)
+    draft = Campaign(id=int(data["campaign_id"]) if str(data.get("campaign_id") or "").isdigit() else None, **values)
+    return render(request, "campaigns/_preview.html", ctx=ctx, preview=await service.preview(ctx.db, draft),
+                  errors={}, draft=draft)
+
+
+async def _build(request: Request, ctx: TenantCtx, campaign: Campaign) -> Any:
+    try:
+        await jobs.do_queue_build(ctx.db, ctx.tenant, campaign)
+    except QueueUnavailable:
+        flash(request, _("The queue is unavailable. Nothing was changed; try again in a minute."), "error")
+    return redirect(request, f"{ctx.base}/campaigns/{campaign.id}")
+
+
+@post("/campaigns/{campaign_id:int}/build")
+async def campaign_build(request: Request, ctx: TenantCtx, campaign_id: int) -> Any:
+    return await _build(request, ctx, await service.access_campaign(ctx.db, campaign_id))
+
+
+@post("/campaigns/{campaign_id:int}/cancel")
+async def campaign_cancel(request: Request, ctx: TenantCtx, campaign_id: int) -> Any:
+    campaign = await service.access_campaign(ctx.db, campaign_id)
+    await jobs.do_cancel(ctx.db, ctx.tenant, campaign)
+    flash(request, _("The build was cancelled; the previous list is kept."))
+    return redirect(request, f"{ctx.base}/campaigns/{campaign.id}")
+
+
+@get("/campaigns/{campaign_id:int}/progress")
+async def campaign_progress(request: Request, ctx: TenantCtx, campaign_id: int) -> Any:
+    campaign = await service.access_campaign(ctx.db, campaign_id)
+    await jobs.reconcile(ctx.db, ctx.tenant, campaign)
+    response = render(request, "campaigns/_progress.html", ctx=ctx, campaign=campaign,
+                      job=await jobs.latest_job(ctx.db, campaign.id))
+    if campaign.status != "building" and is_htmx(request):
+        response.headers["HX-Refresh"] = "true"
+    return response
+
+
+@get("/campaigns/{campaign_id:int}/members")
+async def campaign_members(request: Request, ctx: TenantCtx, campaign_id: int, after: int = 0) -> Any:
+    campaign = await service.access_campaign(ctx.db, campaign_id)
+    rows = await service.members(ctx.db, campaign, after=after, limit=100)
+    return render(request, "campaigns/members.html", ctx=ctx, user=ctx.user, campaign=campaign, rows=rows,
+                  next_after=rows[-1][0].rank if len(rows) == 100 else None)
+
+
+@get("/campaigns/{campaign_id:int}/export")
+async def campaign_export(ctx: TenantCtx, campaign_id: int, format: str = "csv") -> Response:
+    campaign = await service.access_campaign(ctx.db, campaign_id)
+    fmt = "xlsx" if format == "xlsx" else "csv"
+    body = await service.export(ctx.db, campaign, fmt, ctx.actor)
+    media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" if fmt == "xlsx" \
+        else "text/csv; charset=utf-8"
+    return Response(body, media_type=media, headers={
+        "Content-Disposition": f'attachment; filename="campaign-{campaign.id}.{fmt}"', "Cache-Control": "no-store"})
+
+
+@post("/campaigns/{campaign_id:int}/launch")
+async def campaign_launch(request: Request, ctx: TenantCtx, campaign_id: int) -> Any:
+    campaign = await service.access_campaign(ctx.db, campaign_id)
+    try:
+        await service.do_launch(ctx.db, campaign, ctx.actor)
+        flash(request, _("Marked as launched. Results appear after the response window."))
+    except FormError as exc:
+        flash(request, " ".join(exc.errors.values()), "error")
+    return redirect(request, f"{ctx.base}/campaigns/{campaign.id}")
+
+
+@post("/campaigns/{campaign_id:int}/duplicate")
+async def campaign_duplicate(request: Request, ctx: TenantCtx, campaign_id: int) -> Any:
+    copy = await service.do_duplicate(ctx.db, await service.access_campaign(ctx.db, campaign_id), ctx.actor)
+    flash(request, _("Campaign duplicated."))
+    return redirect(request, f"{ctx.base}/campaigns/{copy.id}")
+
+
+@post("/campaigns/{campaign_id:int}/segment")
+async def campaign_save_segment(request: Request, ctx: TenantCtx, campaign_id: int, data: Form) -> Any:
+    campaign = await service.access_campaign(ctx.db, campaign_id)
+    try:
+        await service.do_save_segment(ctx.db, str(data.get("segment_name") or ""), campaign.criteria)
+        flash(request, _("Target saved as a segment."))
+    except FormError as exc:
+        flash(request, " ".join(exc.errors.values()), "error")
+    return redirect(request, f"{ctx.base}/campaigns/{campaign.id}")
+
+
+HANDLERS = [campaign_list, campaign_new, campaign_create, campaign_page, campaign_update, campaign_preview,
+            campaign_build, campaign_cancel, campaign_progress, campaign_members, campaign_export, campaign_launch,
+            campaign_duplicate, campaign_save_segment]
+
+
+@post("/campaigns/form")
+async def campaign_form(request: Request, ctx: TenantCtx, data: Form) -> Any:
+    """Re-render the builder with what was typed (used to add an OR group), saving nothing."""
+    raw = form_to_raw(data)
+    if data.get("add_group"):
+        raw["criteria"]["any"].append({})
+    campaign = None
+    if str(data.get("campaign_id") or "").isdigit():
+        campaign = await service.access_campaign(ctx.db, int(data["campaign_id"]))
+    draft = Campaign(name=raw["name"] or "", goal=raw["goal"], channel=raw["channel"] or "email",
+                     criteria=raw["criteria"], size=raw["size"] or None, control_share=raw["control_share"],
+                     ranking=raw["ranking"] if isinstance(raw["ranking"], dict) else {"by": raw["ranking"]},
+                     suppression=raw["suppression"], status="draft", excluded={})
+    return render(request, "campaigns/builder.html", **await _context(ctx, campaign, draft=draft))
+
+
+HANDLERS.append(campaign_form)

@@ -1,0 +1,346 @@
+"""Campaign operations: save, preview, build (set-based), members, export, launch, results."""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from litestar.exceptions import NotFoundException
+from sqlalchemy import Float, cast, delete, exists, func, insert, literal, literal_column, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from saas.analytics.models import ClientScore
+from saas.campaigns import criteria as crit
+from saas.campaigns.models import CHANNELS, Campaign, CampaignMember, SavedSegment
+from saas.campaigns.results import GroupStats, rate_uplift, revenue_uplift
+from saas.clients.importing import formula_safe
+from saas.clients.models import Client
+from saas.clients.service import audit
+from saas.tenants.service import FormError
+from saas.web.i18n import _
+
+RANKINGS = ("clv", "expected_purchases", "p_alive", "revenue", "recency")
+REASONS = ("no_consent", "no_contact", "archived", "recently_contacted", "excluded")
+CONSENT_CHANNELS = ("email", "sms", "calls")
+DEFAULT_SUPPRESSION = {"frequency_days": 30, "exclude_tag": "stop-list", "exclude_ids": []}
+SAMPLE = 10
+
+
+async def access_campaign(db: AsyncSession, campaign_id: int) -> Campaign:
+    campaign = await db.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFoundException()
+    return campaign
+
+
+# ---- validation ------------------------------------------------------------------------------
+
+
+def check_ranking(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, str) or raw is None:
+        by = raw or "clv"
+        if by not in RANKINGS:
+            raise FormError({"ranking": _("Rank by clv, expected_purchases, p_alive, revenue or recency.")})
+        return {"by": by}
+    if isinstance(raw, dict) and "by" in raw and "weights" not in raw:
+        return check_ranking(raw["by"])
+    weights = raw.get("weights") if isinstance(raw, dict) else None
+    if not isinstance(weights, dict) or not weights:
+        raise FormError({"ranking": _("Give a ranking name or {\"weights\": {name: weight}}.")})
+    clean = {}
+    for key, value in weights.items():
+        if key not in RANKINGS:
+            raise FormError({"ranking": _("Unknown value: %(v)s", v=key)})
+        try:
+            clean[key] = float(value)
+        except (TypeError, ValueError):
+            raise FormError({"ranking": _("Weights are numbers.")}) from None
+        if clean[key] < 0:
+            raise FormError({"ranking": _("Weights are 0 or more.")})
+    if not sum(clean.values()):
+        raise FormError({"ranking": _("At least one weight above 0.")})
+    return {"weights": clean}
+
+
+def check_campaign(raw: dict[str, Any]) -> dict[str, Any]:
+    errors: dict[str, str] = {}
+    out: dict[str, Any] = {}
+    name = str(raw.get("name") or "").strip()
+    if not name:
+        errors["name"] = _("Name the campaign.")
+    out["name"] = name[:200]
+    out["goal"] = (str(raw.get("goal") or "").strip() or None)
+    channel = str(raw.get("channel") or "none")
+    if channel not in CHANNELS:
+        errors["channel"] = _("Choose email, SMS, calls, post or none.")
+    out["channel"] = channel
+    for key in ("starts_on", "ends_on"):
+        value = raw.get(key)
+        out[key] = None
+        if value:
+            try:
+                out[key] = value if isinstance(value, date) else date.fromisoformat(str(value))
+            except ValueError:
+                errors[key] = _("A date as YYYY-MM-DD.")
+    if out.get("starts_on") and out.get("ends_on") and out["ends_on"] < out["starts_on"]:
+        errors["ends_on"] = _("The range ends before it starts.")
+    size = raw.get("size")
+    out["size"] = None
+    if size not in (None, "", 0, "0"):
+        try:
+            out["size"] = int(size)
+            if out["size"] < 1:
+                raise ValueError
+        except (TypeError, ValueError):
+            errors["size"] = _("A whole number above 0, or empty for everyone.")
+    share = raw.get("control_share", 0.1)
+    try:
+        out["control_share"] = float(share if share not in (None, "") else 0)
+        if not 0 <= out["control_share"] <= 0.5:
+            raise ValueError
+    except (TypeError, ValueError):
+        errors["control_share"] = _("Between 0 and 0.5.")
+    try:
+        out["criteria"] = crit.check(raw.get("criteria"))
+    except FormError as exc:
+        errors.update(exc.errors)
+    try:
+        out["ranking"] = check_ranking(raw.get("ranking"))
+    except FormError as exc:
+        errors.update(exc.errors)
+    sup = {**DEFAULT_SUPPRESSION, **(raw.get("suppression") or {})}
+    try:
+        sup["frequency_days"] = int(sup["frequency_days"])
+        sup["exclude_ids"] = [int(i) for i in sup.get("exclude_ids") or []]
+    except (TypeError, ValueError):
+        errors["suppression"] = _("Frequency cap days and excluded ids are whole numbers.")
+    out["suppression"] = sup
+    if errors:
+        raise FormError(errors)
+    return out
+
+
+async def do_save_campaign(db: AsyncSession, raw: dict[str, Any], actor: str,
+                           campaign: Campaign | None = None) -> Campaign:
+    values = check_campaign(raw)
+    if campaign is None:
+        campaign = Campaign(**values)
+        db.add(campaign)
+    else:
+        for key, value in values.items():
+            setattr(campaign, key, value)
+    await db.flush()
+    await audit(db, actor, "campaign.saved", "campaign", campaign.id)
+    return campaign
+
+
+# ---- the target in SQL -----------------------------------------------------------------------
+
+
+def _suppressions(campaign: Campaign, today: date) -> dict[str, Any]:
+    sup = {**DEFAULT_SUPPRESSION, **(campaign.suppression or {})}
+    c = Client
+    out: dict[str, Any] = {}
+    if campaign.channel in CONSENT_CHANNELS:
+        out["no_consent"] = ~c.consent.has_key(campaign.channel)
+    contact = {"email": c.email, "sms": c.phone, "calls": c.phone, "post": c.address}.get(campaign.channel)
+    out["no_contact"] = contact.is_(None) if contact is not None else literal(False)
+    out["archived"] = or_(c.archived_at.is_not(None), c.erased_at.is_not(None))
+    if sup["frequency_days"] > 0:
+        other = Campaign.__table__.alias("other")
+        out["recently_contacted"] = exists(
+            select(1).select_from(CampaignMember.__table__.join(other, other.c.id == CampaignMember.campaign_id))
+            .where(CampaignMember.client_id == c.id, ~CampaignMember.control, other.c.id != (campaign.id or 0),
+                   other.c.launched_at >= datetime.now(UTC) - timedelta(days=sup["frequency_days"])))
+    excluded = [c.tags.any(sup["exclude_tag"])] if sup.get("exclude_tag") else []
+    if sup.get("exclude_ids"):
+        excluded.append(c.id.in_(sup["exclude_ids"]))
+    out["excluded"] = or_(*excluded) if excluded else literal(False)
+    return out
+
+
+def _base(campaign: Campaign, today: date):  # noqa: ANN202
+    return (Client.__table__.outerjoin(ClientScore.__table__, ClientScore.client_id == Client.id),
+            crit.condition(campaign.criteria, today))
+
+
+def score_expression(ranking: dict[str, Any]) -> Any:
+    s, c = ClientScore, Client
+    components = {
+        "clv": func.coalesce(cast(s.clv, Float), 0.0),
+        "expected_purchases": func.coalesce(s.expected_purchases, 0.0),
+        "p_alive": func.coalesce(s.p_alive, 0.0),
+        "revenue": cast(c.revenue_total, Float),
+        "recency": -cast(func.coalesce(func.current_date() - c.last_operation_on, 100000), Float),
+    }
+    if "weights" in ranking:
+        # Each component as its percent rank among the eligible, so units do not matter.
+        total = sum(ranking["weights"].values())
+        return sum(literal(w / total) * func.percent_rank().over(order_by=components[k])
+                   for k, w in ranking["weights"].items())
+    return components[ranking.get("by", "clv")]
+
+
+def control_expression(campaign_id: int, share: float) -> Any:
+    """A stable pseudo-random draw per (campaign, client): the same clients are held out on
+    every rebuild, and no other campaign's draw is correlated with it."""
+    threshold = int(round(share * 10000))
+    return literal_column(
+        f"((('x' || substr(md5('{int(campaign_id)}:' || clients.id::text), 1, 8))::bit(32)::bigint % 10000)"
+        f" < {threshold})")
+
+
+@dataclass
+class Preview:
+    matched: int
+    eligible: int
+    excluded: dict[str, int]
+    sample: list[tuple[Client, float]]
+
+
+async def preview(db: AsyncSession, campaign: Campaign, today: date | None = None) -> Preview:
+    today = today or date.today()
+    source, where = _base(campaign, today)
+    sup = _suppressions(campaign, today)
+    eligible = ~or_(*sup.values())
+    row = (await db.execute(
+        select(func.count(), func.count().filter(eligible), *[func.count().filter(v) for v in sup.values()])
+        .select_from(source).where(where)
+    )).one()
+    score = score_expression(campaign.ranking).label("score")
+    ranked = select(Client.id, score).select_from(source).where(where, eligible) \
+        .order_by(text("score DESC"), Client.id).limit(SAMPLE).subquery()
+    top = (await db.execute(select(Client, ranked.c.score).join(ranked, ranked.c.id == Client.id)
+                            .order_by(ranked.c.score.desc(), Client.id))).all()
+    return Preview(row[0], row[1], dict(zip(sup.keys(), row[2:], strict=True)), [(c, s) for c, s in top])
+
+
+async def build(db: AsyncSession, campaign: Campaign, today: date | None = None) -> int:
+    """Replace the member snapshot in the caller's transaction with one INSERT … SELECT."""
+    today = today or date.today()
+    source, where = _base(campaign, today)
+    sup = _suppressions(campaign, today)
+    eligible = ~or_(*sup.values())
+    score = score_expression(campaign.ranking).label("score")
+    control = control_expression(campaign.id, campaign.control_share or 0).label("control")
+    chosen = select(Client.id.label("client_id"), score, control).select_from(source).where(where, eligible) \
+        .order_by(text("score DESC"), Client.id)
+    if campaign.size:
+        chosen = chosen.limit(campaign.size)
+    chosen = chosen.subquery()
+    await db.execute(delete(CampaignMember).where(CampaignMember.campaign_id == campaign.id))
+    rank = func.row_number().over(order_by=(chosen.c.score.desc(), chosen.c.client_id))
+    await db.execute(insert(CampaignMember).from_select(
+        ["campaign_id", "rank", "client_id", "score", "control"],
+        select(literal(campaign.id), rank, chosen.c.client_id, chosen.c.score, chosen.c.control)))
+    counts = (await db.execute(select(func.count(), func.count().filter(CampaignMember.control))
+                               .where(CampaignMember.campaign_id == campaign.id))).one()
+    excluded = (await db.execute(select(*[func.count().filter(v) for v in sup.values()])
+                                 .select_from(source).where(where))).one()
+    campaign.members_count, campaign.control_count = counts
+    campaign.excluded = dict(zip(sup.keys(), excluded, strict=True))
+    campaign.status, campaign.error, campaign.built_at = "ready", None, datetime.now(UTC)
+    return counts[0]
+
+
+async def members(db: AsyncSession, campaign: Campaign, *, after: int = 0, limit: int = 100):  # noqa: ANN201
+    rows = await db.execute(
+        select(CampaignMember, Client).join(Client, Client.id == CampaignMember.client_id)
+        .where(CampaignMember.campaign_id == campaign.id, CampaignMember.rank > after)
+        .order_by(CampaignMember.rank).limit(limit))
+    return [(m, c) for m, c in rows]
+
+
+EXPORT_COLUMNS = {
+    "email": [("email", "Email")], "sms": [("phone", "Phone")], "calls": [("phone", "Phone")],
+    "post": [("address", "Address")], "none": [("phone", "Phone"), ("email", "Email")],
+}
+
+
+async def export(db: AsyncSession, campaign: Campaign, fmt: str, actor: str) -> bytes:
+    """The list for the channel, control group left out, formula-safe; written to the audit log."""
+    cols = [("rank", "Rank"), ("last_name", "Last name"), ("first_name", "First name"),
+            ("middle_name", "Patronymic"), *EXPORT_COLUMNS[campaign.channel], ("score", "Score")]
+    rows = await db.execute(
+        select(CampaignMember, Client).join(Client, Client.id == CampaignMember.client_id)
+        .where(CampaignMember.campaign_id == campaign.id, ~CampaignMember.control).order_by(CampaignMember.rank))
+    data = [[m.rank if k == "rank" else round(m.score or 0, 4) if k == "score" else getattr(c, k)
+             for k, _label in cols] for m, c in rows]
+    await audit(db, actor, "campaign.exported", "campaign", campaign.id, format=fmt, rows=len(data))
+    if fmt == "xlsx":
+        from openpyxl import Workbook
+
+        wb = Workbook(write_only=True)
+        ws = wb.create_sheet("list")
+        ws.append([_(label) for _k, label in cols])
+        for row in data:
+            ws.append([v if isinstance(v, int | float) else formula_safe(str(v or "")) for v in row])
+        buf = io.BytesIO()
+        wb.save(buf)
+        return buf.getvalue()
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=";")
+    writer.writerow([_(label) for _k, label in cols])
+    for row in data:
+        writer.writerow([formula_safe("" if v is None else str(v)) for v in row])
+    return buf.getvalue().encode("utf-8-sig")
+
+
+async def do_launch(db: AsyncSession, campaign: Campaign, actor: str) -> None:
+    if campaign.status != "ready":
+        raise FormError({"status": _("Build the list before launching.")})
+    campaign.launched_at = datetime.now(UTC)
+    await audit(db, actor, "campaign.launched", "campaign", campaign.id)
+
+
+async def do_duplicate(db: AsyncSession, campaign: Campaign, actor: str) -> Campaign:
+    copy = Campaign(name=_("%(name)s (copy)", name=campaign.name), goal=campaign.goal, channel=campaign.channel,
+                    criteria=campaign.criteria, ranking=campaign.ranking, size=campaign.size,
+                    control_share=campaign.control_share, suppression=campaign.suppression,
+                    response_days=campaign.response_days)
+    db.add(copy)
+    await db.flush()
+    await audit(db, actor, "campaign.duplicated", "campaign", copy.id, source=campaign.id)
+    return copy
+
+
+async def do_save_segment(db: AsyncSession, name: str, criteria: dict[str, Any]) -> SavedSegment:
+    name = (name or "").strip()
+    if not name:
+        raise FormError({"segment_name": _("Name the segment.")})
+    segment = SavedSegment(name=name[:200], criteria=crit.check(criteria))
+    db.add(segment)
+    await db.flush()
+    return segment
+
+
+RESULTS = text("""
+    SELECT m.control, count(*) AS n, count(*) FILTER (WHERE r.buys > 0) AS responders,
+           coalesce(sum(r.revenue), 0)::float8 AS revenue, coalesce(sum(r.revenue * r.revenue), 0)::float8 AS revenue_sq
+    FROM campaign_members m
+    LEFT JOIN LATERAL (
+        SELECT count(*) FILTER (WHERE o.kind <> 'return') AS buys,
+               coalesce(sum(CASE WHEN o.kind = 'return' THEN -o.amount ELSE o.amount END), 0) AS revenue
+        FROM operations o
+        WHERE o.client_id = m.client_id AND o.occurred_on > :start AND o.occurred_on <= :end
+    ) r ON true
+    WHERE m.campaign_id = :cid
+    GROUP BY m.control
+""")
+
+
+async def results(db: AsyncSession, campaign: Campaign) -> dict[str, Any] | None:
+    if campaign.launched_at is None:
+        return None
+    start = campaign.launched_at.date()
+    end = start + timedelta(days=campaign.response_days or 30)
+    rows = {bool(r[0]): GroupStats(r[1], r[2], r[3], r[4]) for r in
+            (await db.execute(RESULTS, {"cid": campaign.id, "start": start, "end": end})).all()}
+    target, control = rows.get(False, GroupStats(0, 0, 0, 0)), rows.get(True, GroupStats(0, 0, 0, 0))
+    return {"target": target, "control": control, "rate": rate_uplift(target, control),
+            "revenue": revenue_uplift(target, control), "window_end": end,
+            "finished": date.today() >= end}
+
+
