@@ -13,15 +13,19 @@ from redis.asyncio import Redis
 
 from saas.config import Settings, get_settings
 from saas.db import Database
+from saas.admin import guard as admin_guard
+from saas.admin.routes import admin_router
 from saas.tenants.api import api_router
 from saas.analytics import routes as analytics_routes
 from saas.campaigns import api as campaign_api
 from saas.campaigns import routes as campaign_routes
 from saas.clients import admin_routes as client_admin_routes
 from saas.clients import api as client_api
+from saas.clients import custom_routes
 from saas.clients import duplicates
 from saas.clients import import_routes
 from saas.clients import routes as client_routes
+from saas.tenants import account_routes
 from saas.tenants import routes as tenant_routes
 from saas.web import routes as web_routes
 from saas.web.deps import provide_db, provide_settings, provide_user, tenant_ctx
@@ -49,7 +53,7 @@ def workspace_router() -> Router:
         path="/t/{slug:str}",
         route_handlers=[*tenant_routes.WORKSPACE_HANDLERS, *client_routes.HANDLERS, *import_routes.HANDLERS,
                         *client_admin_routes.HANDLERS, *duplicates.HANDLERS, *analytics_routes.HANDLERS,
-                        *campaign_routes.HANDLERS],
+                        *campaign_routes.HANDLERS, *account_routes.HANDLERS, *custom_routes.HANDLERS],
         dependencies={"ctx": Provide(tenant_ctx)},
         include_in_schema=False,
     )
@@ -74,6 +78,8 @@ def build_app(settings: Settings) -> Litestar:
             *web_routes.HANDLERS,
             *tenant_routes.account_handlers,
             workspace_router(),
+            admin_router(),
+            *admin_guard.HANDLERS,
             api_router([*client_api.HANDLERS, *campaign_api.HANDLERS]),
             create_static_files_router(path="/static", directories=[ROOT / "static"], include_in_schema=False),
         ],

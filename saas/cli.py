@@ -82,11 +82,13 @@ def web() -> None:
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def worker(burst: bool) -> None:
     """Run one RQ worker."""
+    from saas.admin.jobs import ensure_maintenance
     from saas.analytics.jobs import ensure_nightly
     from saas.jobs import run_worker
 
     settings = services(redis=True)
     ensure_nightly(settings)
+    ensure_maintenance(settings)
     run_worker(settings, burst=burst)
 
 
@@ -123,6 +125,38 @@ def run() -> None:
         embedded.stop_process(child)
     click.echo("stopped")
     sys.exit(code)  # atexit stops the embedded Redis and PostgreSQL we started
+
+
+@main.command()
+@click.option("--clients", default=5000, show_default=True, type=click.IntRange(1, 10_000_000))
+@click.option("--years", default=3, show_default=True, type=click.IntRange(1, 30),
+              help="Whole calendar years of history before this one (plus this year so far).")
+@click.option("--seed", default=42, show_default=True, help="The same seed gives the same company.")
+@click.option("--reset", is_flag=True, help="Delete the demo company of this name first and create it again.")
+@click.option("--name", default=None, help="Company name (default: Дом и Ремонт).")
+def demo(clients: int, years: int, seed: int, reset: bool, name: str | None) -> None:
+    """Create a demo company with years of history and print its login."""
+    from saas.demo import DEFAULT_NAME, DemoError, create_demo
+
+    settings = services()
+    click.echo(f"Generating a demo company: {clients} clients, {years} years, seed {seed}...")
+    try:
+        result = _form_guard(lambda: _run(
+            lambda db: create_demo(db, clients=clients, years=years, seed=seed, name=name, reset=reset), settings))
+    except DemoError as exc:
+        raise click.ClickException(str(exc)) from None
+    if result.name != (name or DEFAULT_NAME):
+        click.echo(f"A company named {name or DEFAULT_NAME!r} already exists: this demo is {result.name!r} "
+                   "(use --reset to recreate the first one instead).")
+    c = result.counts
+    click.echo(f"Created {result.name!r} ({result.slug}): {c['clients']} clients, {c['operations']} operations, "
+               f"analytics: {result.method} {result.statuses}")
+    click.echo("Timing: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
+               + f"; total {result.seconds:.1f}s")
+    click.echo(f"Open {settings.base_url}/t/{result.slug}/ and log in (password for all: {result.password}):")
+    for email, role in result.members:
+        click.echo(f"  {role:<9} {email}")
+    click.echo(f"Login: {result.owner_email} / {result.password}")
 
 
 # ---- platform administration ---------------------------------------------------------------
@@ -171,6 +205,110 @@ def tenants_list() -> None:
 
     for t in _run(go, settings):
         click.echo(f"{t.slug}\t{t.status}\t{t.plan}\t{t.schema_version}\t{t.name}")
+
+
+def _cli_actor() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # noqa: BLE001 - no login name in some containers
+        return "cli"
+
+
+def _tenant_change(slug: str, change) -> str:  # noqa: ANN001 - change(session, tenant, actor) -> awaitable
+    """Run one platform change on the company at SLUG in one transaction; returns its status after."""
+    from saas.admin import service
+
+    settings = services()
+
+    async def go(db):  # noqa: ANN001, ANN202
+        async with db.session() as s:
+            tenant = await service.get_by_slug(s, slug)
+            await s.refresh(tenant, with_for_update=True)
+            await change(s, tenant, _cli_actor())
+            return tenant.status
+
+    return _form_guard(lambda: _run(go, settings))
+
+
+@tenants.command("suspend")
+@click.argument("slug")
+@click.option("--reason", required=True, help="Why; kept in the platform log.")
+def tenants_suspend(slug: str, reason: str) -> None:
+    """Suspend a company: its users see a suspension page, its tokens get 403, its jobs do not run."""
+    from saas.admin import service
+
+    click.echo(f"{slug}: {_tenant_change(slug, lambda s, t, a: service.do_suspend(s, t, a, reason))}")
+
+
+@tenants.command("resume")
+@click.argument("slug")
+def tenants_resume(slug: str) -> None:
+    """Reactivate a suspended company."""
+    from saas.admin import service
+
+    click.echo(f"{slug}: {_tenant_change(slug, service.do_resume)}")
+
+
+@tenants.command("delete")
+@click.argument("slug")
+@click.option("--grace-days", default=30, show_default=True, type=click.IntRange(0, 30),
+              help="Days during which `saas tenants restore` brings it back; then the purge destroys it.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def tenants_delete(slug: str, grace_days: int, yes: bool) -> None:
+    """Delete a company (restorable during the grace period; export it first)."""
+    from saas.admin import service
+
+    if not yes:
+        click.confirm(f"Delete {slug}? Its users lose access now; the data is destroyed after {grace_days} days",
+                      abort=True)
+    click.echo(f"{slug}: {_tenant_change(slug, lambda s, t, a: service.do_delete(s, t, a, grace_days))}")
+
+
+@tenants.command("restore")
+@click.argument("slug")
+def tenants_restore(slug: str) -> None:
+    """Restore a deleted company within its grace period."""
+    from saas.admin import service
+
+    click.echo(f"{slug}: {_tenant_change(slug, service.do_restore)}")
+
+
+@tenants.command("export")
+@click.argument("slug")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, writable=True),
+              help="The ZIP file to write.")
+def tenants_export(slug: str, out: str) -> None:
+    """Export every table of a company: a ZIP of JSON Lines files and a manifest."""
+    from pathlib import Path
+
+    from saas.admin import export, service
+
+    settings = services()
+
+    async def go(db):  # noqa: ANN001, ANN202
+        async with db.session() as s:
+            tenant = await service.get_by_slug(s, slug)
+        manifest = await export.export_tenant(db, tenant, Path(out))
+        async with db.session() as s:
+            service.audit(s, _cli_actor(), "tenant.exported", tenant,
+                          rows={t: v["rows"] for t, v in manifest["tables"].items()})
+        return manifest
+
+    manifest = _form_guard(lambda: _run(go, settings))
+    rows = sum(t["rows"] for t in manifest["tables"].values())
+    click.echo(f"{out}: {len(manifest['tables'])} tables, {rows} rows")
+
+
+@tenants.command("purge")
+def tenants_purge() -> None:
+    """Destroy the companies deleted longer ago than their grace period (the hourly job does this too)."""
+    from saas.admin.service import purge_due
+
+    settings = services()
+    for record in _run(lambda db: purge_due(db, actor=_cli_actor()), settings):
+        click.echo(f"destroyed {record['slug']} ({record['schema']}, {record['tables_dropped']} tables)")
 
 
 @main.group()

@@ -1,42 +1,36 @@
 """The demo company: a small home-goods shop with a repair service, with years of history.
 
-`saas demo`, the landing page's "Try the demo", tests and benchmarks all call `create_demo`, at any
-size. Everything is drawn from one numpy Generator and one Faker('ru_RU'), both seeded with the seed,
-in a fixed order: a seed gives the same company (only passport ciphertexts differ, their nonces are
-random as in the product).
+`saas demo`, the landing page's "Try the demo", tests and benchmarks call `create_demo`, at any size.
+All randomness comes from one numpy Generator and one Faker('ru_RU'), both seeded with the seed and
+used in a fixed order: a seed gives the same company (only passport ciphertexts differ: random nonces).
+The history runs from 1 January `years` years before this year to today, so the growth chart's first
+year is a whole one (a first "year" cut in November would show one month against the next twelve).
 
-The history runs from 1 January `years` years before the current year to today (`years` whole
-calendar years and this year so far: the growth chart's yearly rates then compare whole years; a
-first year cut in November would show its one month against the next twelve as +900 % "growth").
-The generative process (time in days; the last day is today):
-1. Acquisition. A client's first purchase ("joining") falls on day t with density ∝ e^(g·t), about
-   45 % more newcomers each year (the yearly growth chart rises), thinned by a seasonal weight
-   w(month): joins, like purchases, peak in November–December and in spring.
-2. Buy till you die (Pareto/NBD). A client is heavy (10 %), regular (40 %) or rare / one-time (50 %).
-   The segment sets a purchase rate λ ~ Γ(shape, scale) per year and a dropout rate μ ~ Γ(1.5, mean
-   1 / the segment's mean lifetime); the client buys from the join until join + τ, τ ~ Exp(μ), then
-   is gone (churn). (Gamma-distributed μ, as the model assumes: with a few fixed lifetimes the
-   Pareto/NBD fit crawls along a ridge for half a minute.) Repeat purchases are a Poisson process at
-   λ / mean(w) on that span, thinned by w(month of the purchase): seasonality that keeps the mean
-   rate λ. 3 % of cards never bought anything.
-3. A purchase is a service ("Ремонт и сервис") with a per-client probability (40 % for the quarter
-   of clients who use the workshop, 5 % otherwise), else a sale in the client's own direction
-   (retail, online, or wholesale for clients tagged "опт") and mostly the favourite product group.
-   Sales ~ Γ(2.5, ν/2.5) around the client's own mean ν ~ Γ(3, 1100 ₽) (wholesale ×5); services
-   ~ Γ(3, 900 ₽); prices in tens of roubles.
+The generative process (time in days):
+1. Acquisition: a client's first purchase falls on day t with density ∝ e^(g·t) (45 % more newcomers
+   each year: the yearly growth chart rises), thinned by a seasonal weight w(month) that peaks in
+   November–December and in spring.
+2. Buy till you die (Pareto/NBD): a client is heavy (10 %), regular (40 %) or rare/one-time (50 %).
+   The segment sets a purchase rate λ ~ Γ per year and a dropout rate μ ~ Γ(1.5, mean 1 / the
+   segment's mean lifetime); the client buys until join + τ, τ ~ Exp(μ), then is gone (churn).
+   Repeat purchases: a Poisson process at λ / mean(w) on that span, thinned by w(month) (seasonality
+   keeping the mean rate λ). 3 % of cards never bought anything.
+3. A purchase is a service ("Ремонт и сервис": 40 % for the quarter of clients who use the workshop,
+   5 % for the others) or a sale in the client's direction (retail, online, or wholesale for clients
+   tagged "опт"), mostly in the favourite product group. Sales ~ Γ(2.5, ν/2.5) around the client's
+   own mean ν ~ Γ(3, 1100 ₽) (wholesale ×5); services ~ Γ(3, 900 ₽).
 4. Returns: 4 % of sales come back 1–14 days later, in full (70 %) or in part.
-5. Payment: 35 % of sales and services are deferred (due in 7, 14 or 30 days), the rest are paid on
-   the day. 12 % of clients are late payers: they pay 20–90 days after the due date, and a quarter of
-   their deferred bills are never paid (overdue). The others pay up to a week early. A payment that
-   would fall after today has not happened yet.
-6. Cards: Faker ru_RU names with the patronymic of the client's gender, unique +79… phones, unique
-   Latin e-mails (90 %), addresses mostly in the shop's city, birth dates 1950–2005, passports for
-   30 % (issued after the 14th, 20th or 45th birthday) encrypted exactly as the product does,
-   consents (e-mail ≈60 %, SMS ≈40 %, calls ≈25 %, source "demo"), tags and interests.
-7. Import history: the 1C base and the online shop's contacts came through two finished imports
-   (their clients carry the import id); a third one, a trade-fair list, was undone (its rows gone).
-Then the kept-current metrics and the analytics (scores, model fits, dashboard) are refreshed. It is
-all one transaction: a failure leaves nothing behind.
+5. Payment: 35 % of sales and services are due in 7, 14 or 30 days, the rest paid on the day. 12 % of
+   clients pay late (20–90 days after the due date) and leave a quarter of their bills unpaid
+   (overdue); the others pay up to a week early. Payments after today have not happened yet.
+6. Cards: names with the patronymic of the client's gender, unique +79… phones and Latin e-mails
+   (90 %), addresses mostly in the shop's city, birth dates 1950–2005, passports for 30 % (issued
+   after the 14th, 20th or 45th birthday) encrypted as the product does, consents (e-mail ≈60 %,
+   SMS ≈40 %, calls ≈25 %, source "demo"), tags and interests.
+7. Imports: the 1C base and the online shop's contacts came through two finished imports (their
+   clients carry the import id); a third, a trade-fair list, was undone (its rows are gone).
+Then the kept-current metrics and the analytics (scores, fits, dashboard) are refreshed, all in one
+transaction: a failure leaves nothing behind.
 """
 from __future__ import annotations
 
@@ -57,8 +51,8 @@ from saas.clients.models import Client, Direction, Import, ProductGroup
 from saas.clients.operations import refresh_all_metrics
 from saas.clients.service import _apply_passport
 from saas.db import Database, check_schema
+from saas.tenants import service as accounts
 from saas.tenants.models import Membership, Tenant, User
-from saas.tenants.service import _TRANSLIT, do_create_tenant, get_tenant_by_slug, get_user_by_email, slugify
 from saas.web.security import hash_password
 
 DEFAULT_NAME = "Дом и Ремонт"
@@ -68,6 +62,7 @@ TEAM = (("owner", "Ольга Сергеевна Миронова"), ("marketer"
 GROUPS = ("Мебель", "Текстиль", "Посуда", "Освещение", "Хозтовары", "Декор")
 DIRECTIONS = ("Розница", "Интернет-магазин", "Ремонт и сервис", "Опт")
 RETAIL, ONLINE, REPAIR, WHOLESALE = range(4)
+KINDS = ("sale", "service", "return")
 FURNITURE, LIGHTING = 0, 3
 SERVICES = ("Перетяжка дивана", "Ремонт стула", "Сборка шкафа", "Установка люстры", "Замена фурнитуры",
             "Реставрация комода", "Ремонт торшера")
@@ -76,7 +71,9 @@ SEASON = np.array([0.50, 0.50, 0.80, 0.85, 0.80, 0.55, 0.50, 0.55, 0.65, 0.70, 0
 # segment: share, λ ~ Γ(shape, scale) purchases a year, mean lifetime in years
 SEGMENTS = np.array([(0.10, 4.0, 2.5, 3.0), (0.40, 2.5, 1.2, 1.5), (0.50, 0.8, 0.5, 0.7)])
 HEAVY = 0
-LIFE_SHAPE = 1.5  # lifetimes ~ Exp(μ), μ ~ Γ(shape, mean 1 / the segment's mean lifetime)
+# Dropout rates μ ~ Γ(LIFE_SHAPE, …) as the model assumes: with a few fixed lifetimes (μ not gamma) the
+# Pareto/NBD fit crawls along a ridge (s → ∞) for half a minute instead of two seconds.
+LIFE_SHAPE = 1.5
 GROWTH = 1.45  # newcomers per year, relative to the year before
 CITY, REGION, REGION_CODE = "Тверь", "Тверской области", 28
 MAIL = ("mail.ru", "yandex.ru", "gmail.com", "bk.ru", "inbox.ru", "list.ru", "rambler.ru")
@@ -103,7 +100,7 @@ class DemoError(Exception):
 
 def demo_emails(slug: str) -> list[str]:
     """The team's logins: owner@demo.kartoteka.local for the default demo, owner@<slug>.demo… else."""
-    domain = DOMAIN if slug == slugify(DEFAULT_NAME) else f"{slug}.{DOMAIN}"
+    domain = DOMAIN if slug == accounts.slugify(DEFAULT_NAME) else f"{slug}.{DOMAIN}"
     return [f"{role}@{domain}" for role, _name in TEAM]
 
 
@@ -124,14 +121,13 @@ async def create_demo(db: Database, *, clients: int = 5000, years: int = 3, seed
     password = f"demo-{seed}-pass"
     async with db.session() as s:
         name = await _claim(s, name or DEFAULT_NAME, reset)
-        tenant = await do_create_tenant(s, name, None, locale="ru", is_demo=True)
+        tenant = await accounts.do_create_tenant(s, name, None, locale="ru", is_demo=True)
         members, owner_id = await _team(s, tenant, password)
         await s.execute(text("SELECT set_config('search_path', :s, true)"), {"s": tenant.schema_name})
         counts = await _write(s, tenant.schema_name, rng, h, cards, start, f"user:{owner_id}")
         clock.append(("write", time.perf_counter()))
         await refresh_all_metrics(s)
-        await s.execute(text("ANALYZE clients"))
-        await s.execute(text("ANALYZE operations"))
+        await s.execute(text("ANALYZE clients, operations"))  # fresh tables: give the planner statistics
         clock.append(("metrics", time.perf_counter()))
         scores = await scoring.refresh(s, today=today)
         clock.append(("analytics", time.perf_counter()))
@@ -144,11 +140,11 @@ async def create_demo(db: Database, *, clients: int = 5000, years: int = 3, seed
 
 
 async def add_demo_campaigns(session: AsyncSession, tenant: Tenant, rng: np.random.Generator) -> None:
-    """Campaigns of the demo company: a hook that does nothing yet.
+    """The demo company's campaigns: a hook that does nothing yet (a colleague fills it in).
 
-    Campaigns do not exist yet; a colleague fills this in with a few campaigns, one of them finished
-    with a measured uplift against its control group. It runs after the scores are refreshed, bound
-    to the tenant's schema, in the same transaction, and must draw only from `rng` (determinism).
+    To come: a few campaigns, one of them finished with a measured uplift against its control group.
+    It runs after the scores are refreshed, bound to the tenant's schema, in the same transaction,
+    and must draw randomness only from `rng` (a seed gives the same company).
     """
 
 
@@ -157,7 +153,7 @@ async def add_demo_campaigns(session: AsyncSession, tenant: Tenant, rng: np.rand
 
 async def _claim(s: AsyncSession, name: str, reset: bool) -> str:
     """The name to create: `name` after deleting its demo (reset), else the first free 'name N'."""
-    existing = await get_tenant_by_slug(s, slugify(name))
+    existing = await accounts.get_tenant_by_slug(s, accounts.slugify(name))
     if existing is None:
         return name
     if reset:
@@ -166,7 +162,7 @@ async def _claim(s: AsyncSession, name: str, reset: bool) -> str:
         await _delete(s, existing)
         return name
     n = 2
-    while await get_tenant_by_slug(s, slugify(f"{name} {n}")) is not None:
+    while await accounts.get_tenant_by_slug(s, accounts.slugify(f"{name} {n}")) is not None:
         n += 1
     return f"{name} {n}"
 
@@ -182,7 +178,7 @@ async def _team(s: AsyncSession, tenant: Tenant, password: str) -> tuple[list[tu
     password_hash = await hash_password(password)  # one hash: the three share the printed password
     members, ids = [], []
     for (role, full_name), email in zip(TEAM, demo_emails(tenant.slug), strict=True):
-        user = await get_user_by_email(s, email)
+        user = await accounts.get_user_by_email(s, email)
         if user is None:  # created directly: the signup check refuses the reserved .local domain
             user = User(email=email, name=full_name, password_hash=password_hash, locale="ru")
             s.add(user)
@@ -265,7 +261,7 @@ def _history(rng: np.random.Generator, n: int, days: int, start: np.datetime64) 
 
 
 def _latin(word: str) -> str:
-    return "".join(ch for ch in "".join(_TRANSLIT.get(c, c) for c in word.lower()) if "a" <= ch <= "z")
+    return "".join(ch for ch in "".join(accounts._TRANSLIT.get(c, c) for c in word.lower()) if "a" <= ch <= "z")
 
 
 def _cards(fake: Faker, rng: np.random.Generator, h: dict[str, Any], start: np.datetime64,
@@ -282,57 +278,54 @@ def _cards(fake: Faker, rng: np.random.Generator, h: dict[str, Any], start: np.d
     style, domain, apt = rng.integers(0, 4, n), rng.choice(len(MAIL), n, p=MAIL_P), rng.integers(1, 200, n)
     consent = {"email": has_email & (rng.random(n) < 0.6 / 0.9), "sms": rng.random(n) < 0.4,
                "calls": rng.random(n) < 0.25}
-    passport, issue_delay = rng.random(n) < 0.3, rng.integers(1, 120, n)
+    passport, delay = rng.random(n) < 0.3, [timedelta(days=int(d)) for d in rng.integers(1, 120, n)]
     number, region, division = rng.integers(0, 10**6, n), rng.integers(1, 99, n), rng.integers(0, 10**6, n)
-    vip = (h["seg"] == HEAVY) & (rng.random(n) < 0.35)
-    designer, movers = rng.random(n) < 0.03, rng.random(n) < 0.06
+    tags = {"vip": (h["seg"] == HEAVY) & (rng.random(n) < 0.35), "опт": h["wholesale"],
+            "дизайнер": rng.random(n) < 0.03, "новосёл": rng.random(n) < 0.06}
     interests, second = rng.random(n) < 0.75, rng.integers(0, len(GROUPS), n)
     taken: set[str] = set()
     cards = []
     for i in range(n):
-        sex = "female" if female[i] else "male"
+        sex, b = ("female" if female[i] else "male"), birth[i]
         last, first = getattr(fake, f"last_name_{sex}")(), getattr(fake, f"first_name_{sex}")()
-        card: dict[str, Any] = {"last_name": last, "first_name": first,
-                                "middle_name": getattr(fake, f"middle_name_{sex}")(), "birth_date": birth[i],
-                                "phone": f"+79{phones[i]:09d}", "email": None, "address": None}
+        card = {"last_name": last, "first_name": first, "middle_name": getattr(fake, f"middle_name_{sex}")(),
+                "birth_date": b, "phone": f"+79{phones[i]:09d}", "email": None, "address": None, "joined": joined[i]}
         if has_email[i]:
             f, surname = _latin(first) or "client", _latin(last) or "mail"
-            local_part = (f"{f}.{surname}", f"{f[0]}.{surname}", f"{surname}{birth[i].year % 100:02d}",
-                          f"{f}{surname}")[style[i]]
-            email = f"{local_part}@{MAIL[domain[i]]}"
+            name = (f"{f}.{surname}", f"{f[0]}.{surname}", f"{surname}{b.year % 100:02d}", f"{f}{surname}")[style[i]]
+            email = f"{name}@{MAIL[domain[i]]}"
             while email in taken:
-                email = f"{local_part}{rng.integers(1, 1000)}@{MAIL[domain[i]]}"
+                email = f"{name}{rng.integers(1, 1000)}@{MAIL[domain[i]]}"
             taken.add(email)
             card["email"] = email
         if has_address[i]:
-            city = CITY if local[i] else fake.city_name()
-            card["address"] = f"г. {city}, {fake.street_address()}, кв. {apt[i]}"
-        b = birth[i]
-        milestones = [date(b.year + a, b.month, min(b.day, 28)) for a in (45, 20, 14)]
-        issued = next((d + timedelta(days=int(issue_delay[i])) for d in milestones
-                       if d + timedelta(days=int(issue_delay[i])) < today), None)
+            card["address"] = f"г. {CITY if local[i] else fake.city_name()}, {fake.street_address()}, кв. {apt[i]}"
+        # a passport is replaced at 14, 20 and 45: the last of these birthdays before today
+        issued = [d for a in (45, 20, 14) if (d := date(b.year + a, b.month, min(b.day, 28)) + delay[i]) < today]
         holder = Client()
-        if passport[i] and issued is not None:
-            code = REGION_CODE if local[i] else region[i]
+        if passport[i] and issued:
             _apply_passport(holder, {
-                "passport_series": f"{code:02d}{issued.year % 100:02d}", "passport_number": f"{number[i]:06d}",
+                "passport_series": f"{REGION_CODE if local[i] else region[i]:02d}{issued[0].year % 100:02d}",
+                "passport_number": f"{number[i]:06d}", "passport_issued_on": issued[0],
                 "passport_issued_by": f"УМВД России по {REGION}" if local[i] else f"ГУ МВД России по {fake.region()}",
-                "passport_issued_on": issued, "passport_division_code": f"{division[i] // 1000:03d}-{division[i] % 1000:03d}",
-            })
-        card.update(passport_enc=holder.passport_enc, passport_key_id=holder.passport_key_id,
-                    passport_bidx=holder.passport_bidx, passport_mask=holder.passport_mask)
+                "passport_division_code": f"{division[i] // 1000:03d}-{division[i] % 1000:03d}"})
+        card.update({k: getattr(holder, k) for k in ("passport_enc", "passport_key_id", "passport_bidx",
+                                                     "passport_mask")})
         card["consent"] = {c: {"at": joined[i].isoformat(), "source": "demo"} for c, on in consent.items() if on[i]}
-        card["tags"] = [t for t, on in (("vip", vip[i]), ("опт", h["wholesale"][i]), ("дизайнер", designer[i]),
-                                        ("новосёл", movers[i])) if on]
+        card["tags"] = [t for t, on in tags.items() if on[i]]
         card["groups"] = sorted({int(h["fav"][i]), int(second[i])}) if interests[i] else []
-        card["directions"] = sorted({int(h["main"][i])} | ({REPAIR} if h["repair"][i] else set())) \
-            if interests[i] else []
-        card["joined"] = joined[i]
+        card["directions"] = sorted({int(h["main"][i]), *([REPAIR] if h["repair"][i] else [])}) if interests[i] else []
         cards.append(card)
     return cards
 
 
 # ---- writing -----------------------------------------------------------------------------------
+
+CLIENT_COLUMNS = ("id", "last_name", "first_name", "middle_name", "birth_date", "phone", "email", "address",
+                  "passport_enc", "passport_key_id", "passport_bidx", "passport_mask", "consent", "tags",
+                  "product_group_ids", "direction_ids", "import_id", "created_at", "updated_at")
+OPERATION_COLUMNS = ("client_id", "kind", "occurred_on", "amount", "product_group_id", "direction_id", "due_on",
+                     "paid_on", "note")
 
 
 def _at(day: date, hour: int) -> datetime:
@@ -342,71 +335,57 @@ def _at(day: date, hour: int) -> datetime:
 async def _write(s: AsyncSession, schema: str, rng: np.random.Generator, h: dict[str, Any],
                  cards: list[dict[str, Any]], start: np.datetime64, actor: str) -> dict[str, int]:
     """Dictionaries and imports through the ORM, clients and operations with COPY."""
-    groups = [ProductGroup(name=g) for g in GROUPS]
-    directions = [Direction(name=d) for d in DIRECTIONS]
-    s.add_all(groups + directions)
+    groups, directions = [ProductGroup(name=g) for g in GROUPS], [Direction(name=d) for d in DIRECTIONS]
     imports = _imports(rng, h, start, actor)
-    s.add_all([imp for imp, _members in imports])
+    s.add_all([*groups, *directions, *(imp for imp, _members in imports)])
     await s.flush()
     group_ids, direction_ids = [g.id for g in groups], [d.id for d in directions]
     import_of = {int(i): imp for imp, members in imports for i in members}
     raw = (await (await s.connection()).get_raw_connection()).driver_connection
-    client_rows = []
+    rows = []
     for i, c in enumerate(cards):
         imp = import_of.get(i)
         created = imp.created_at if imp is not None else _at(c["joined"], 9 + i % 10)
-        client_rows.append((
-            i + 1, c["last_name"], c["first_name"], c["middle_name"], c["birth_date"], c["phone"], c["email"],
-            c["address"], c["passport_enc"], c["passport_key_id"], c["passport_bidx"], c["passport_mask"],
-            json.dumps(c["consent"], ensure_ascii=False), c["tags"], [group_ids[g] for g in c["groups"]],
-            [direction_ids[d] for d in c["directions"]], imp.id if imp is not None else None, created, created,
-        ))
-    await raw.copy_records_to_table("clients", schema_name=schema, records=client_rows, columns=[
-        "id", "last_name", "first_name", "middle_name", "birth_date", "phone", "email", "address", "passport_enc",
-        "passport_key_id", "passport_bidx", "passport_mask", "consent", "tags", "product_group_ids",
-        "direction_ids", "import_id", "created_at", "updated_at"])
+        rows.append((i + 1, *(c[k] for k in CLIENT_COLUMNS[1:12]), json.dumps(c["consent"], ensure_ascii=False),
+                     c["tags"], [group_ids[g] for g in c["groups"]], [direction_ids[d] for d in c["directions"]],
+                     imp and imp.id, created, created))
+    await raw.copy_records_to_table("clients", schema_name=schema, records=rows, columns=CLIENT_COLUMNS)
     await s.execute(text("SELECT setval(pg_get_serial_sequence('clients', 'id'), :n)"), {"n": max(len(cards), 1)})
     kind = h["kind"]
-    notes = np.where(kind == "service", np.array(SERVICES, dtype=object)[rng.integers(0, len(SERVICES), len(kind))],
-                     None)
-    op_rows = list(zip(
-        (h["client"] + 1).tolist(), kind.tolist(), _dates(start, h["day"]), [Decimal(int(a)) for a in h["amount"]],
-        [group_ids[g] if g >= 0 else None for g in h["group"].tolist()],
-        [direction_ids[d] for d in h["direction"].tolist()], _dates(start, h["due"]), _dates(start, h["paid"]),
-        notes.tolist(), strict=True))
-    await raw.copy_records_to_table("operations", schema_name=schema, records=op_rows, columns=[
-        "client_id", "kind", "occurred_on", "amount", "product_group_id", "direction_id", "due_on", "paid_on", "note"])
-    return {"clients": len(cards), "operations": len(op_rows), "sales": int((kind == "sale").sum()),
-            "services": int((kind == "service").sum()), "returns": int((kind == "return").sum()),
+    notes = np.array(SERVICES, dtype=object)[rng.integers(0, len(SERVICES), len(kind))]
+    ops = list(zip((h["client"] + 1).tolist(), kind.tolist(), _dates(start, h["day"]),
+                   [Decimal(int(a)) for a in h["amount"]], [group_ids[g] if g >= 0 else None for g in h["group"]],
+                   [direction_ids[d] for d in h["direction"]], _dates(start, h["due"]), _dates(start, h["paid"]),
+                   np.where(kind == "service", notes, None).tolist(), strict=True))
+    await raw.copy_records_to_table("operations", schema_name=schema, records=ops, columns=OPERATION_COLUMNS)
+    return {"clients": len(cards), "operations": len(ops), **{f"{k}s": int((kind == k).sum()) for k in KINDS},
             "passports": sum(c["passport_enc"] is not None for c in cards), "imports": len(imports),
             "imported_clients": len(import_of), "product_groups": len(groups), "directions": len(directions)}
 
 
+REJECTED = ({"reason": "Not a valid phone number.", "values": {"full_name": "Петров", "phone": "8-900-12"}},
+            {"reason": "A client needs at least a last or first name.", "values": {"full_name": ""}},
+            {"reason": "Not a valid email address.", "values": {"full_name": "Ким Олег", "email": "oleg@"}})
+
+
 def _imports(rng: np.random.Generator, h: dict[str, Any], start: np.datetime64,
              actor: str) -> list[tuple[Import, np.ndarray]]:
-    """Two finished client imports (1C base, online shop contacts) and an undone one, with their clients."""
+    """The 1C base and the online shop's contacts (done, with their clients), a trade-fair list (undone)."""
     join, days = h["join"], h["days"]
     first, second, third = (int(days * f) for f in (0.30, 0.62, 0.85))
     base = np.flatnonzero((join < first) & (rng.random(len(join)) < 0.9))
-    online = np.flatnonzero((join >= first) & (join < second) & (h["main"] == ONLINE) &
-                            (rng.random(len(join)) < 0.8))
-    fair = int(rng.integers(150, 300))
-    rejected = [
-        {"line": 0, "reason": "Not a valid phone number.", "values": {"full_name": "Петров", "phone": "8-900-12"}},
-        {"line": 0, "reason": "A client needs at least a last or first name.", "values": {"full_name": ""}},
-        {"line": 0, "reason": "Not a valid email address.", "values": {"full_name": "Ким Олег", "email": "oleg@"}},
-    ]
-    out = []
+    online = np.flatnonzero((join >= first) & (join < second) & (h["main"] == ONLINE) & (rng.random(len(join)) < 0.8))
     plans = (("клиенты_1С_{y}.csv", "csv", "cp1251", first, base, "done"),
              ("контакты_интернет-магазин_{y}.xlsx", "xlsx", None, second, online, "done"),
              ("выставка_Уют_{y}.csv", "csv", "utf-8", third, np.arange(0), "undone"))
+    out = []
     for filename, file_type, encoding, day, members, status in plans:
         when = _at(_dates(start, np.array([day]))[0], 11)
-        created = len(members) if status == "done" else fair
-        bad = [{**r, "line": int(rng.integers(2, created + 2))} for r in rejected[:int(rng.integers(1, 4))]]
+        created = len(members) if status == "done" else int(rng.integers(150, 300))  # undone: its rows are gone
+        bad = [{"line": int(rng.integers(2, created + 2)), **r} for r in REJECTED[:int(rng.integers(1, 4))]]
         skipped = int(rng.integers(0, 12))
         total = created + len(bad) + skipped
-        imp = Import(
+        out.append((Import(
             kind="clients", status=status, filename=filename.format(y=when.year), file_type=file_type,
             encoding=encoding, delimiter=";" if file_type == "csv" else None,
             headers=["ФИО", "Телефон", "Email", "Дата рождения"],
@@ -415,7 +394,5 @@ def _imports(rng: np.random.Generator, h: dict[str, Any], start: np.datetime64,
             total_rows=total, processed_rows=total, created_count=created, skipped_count=skipped,
             rejected_count=len(bad), rejected=bad, created_by=actor, created_at=when,
             finished_at=when + timedelta(seconds=int(rng.integers(3, 40))),
-            undone_at=when + timedelta(hours=2) if status == "undone" else None,
-        )
-        out.append((imp, members))
+            undone_at=when + timedelta(hours=2) if status == "undone" else None), members))
     return out

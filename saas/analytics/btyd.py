@@ -136,7 +136,10 @@ def bgnbd_expected(params: dict, t: float, x: Array, t_x: Array, T: Array, *, mo
     shift = 1.0 if modified else 0.0
     z = t / (alpha + T + t)
     head = (a + b + x - 1 + shift) / (a - 1)
-    tail = 1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(r + x, b + x + shift, a + b + x - 1 + shift, z)
+    # ((α+T)/(α+T+t))^(r+x) · 2F1(r+x, b+x+σ; a+b+x-1+σ; z) with 1-z = (α+T)/(α+T+t), rewritten by
+    # Euler's transformation as (1-z)^(a-1) · 2F1(a+b-1+σ-r, a-1; a+b+x-1+σ; z): the original product is
+    # 0 · inf = nan for heavy buyers (x in the thousands) over long horizons.
+    tail = 1 - (1 - z) ** (a - 1) * hyp2f1(a + b - 1 + shift - r, a - 1, a + b + x - 1 + shift, z)
     alive = mbgnbd_p_alive(params, x, t_x, T) if modified else bgnbd_p_alive(params, x, t_x, T)
     return head * tail * alive
 
@@ -147,14 +150,18 @@ def bgnbd_expected(params: dict, t: float, x: Array, t_x: Array, T: Array, *, mo
 def _pareto_log_a0(r, alpha, s, beta, x, t_x, T):  # noqa: ANN001, ANN202
     """log A0 of the Pareto/NBD likelihood, choosing the 2F1 form that converges (z in [0, 1))."""
     rsx = r + s + x
+    # Euler's transformation 2F1(a, b; c; z) = (1 - z)^(c-a-b) 2F1(c-a, c-b; c; z) with a = r+s+x,
+    # c = a + 1 turns the series into 2F1(1, ·; r+s+x+1; z), which stays near 1 however large x is;
+    # the untransformed 2F1(r+s+x, r+x; r+s+x+1; z) grows like (1-z)^-(r+x) and overflows for
+    # heavy buyers when alpha < beta. (1-z)^(c-a-b) is taken in logs.
     if alpha >= beta:
-        big, b2 = alpha, s + 1
+        big, b2, power = alpha, r + x, -s          # 2F1(rsx, s+1; rsx+1; z) = (1-z)^-s 2F1(1, r+x; rsx+1; z)
         z_tx, z_T = (alpha - beta) / (alpha + t_x), (alpha - beta) / (alpha + T)
     else:
-        big, b2 = beta, r + x
+        big, b2, power = beta, s + 1, 1 - r - x    # 2F1(rsx, r+x; rsx+1; z) = (1-z)^(1-r-x) 2F1(1, s+1; rsx+1; z)
         z_tx, z_T = (beta - alpha) / (beta + t_x), (beta - alpha) / (beta + T)
-    log_f_tx = np.log(hyp2f1(rsx, b2, rsx + 1, z_tx)) - rsx * np.log(big + t_x)
-    log_f_T = np.log(hyp2f1(rsx, b2, rsx + 1, z_T)) - rsx * np.log(big + T)
+    log_f_tx = power * np.log1p(-z_tx) + np.log(hyp2f1(1.0, b2, rsx + 1, z_tx)) - rsx * np.log(big + t_x)
+    log_f_T = power * np.log1p(-z_T) + np.log(hyp2f1(1.0, b2, rsx + 1, z_T)) - rsx * np.log(big + T)
     # A0 = F(t_x) - F(T) > 0; in logs without cancelling to zero for long histories.
     with np.errstate(divide="ignore", invalid="ignore"):
         diff = np.log1p(-np.exp(np.minimum(log_f_T - log_f_tx, 0.0)))

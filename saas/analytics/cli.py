@@ -192,7 +192,7 @@ def fit(csv_file: Path, unit: str, calibration_end: str | None, model: str, pred
     report = {
         "unit": unit,
         "calibration_end": date.fromordinal(end).isoformat(),
-        "clients": int(len(client)),
+        "clients": len(client),
         "repeat_buyers": int((x > 0).sum()),
         "transactions": int((x + 1).sum()),  # distinct purchase days per client, up to the calibration end
         "rows": rows,
@@ -206,7 +206,7 @@ def fit(csv_file: Path, unit: str, calibration_end: str | None, model: str, pred
     click.echo(json.dumps(report, indent=2, ensure_ascii=False))
 
 
-def _write_predictions(path: Path, client_ids: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray,  # noqa: PLR0913
+def _write_predictions(path: Path, client_ids: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray,
                        m_x: np.ndarray, fits: dict, horizon: float, grouped: tuple, inverse: np.ndarray) -> None:
     from saas.analytics import btyd
 

@@ -11,6 +11,7 @@ Conditions:
     deals_min, deals_max: N                      tags: [tags] (any of them)
     birthday_from, birthday_to: "MM-DD"          (wraps over the new year when from > to)
     risk_include, risk_exclude: ["reliable"|"watch"|"risk"]
+    custom: {"<field key>": value}              equals (for several choices: includes) the value
 """
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ RISKS = ("reliable", "watch", "risk")
 SEGMENT_NAMES = (*SEGMENTS, "prospects")
 LIST_KEYS = {"product_groups", "directions", "status", "segments", "tags", "risk_include", "risk_exclude"}
 KNOWN = LIST_KEYS | {"p_alive_min", "p_alive_max", "last_op_from", "last_op_to", "no_purchase_days",
-                     "revenue_min", "revenue_max", "deals_min", "deals_max", "birthday_from", "birthday_to"}
+                     "revenue_min", "revenue_max", "deals_min", "deals_max", "birthday_from", "birthday_to",
+                     "custom"}
 MAX_GROUPS = 10
 
 
@@ -115,6 +117,10 @@ def _value(key: str, value: Any) -> Any:
             return date.fromisoformat(str(value)).isoformat()
         except ValueError:
             raise ValueError(_("A date as YYYY-MM-DD.")) from None
+    if key == "custom":
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise ValueError(_("Give {\"field key\": value}."))
+        return {k: v for k, v in value.items() if v not in (None, "", [])}
     if key in ("birthday_from", "birthday_to"):
         text = str(value).strip()
         try:
@@ -170,6 +176,8 @@ def group_condition(g: dict[str, Any], today: date) -> Any:
         conds.append(and_(day >= lo, day <= hi) if lo <= hi else or_(day >= lo, day <= hi))
     if g.get("risk_include"):
         conds.append(s.risk_group.in_(g["risk_include"]))
+    for key, value in (g.get("custom") or {}).items():
+        conds.append(c.custom.contains({key: value}) | c.custom.contains({key: [value]}))
     if g.get("risk_exclude"):
         conds.append(or_(s.risk_group.is_(None), s.risk_group.not_in(g["risk_exclude"])))
     return and_(*conds) if conds else true()

@@ -18,6 +18,7 @@ from saas.campaigns.results import GroupStats, rate_uplift, revenue_uplift
 from saas.clients.importing import formula_safe
 from saas.clients.models import Client
 from saas.clients.service import audit
+from saas.tenants.limits import check_limit
 from saas.tenants.service import FormError
 from saas.web.i18n import _
 
@@ -126,6 +127,7 @@ async def do_save_campaign(db: AsyncSession, raw: dict[str, Any], actor: str,
                            campaign: Campaign | None = None) -> Campaign:
     values = check_campaign(raw)
     if campaign is None:
+        await check_limit(db, None, "campaigns_per_month")
         campaign = Campaign(**values)
         db.add(campaign)
     else:

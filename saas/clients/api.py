@@ -89,6 +89,7 @@ async def _save(ctx: ApiCtx, data: ClientIn, present: set[str], client: Client |
     return await service.do_save_client(
         ctx.db, raw, actor=ctx.actor, client=client, present=fields, consent=consent, consent_source="api",
         tags=data.tags, product_group_ids=groups, direction_ids=dirs,
+        custom=data.custom, custom_partial=client is not None,
     )
 
 
@@ -240,7 +241,10 @@ async def api_create_import(
             imp.options = {**imp.options, key: str(data[key])}
     if data.get("match_by"):
         imp.options = {**imp.options, "match_by": [m.strip() for m in str(data["match_by"]).split(",")]}
-    imports.check_options(imp.kind, imp.mapping, imp.options, imp.headers)
+    from saas.clients.custom import definitions
+
+    imports.check_options(imp.kind, imp.mapping, imp.options, imp.headers,
+                          [fd.key for fd in await definitions(ctx.db)])
     try:
         await do_start_import(ctx.db, ctx.tenant, imp, ctx.actor)
     except QueueUnavailable:

@@ -43,6 +43,12 @@ def columns(full_passport: bool) -> list[tuple[str, str]]:
     return cols
 
 
+async def custom_columns(db: AsyncSession) -> list[tuple[str, str]]:
+    from saas.clients.custom import definitions, label
+
+    return [(f"custom:{fd.key}", label(fd)) for fd in await definitions(db)]
+
+
 async def rows(db: AsyncSession, f: queries.ClientFilter, full_passport: bool) -> AsyncIterator[dict[str, Any]]:
     """The filtered clients in batches, by keyset, never the whole base in memory."""
     groups = {g.id: g.name for g in await service.dictionary(db, "product_groups", include_archived=True)}
@@ -70,6 +76,8 @@ def _row(c: Client, groups: dict[int, str], dirs: dict[int, str], full_passport:
     if full_passport:
         for key, value in (service.reveal_passport(c) or {}).items():
             row[f"passport_{key}"] = value
+    for key, value in (c.custom or {}).items():
+        row[f"custom:{key}"] = ", ".join(value) if isinstance(value, list) else value
     return row
 
 
@@ -85,7 +93,7 @@ async def export_clients(
     db: AsyncSession, f: queries.ClientFilter, *, fmt: str, delimiter: str, full_passport: bool, actor: str,
 ) -> tuple[Any, int]:
     """Write the export to a spooled temporary file; returns (file positioned at 0, row count)."""
-    cols = columns(full_passport)
+    cols = columns(full_passport) + await custom_columns(db)
     out = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
     count = 0
     if fmt == "xlsx":

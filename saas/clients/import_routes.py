@@ -33,8 +33,17 @@ FIELD_LABELS = {
 }
 
 
-def field_choices(kind: str) -> list[tuple[str, str]]:
-    return [(f, _(FIELD_LABELS.get(f, f))) for f in imports.fields_for(kind)]
+def field_choices(kind: str, fields: list | None = None) -> list[tuple[str, str]]:
+    from saas.clients.custom import label
+
+    builtin = [(f, _(FIELD_LABELS.get(f, f))) for f in imports.fields_for(kind)]
+    return builtin + ([(f"custom:{fd.key}", label(fd)) for fd in fields or []] if kind == "clients" else [])
+
+
+async def _custom(ctx: TenantCtx) -> list:
+    from saas.clients.custom import definitions
+
+    return await definitions(ctx.db)
 
 
 @get("/imports", opt={"role": "marketer"})
@@ -66,15 +75,20 @@ async def _page(request: Request, ctx: TenantCtx, imp: Import, status: int = 200
     job = await ctx.db.scalar(select(Job).where(Job.kind == "import", Job.object_id == imp.id)
                               .order_by(Job.id.desc()).limit(1))
     preview = []
+    fields = await _custom(ctx)
     if imp.payload is not None and imp.status in ("uploaded", "failed"):
         try:
-            preview = list(imports.mapped_rows(imp, limit=10))
+            preview = list(imports.mapped_rows(imp, limit=10, fields=fields))
         except Exception:  # noqa: BLE001 - the file was checked at upload; show no preview otherwise
             preview = []
-    shown = {k for result, _raw in preview for k in result.values}
-    preview_fields = [(f, label) for f, label in field_choices(imp.kind) if f in shown]
+    shown = {k for result, _raw in preview for k in result.values} | {
+        f"custom:{k}" for result, _raw in preview for k in result.values.get("custom", {})}
+    for result, _raw in preview:  # custom values shown under their column
+        for key, value in result.values.get("custom", {}).items():
+            result.values[f"custom:{key}"] = value
+    preview_fields = [(f, label) for f, label in field_choices(imp.kind, fields) if f in shown]
     return render(request, "clients/import.html", status_code=status, ctx=ctx, user=ctx.user, imp=imp, job=job,
-                  choices=field_choices(imp.kind), preview=preview, preview_fields=preview_fields, **extra)
+                  choices=field_choices(imp.kind, fields), preview=preview, preview_fields=preview_fields, **extra)
 
 
 @get("/imports/{import_id:int}", opt={"role": "marketer"})
@@ -101,7 +115,8 @@ async def import_preview(request: Request, ctx: TenantCtx, import_id: int,
     imp.mapping, imp.options = _read_choices(imp, data)
     errors = {}
     try:
-        imports.check_options(imp.kind, imp.mapping, imp.options, imp.headers)
+        imports.check_options(imp.kind, imp.mapping, imp.options, imp.headers,
+                              [fd.key for fd in await _custom(ctx)])
     except FormError as exc:
         errors = exc.errors
     return await _page(request, ctx, imp, status=422 if errors else 200, errors=errors)
@@ -115,7 +130,7 @@ async def import_start(request: Request, ctx: TenantCtx, import_id: int,
         return redirect(request, f"{ctx.base}/imports/{imp.id}")
     mapping, options = _read_choices(imp, data)
     try:
-        imports.check_options(imp.kind, mapping, options, imp.headers)
+        imports.check_options(imp.kind, mapping, options, imp.headers, [fd.key for fd in await _custom(ctx)])
     except FormError as exc:
         imp.mapping, imp.options = mapping, options
         return await _page(request, ctx, imp, status=422, errors=exc.errors)

@@ -30,7 +30,7 @@ BATCH = 1000
 MAX_REJECTED_KEPT = 10_000
 MATCH_KEYS = ("phone", "email", "passport")
 UNDO_FIELDS = ("last_name", "first_name", "middle_name", "birth_date", "phone", "email", "address", "note",
-               "tags", "product_group_ids", "direction_ids", "consent", "passport_enc", "passport_key_id",
+               "tags", "product_group_ids", "direction_ids", "consent", "custom", "passport_enc", "passport_key_id",
                "passport_bidx", "passport_mask")
 
 
@@ -58,7 +58,9 @@ async def do_upload(db: AsyncSession, *, data: bytes, filename: str, kind: str, 
         raise FormError({"file": _("The file has a header but no rows.")})
     guessed = {str(i): f for i, f in guess_mapping(table.headers, kind).items()}
     if mapping:
-        allowed = set(fields_for(kind))
+        from saas.clients.custom import definitions
+
+        allowed = set(fields_for(kind)) | {f"custom:{fd.key}" for fd in await definitions(db)}
         bad = [f for f in mapping.values() if f and f not in allowed]
         if bad:
             raise FormError({"mapping": _("Unknown fields in the mapping: %(f)s", f=", ".join(bad))})
@@ -81,8 +83,9 @@ async def access_import(db: AsyncSession, import_id: int) -> Import:
     return imp
 
 
-def check_options(kind: str, mapping: dict[str, str], options: dict[str, Any], headers: list[str]) -> None:
-    allowed = set(fields_for(kind))
+def check_options(kind: str, mapping: dict[str, str], options: dict[str, Any], headers: list[str],
+                  custom_keys: list[str] = ()) -> None:
+    allowed = set(fields_for(kind)) | ({f"custom:{k}" for k in custom_keys} if kind == "clients" else set())
     clean = {k: v for k, v in mapping.items() if v}
     errors = {}
     if any(v not in allowed for v in clean.values()) or any(not k.isdigit() or int(k) >= len(headers) for k in clean):
@@ -103,7 +106,10 @@ def check_options(kind: str, mapping: dict[str, str], options: dict[str, Any], h
         raise FormError(errors)
 
 
-def mapped_rows(imp: Import, limit: int | None = None):  # noqa: ANN201 - an iterator of RowResult
+def mapped_rows(imp: Import, limit: int | None = None, fields: list | None = None):  # noqa: ANN201
+    """(RowResult, raw) per row; custom fields (mapped as custom:<key>) go to values["custom"]."""
+    from saas.clients.custom import check_values
+
     table = read_table(imp.payload, imp.filename)
     mapping = {int(k): v for k, v in imp.mapping.items() if v}
     normalise = normalise_client_row if imp.kind == "clients" else normalise_operation_row
@@ -111,7 +117,15 @@ def mapped_rows(imp: Import, limit: int | None = None):  # noqa: ANN201 - an ite
         if limit is not None and n >= limit:
             return
         raw = {field: cells[i] if i < len(cells) else "" for i, field in mapping.items()}
-        yield normalise(raw, line=getattr(cells, "line", n + 2)), raw
+        builtin = {k: v for k, v in raw.items() if not k.startswith("custom:")}
+        result = normalise(builtin, line=getattr(cells, "line", n + 2))
+        custom_raw = {k[7:]: v for k, v in raw.items() if k.startswith("custom:") and str(v).strip()}
+        if custom_raw and fields is not None:
+            try:
+                result.values["custom"] = check_values(fields, custom_raw, partial=True)
+            except FormError as exc:
+                result.errors.update(exc.errors)
+        yield result, raw
 
 
 # ---- matching --------------------------------------------------------------------------------
@@ -191,7 +205,10 @@ async def run_import(db: AsyncSession, imp: Import, *, progress: Progress | None
         if progress:
             await progress(done, imp.total_rows)
 
-    for result, raw in mapped_rows(imp):
+    from saas.clients.custom import definitions
+
+    fields = await definitions(db) if imp.kind == "clients" else None
+    for result, raw in mapped_rows(imp, fields=fields):
         batch.append((result, raw))
         if len(batch) >= BATCH:
             await flush()
@@ -245,6 +262,7 @@ async def _insert_client(db: AsyncSession, imp: Import, values: dict[str, Any]) 
     service._apply_passport(client, values)  # noqa: SLF001 - the same encryption as the form
     service._apply_consent(client, _consents(values), f"import:{imp.id}")  # noqa: SLF001
     client.tags = values.get("tags", [])
+    client.custom = values.get("custom", {})
     for column, ids in (await _interest_ids(db, values)).items():
         setattr(client, column, ids)
     db.add(client)
@@ -265,6 +283,8 @@ async def _update_client(db: AsyncSession, imp: Import, client_id: int, values: 
     service._apply_consent(client, {k: v for k, v in _consents(values).items() if v}, f"import:{imp.id}")  # noqa: SLF001
     if values.get("tags"):
         client.tags = list(dict.fromkeys([*client.tags, *values["tags"]]))
+    if values.get("custom"):
+        client.custom = {**(client.custom or {}), **values["custom"]}
     for column, ids in (await _interest_ids(db, values)).items():
         setattr(client, column, list(dict.fromkeys([*getattr(client, column), *ids])))
     client.updated_at = datetime.now(UTC)

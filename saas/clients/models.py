@@ -36,6 +36,7 @@ class Client(TenantBase):
         Index("ix_clients_revenue", "revenue_total", "id"),
         Index("ix_clients_name", func.lower(text("last_name")), func.lower(text("first_name")), "id"),
         Index("ix_clients_import", "import_id"),
+        Index("ix_clients_custom", "custom", postgresql_using="gin", postgresql_ops={"custom": "jsonb_path_ops"}),
     )
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     last_name: Mapped[str] = mapped_column(Text, server_default="")
@@ -147,3 +148,36 @@ class ImportUndo(TenantBase):
     import_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     client_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     before: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+
+class CustomField(TenantBase):
+    """A company's own client field. Values live in clients.custom under `key` (stable forever)."""
+
+    __tablename__ = "custom_fields"
+    __table_args__ = (
+        CheckConstraint("type IN ('text', 'number', 'money', 'date', 'bool', 'choice', 'multi')", name="type"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    key: Mapped[str] = mapped_column(Text, unique=True)
+    label_ru: Mapped[str] = mapped_column(Text)
+    label_en: Mapped[str] = mapped_column(Text)
+    type: Mapped[str] = mapped_column(Text)
+    options: Mapped[list[str]] = mapped_column(JSONB, server_default="[]")
+    required: Mapped[bool] = mapped_column(server_default="false")
+    in_list: Mapped[bool] = mapped_column(server_default="false")
+    position: Mapped[int] = mapped_column(Integer, server_default="0")
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SavedView(TenantBase):
+    """A named client-list query (search, filters, columns, sort); relative dates stay relative."""
+
+    __tablename__ = "saved_views"
+    __table_args__ = (Index("ix_saved_views_user", "user_id"),)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    name: Mapped[str] = mapped_column(Text)
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    shared: Mapped[bool] = mapped_column(server_default="false")
+    is_default: Mapped[bool] = mapped_column(server_default="false")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

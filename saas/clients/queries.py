@@ -20,6 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from saas.analytics.models import ClientScore
 from saas.clients import crypto
 from saas.clients.models import Client
+from saas.clients.custom import definitions as custom_definitions
+from saas.clients.custom import filter_condition as custom_filter
+from saas.clients.custom import sort_expression as custom_sort_expression
 from saas.clients.operations import overdue_amounts
 
 PAGE = 50
@@ -56,16 +59,22 @@ class ClientFilter:
     after: str | None = None
     limit: int = PAGE
     ids: list[int] = field(default_factory=list)
+    custom: dict[str, dict[str, str]] = field(default_factory=dict)  # key -> {"eq", "min", "max"}
+    raw_dates: dict[str, str] = field(default_factory=dict)  # relative dates as typed
     errors: dict[str, str] = field(default_factory=dict)
 
     def query_args(self, **override: Any) -> dict[str, str]:
         """The filter as URL parameters (for links, exports and saved views)."""
         values = {"q": self.q, "archived": self.archived if self.archived != "no" else "", "tag": self.tag,
                   "product_group_id": self.product_group_id, "direction_id": self.direction_id,
-                  "last_op_from": self.last_op_from, "last_op_to": self.last_op_to,
+                  "last_op_from": self.raw_dates.get("last_op_from", self.last_op_from),
+                  "last_op_to": self.raw_dates.get("last_op_to", self.last_op_to),
                   "revenue_min": self.revenue_min, "revenue_max": self.revenue_max, "debt": self.debt,
                   "status": self.status, "segment": self.segment, "risk": self.risk,
                   "sort": self.sort if self.sort != "name" else ""}
+        for key, parts in self.custom.items():
+            for part, value in parts.items():
+                values[f"cf_{key}" + ("" if part == "eq" else f"_{part}")] = value
         values.update(override)
         return {k: str(v) for k, v in values.items() if v not in (None, "")}
 
@@ -81,7 +90,14 @@ def parse_filter(params: dict[str, Any]) -> ClientFilter:
     f.status = get("status") if get("status") in ("new", "active", "at_risk", "lost") else ""
     f.segment = get("segment")[:40]
     f.risk = get("risk") if get("risk") in ("reliable", "watch", "risk") else ""
-    f.sort = get("sort") if get("sort") in SORTS else "name"
+    f.sort = get("sort") if get("sort") in SORTS or get("sort").startswith("cf_") else "name"
+    for name, value in params.items():
+        if name.startswith("cf_") and str(value or "").strip():
+            key, part = name[3:], "eq"
+            for suffix in ("_min", "_max"):
+                if key.endswith(suffix):
+                    key, part = key[: -len(suffix)], suffix[1:]
+            f.custom.setdefault(key, {})[part] = str(value).strip()[:200]
     f.after = get("after") or None
     for key in ("product_group_id", "direction_id"):
         if get(key):
@@ -92,7 +108,8 @@ def parse_filter(params: dict[str, Any]) -> ClientFilter:
     for key in ("last_op_from", "last_op_to"):
         if get(key):
             try:
-                setattr(f, key, date.fromisoformat(get(key)))
+                setattr(f, key, resolve_date(get(key), end=key.endswith("_to")))
+                f.raw_dates[key] = get(key)
             except ValueError:
                 f.errors[key] = "date"
     for key in ("revenue_min", "revenue_max"):
@@ -110,6 +127,20 @@ def parse_filter(params: dict[str, Any]) -> ClientFilter:
         values = raw_ids if isinstance(raw_ids, list) else str(raw_ids).split(",")
         f.ids = [int(v) for v in values if str(v).strip().isdigit()][:10_000]
     return f
+
+
+def resolve_date(value: str, *, end: bool = False, today: date | None = None) -> date:
+    """A date, or a relative one that saved views keep relative: -30d, this_month, this_year."""
+    today = today or date.today()
+    if re.fullmatch(r"-\d{1,5}d", value):
+        from datetime import timedelta
+
+        return today - timedelta(days=int(value[1:-1]))
+    if value == "this_month":
+        return today if end else today.replace(day=1)
+    if value == "this_year":
+        return today if end else today.replace(month=1, day=1)
+    return date.fromisoformat(value)
 
 
 def search_condition(q: str) -> Any:
@@ -138,7 +169,7 @@ def search_condition(q: str) -> Any:
     return Client.search.op("@@")(func.to_tsquery("simple", " & ".join(f"{w}:*" for w in words)))
 
 
-def filtered(f: ClientFilter) -> Select:
+def filtered(f: ClientFilter, fields: list | None = None) -> Select:
     query = select(Client).where(Client.erased_at.is_(None))
     if f.archived == "no":
         query = query.where(Client.archived_at.is_(None))
@@ -175,6 +206,15 @@ def filtered(f: ClientFilter) -> Select:
         score_conditions.append(ClientScore.risk_group == f.risk)
     if score_conditions:
         conditions.append(Client.id.in_(select(ClientScore.client_id).where(*score_conditions)))
+    by_key = {fd.key: fd for fd in fields or []}
+    for key, parts in f.custom.items():
+        if key in by_key:
+            found = custom_filter(by_key[key], parts.get("eq"), parts.get("min"), parts.get("max"))
+            if found is None:
+                f.errors[f"cf_{key}"] = "value"
+                conditions.append(false())
+            else:
+                conditions.extend(found)
     return query.where(*[c for c in conditions if c is not None])
 
 
@@ -185,7 +225,15 @@ def _overdue_ids() -> Select:
         Operation.kind != "return", Operation.paid_on.is_(None), Operation.due_on < func.current_date())
 
 
-def encode_cursor(sort: str, client: Client) -> str:
+def encode_cursor(sort: str, client: Client, fields: list | None = None) -> str:
+    if sort.startswith("cf_"):
+        field_def = next(fd for fd in fields or [] if f"cf_{fd.key}" == sort)
+        value = (client.custom or {}).get(field_def.key)
+        if field_def.type in ("number", "money"):
+            value = str(value if value is not None else 10**15)
+        else:
+            value = "\uffff" if value is None else str(value)
+        return base64.urlsafe_b64encode(json.dumps([value, client.id]).encode()).decode().rstrip("=")
     cols = {
         "name": [(client.last_name or "").lower(), (client.first_name or "").lower(), client.id],
         "recent": [(client.last_operation_on or FAR_PAST).isoformat(), client.id],
@@ -195,10 +243,10 @@ def encode_cursor(sort: str, client: Client) -> str:
     return base64.urlsafe_b64encode(json.dumps(cols).encode()).decode().rstrip("=")
 
 
-def decode_cursor(sort: str, cursor: str) -> list[Any] | None:
+def decode_cursor(sort: str, cursor: str, types: tuple | None = None) -> list[Any] | None:
     try:
         raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        types = SORT_TYPES[sort]
+        types = types or SORT_TYPES[sort]
         if not isinstance(raw, list) or len(raw) != len(types):
             return None
         return [t(v) for t, v in zip(types, raw, strict=True)]
@@ -214,11 +262,27 @@ class ClientPage:
     scores: dict[int, ClientScore] = field(default_factory=dict)
 
 
+def custom_sort(f: ClientFilter, fields: list) -> tuple[list[Any], bool, tuple]:
+    """Sorting by a custom field: (columns, descending, cursor types); missing values sort last."""
+    field_def = next((fd for fd in fields if f"cf_{fd.key}" == f.sort), None)
+    if field_def is None:
+        f.sort = "name"
+        return (*SORTS["name"], SORT_TYPES["name"])
+    expr = custom_sort_expression(field_def)
+    if field_def.type in ("number", "money"):
+        return [func.coalesce(expr, 10**15), Client.id], False, (Decimal, int)
+    return [func.coalesce(expr, "\uffff"), Client.id], False, (str, int)
+
+
 async def list_clients(db: AsyncSession, f: ClientFilter) -> ClientPage:
-    columns, descending = SORTS[f.sort]
-    query = filtered(f)
+    fields = await custom_definitions(db) if (f.custom or f.sort.startswith("cf_")) else []
+    if f.sort.startswith("cf_"):
+        columns, descending, types = custom_sort(f, fields)
+    else:
+        (columns, descending), types = SORTS[f.sort], SORT_TYPES[f.sort]
+    query = filtered(f, fields)
     if f.after:
-        key = decode_cursor(f.sort, f.after)
+        key = decode_cursor(f.sort, f.after, types)
         if key is not None:
             left = tuple_(*columns)
             query = query.where(left < tuple_(*key) if descending else left > tuple_(*key))
@@ -228,7 +292,7 @@ async def list_clients(db: AsyncSession, f: ClientFilter) -> ClientPage:
     rows = rows[: f.limit]
     return ClientPage(
         rows=rows,
-        next_cursor=encode_cursor(f.sort, rows[-1]) if more and rows else None,
+        next_cursor=encode_cursor(f.sort, rows[-1], fields) if more and rows else None,
         overdue=await overdue_amounts(db, [c.id for c in rows if c.unpaid_total > 0]),
         scores={s.client_id: s for s in await db.scalars(
             select(ClientScore).where(ClientScore.client_id.in_([c.id for c in rows])))} if rows else {},
@@ -237,6 +301,7 @@ async def list_clients(db: AsyncSession, f: ClientFilter) -> ClientPage:
 
 async def count_clients(db: AsyncSession, f: ClientFilter) -> tuple[int, bool]:
     """The number of matches, capped so a count never scans a million rows: (n, capped)."""
-    inner = filtered(f).with_only_columns(Client.id).limit(COUNT_CAP + 1).subquery()
+    fields = await custom_definitions(db) if f.custom else []
+    inner = filtered(f, fields).with_only_columns(Client.id).limit(COUNT_CAP + 1).subquery()
     n = await db.scalar(select(func.count()).select_from(inner))
     return min(n, COUNT_CAP), n > COUNT_CAP

@@ -43,11 +43,35 @@ async def _dictionaries(ctx: TenantCtx) -> dict[str, Any]:
 # ---- list ----------------------------------------------------------------------------------
 
 
+async def _list_params(request: Request, ctx: TenantCtx) -> tuple[dict[str, Any], Any]:
+    """The query, or a saved view's (the user's default one when the list opens bare)."""
+    from saas.clients.custom_routes import access_view, visible_views
+    from saas.clients.models import SavedView
+
+    params = dict(request.query_params)
+    view = None
+    if str(params.get("view") or "").isdigit():
+        view = await access_view(ctx, int(params["view"]))
+    elif not params and not request.headers.get("hx-request"):
+        view = await ctx.db.scalar(visible_views(ctx).where(SavedView.user_id == ctx.user.id, SavedView.is_default))
+    if view is not None:
+        params = {**view.params, **{k: v for k, v in params.items() if k not in ("view",)}}
+    return params, view
+
+
 @get("/clients")
 async def client_list(request: Request, ctx: TenantCtx) -> Any:
-    f = queries.parse_filter(dict(request.query_params))
+    from saas.clients import custom
+    from saas.clients.custom_routes import visible_views
+
+    params, view = await _list_params(request, ctx)
+    f = queries.parse_filter(params)
     page = await queries.list_clients(ctx.db, f)
-    context = {"ctx": ctx, "user": ctx.user, "f": f, "page": page, **await _dictionaries(ctx)}
+    fields = await custom.definitions(ctx.db)
+    context = {"ctx": ctx, "user": ctx.user, "f": f, "page": page, "fields": fields,
+               "list_fields": [fd for fd in fields if fd.in_list], "view": view,
+               "views": list(await ctx.db.scalars(visible_views(ctx))), "field_label": custom.label,
+               **await _dictionaries(ctx)}
     if is_htmx(request) and request.headers.get("hx-target") in ("rows", "more"):
         return render(request, "clients/_rows.html", **context)
     count, capped = await queries.count_clients(ctx.db, f)
@@ -72,10 +96,16 @@ async def client_bulk(request: Request, ctx: TenantCtx, data: Form) -> Any:
 # ---- create and edit -----------------------------------------------------------------------
 
 
+async def _form_context(ctx: TenantCtx) -> dict[str, Any]:
+    from saas.clients import custom
+
+    return {"fields": await custom.definitions(ctx.db), "field_label": custom.label, **await _dictionaries(ctx)}
+
+
 @get("/clients/new")
 async def client_new(request: Request, ctx: TenantCtx) -> Any:
     return render(request, "clients/form.html", ctx=ctx, user=ctx.user, client=None, form={},
-                  **await _dictionaries(ctx))
+                  **await _form_context(ctx))
 
 
 def _form_input(data: dict[str, Any], client: Client | None) -> dict[str, Any]:
@@ -90,7 +120,20 @@ def _form_input(data: dict[str, Any], client: Client | None) -> dict[str, Any]:
         "tags": [t for t in _one(data, "tags").replace(";", ",").split(",")],
         "product_group_ids": [int(i) for i in _many(data, "product_group_ids") if i.isdigit()],
         "direction_ids": [int(i) for i in _many(data, "direction_ids") if i.isdigit()],
+        "custom": {k[3:]: (_many(data, k) if isinstance(data.get(k), list) else _one(data, k))
+                   for k in data if k.startswith("cf_")},
     }
+
+
+async def _custom_from_form(ctx: TenantCtx, sent: dict[str, Any]) -> dict[str, Any]:
+    """Every active field is on the form: an unticked yes/no is "no", an empty input clears."""
+    from saas.clients import custom
+
+    out: dict[str, Any] = {}
+    for fd in await custom.definitions(ctx.db):
+        value = sent.get(fd.key)
+        out[fd.key] = (value if value not in (None, "") else False) if fd.type == "bool" else value
+    return out
 
 
 async def _save(request: Request, ctx: TenantCtx, data: dict[str, Any], client: Client | None) -> Any:
@@ -100,10 +143,11 @@ async def _save(request: Request, ctx: TenantCtx, data: dict[str, Any], client: 
             ctx.db, form["raw"], actor=ctx.actor, client=client, present=form["present"],
             consent=form["consent"], consent_source=_one(data, "consent_source") or "form", tags=form["tags"],
             product_group_ids=form["product_group_ids"], direction_ids=form["direction_ids"],
+            custom=await _custom_from_form(ctx, form["custom"]),
         )
     except FormError as exc:
         return render(request, "clients/form.html", status_code=422, ctx=ctx, user=ctx.user, client=client,
-                      errors=exc.errors, form={**data, **form["raw"]}, **await _dictionaries(ctx))
+                      errors=exc.errors, form={**data, **form["raw"]}, **await _form_context(ctx))
     flash(request, _("Client saved."))
     return redirect(request, f"{ctx.base}/clients/{saved.id}")
 
@@ -118,8 +162,10 @@ async def client_edit(request: Request, ctx: TenantCtx, client_id: int) -> Any:
     client = await service.access_client(ctx.db, client_id)
     form = {k: getattr(client, k) or "" for k in service.PLAIN_FIELDS}
     form["tags"] = ", ".join(client.tags)
+    for key, value in (client.custom or {}).items():
+        form[f"cf_{key}"] = value
     return render(request, "clients/form.html", ctx=ctx, user=ctx.user, client=client, form=form,
-                  **await _dictionaries(ctx))
+                  **await _form_context(ctx))
 
 
 @post("/clients/{client_id:int}")
@@ -149,7 +195,7 @@ async def card_context(ctx: TenantCtx, client: Client, **extra: Any) -> dict[str
     return {"score": scores,
         "ctx": ctx, "user": ctx.user, "client": client, "overdue": overdue.get(client.id, 0),
         "operations": await ops.client_operations(ctx.db, client.id), "op_form": {}, "op_errors": {},
-        "can_reveal": ctx.allows("admin"), **await _dictionaries(ctx), **extra,
+        "can_reveal": ctx.allows("admin"), **await _form_context(ctx), **extra,
     }
 
 

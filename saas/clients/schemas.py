@@ -37,6 +37,7 @@ class ClientIn(msgspec.Struct, forbid_unknown_fields=True):
     product_groups: list[str] | None = None
     directions: list[str] | None = None
     note: str | None = None
+    custom: dict[str, Any] | None = None  # keyed by the custom field's key; PATCH changes the keys sent
 
 
 class Metrics(msgspec.Struct):

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from saas.clients import crypto
 from saas.clients.importing import normalise_client_row
 from saas.clients.models import Client, Direction, Operation, ProductGroup
+from saas.tenants.limits import check_limit
 from saas.tenants.models import AuditEvent
 from saas.tenants.service import FormError
 from saas.web.i18n import _
@@ -189,6 +190,8 @@ async def do_save_client(
     tags: list[str] | None = None,
     product_group_ids: list[int] | None = None,
     direction_ids: list[int] | None = None,
+    custom: dict[str, Any] | None = None,
+    custom_partial: bool = False,
 ) -> Client:
     """Create (client=None) or update a client. `present`: the fields the caller meant to set;
     fields outside it keep their values (API PATCH); None means every field (a full form)."""
@@ -202,11 +205,27 @@ async def do_save_client(
         for key in ("last_name", "first_name", "birth_date"):
             if key not in present and getattr(client, key):
                 raw.setdefault(key, getattr(client, key))
-    values = check_client(raw)
+    from saas.clients.custom import check_values, definitions
+
+    errors: dict[str, str] = {}
+    try:
+        values = check_client(raw)
+    except FormError as exc:
+        errors.update(exc.errors)
+    custom_values = None
+    if custom is not None or client is None:
+        try:
+            custom_values = check_values(await definitions(db), custom or {},
+                                         current=client.custom if client else None, partial=custom_partial)
+        except FormError as exc:
+            errors.update(exc.errors)
+    if errors:
+        raise FormError(errors)
     if tags is None and "tags" in values:
         tags = values["tags"]
     creating = client is None
     if creating:
+        await check_limit(db, None, "clients")
         client = Client()
         db.add(client)
     for field in PLAIN_FIELDS:
@@ -222,6 +241,8 @@ async def do_save_client(
         client.product_group_ids = await check_dictionary_ids(db, "product_groups", product_group_ids)
     if direction_ids is not None:
         client.direction_ids = await check_dictionary_ids(db, "directions", direction_ids)
+    if custom_values is not None:
+        client.custom = custom_values
     client.updated_at = now()
     await db.flush()
     await audit(db, actor, "client.created" if creating else "client.updated", "client", client.id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Identity, Integer, Text, func
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Identity, Index, Integer, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -24,7 +24,14 @@ def _now() -> Mapped[datetime]:
 
 class Tenant(SharedBase):
     __tablename__ = "tenants"
-    __table_args__ = (CheckConstraint("status IN ('active', 'suspended', 'deleted')", name="status"),)
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'suspended', 'deleted')", name="status"),
+        # The platform console sorts by these, the id breaking ties (keyset pagination): s0002.
+        Index("ix_tenants_created_at_id", "created_at", "id"),
+        Index("ix_tenants_activity_id", text("coalesce(last_activity_at, '-infinity'::timestamptz)"), "id"),
+        Index("ix_tenants_name_id", text("lower(name)"), "id"),
+        Index("ix_tenants_purge_after", "purge_after", postgresql_where=text("status = 'deleted'")),
+    )
     id: Mapped[int] = _id()
     slug: Mapped[str] = mapped_column(Text, unique=True)
     name: Mapped[str] = mapped_column(Text)
@@ -38,6 +45,15 @@ class Tenant(SharedBase):
     is_demo: Mapped[bool] = mapped_column(Boolean, server_default="false")
     created_at: Mapped[datetime] = _now()
     last_activity_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    suspended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    suspend_reason: Mapped[str | None] = mapped_column(Text)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    purge_after: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Per-tenant overrides of the plan's limits ({"clients": 5000, ...}); see saas/tenants/limits.py.
+    limits: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    # Usage figures kept by the platform's refresh job (counting every schema per page view is too slow).
+    stats: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    stats_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class User(SharedBase):
@@ -116,7 +132,7 @@ class PlatformAudit(SharedBase):
     id: Mapped[int] = _id()
     actor: Mapped[str] = mapped_column(Text)
     action: Mapped[str] = mapped_column(Text)
-    target: Mapped[str | None] = mapped_column(Text)
+    target: Mapped[str | None] = mapped_column(Text, index=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     created_at: Mapped[datetime] = _now()
 

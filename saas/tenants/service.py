@@ -247,6 +247,9 @@ async def do_invite(
     )
     if existing:
         raise FormError({"email": _("This person is already a member.")})
+    from saas.tenants.limits import check_limit  # limits imports this module
+
+    await check_limit(session, access.tenant, "users")
     token = secrets.token_urlsafe(32)
     invitation = Invitation(
         tenant_id=access.tenant.id, email=email, role=role, token_hash=token_hash(token),

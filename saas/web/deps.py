@@ -104,7 +104,8 @@ async def tenant_ctx(request: Request, slug: str, db: AsyncSession, user: User |
     if access is None:
         raise NotFoundException()
     if access.tenant.status == "suspended":
-        raise TenantSuspended(_("This company's account is suspended. Contact support."))
+        raise TenantSuspended(_("This company's account is suspended. Contact support."),
+                              extra={"company": access.tenant.name})
     required = min_role(request)
     if not access.allows(required):
         raise PermissionDeniedException(_("Your role does not allow this."))

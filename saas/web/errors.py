@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from saas.tenants.service import FormError
-from saas.web.deps import LoginRequired
+from saas.web.deps import LoginRequired, TenantSuspended
 from saas.web.i18n import _
 from saas.web.render import is_htmx, redirect, render
 
@@ -49,7 +49,10 @@ def error_response(request: Request, status: int, detail: str | None = None, ext
 
 def http_exception(request: Request, exc: HTTPException) -> Response:
     if isinstance(exc, LoginRequired):
-        return redirect(request, f"/login?next={request.url.path}")
+        return redirect(request, f"{getattr(exc, 'login_path', '/login')}?next={request.url.path}")
+    if isinstance(exc, TenantSuspended) and not wants_json(request):
+        return render(request, "tenants/suspended.html", status_code=403, message=exc.detail,
+                      company=(exc.extra or {}).get("company", "") if isinstance(exc.extra, dict) else "")
     if isinstance(exc, ValidationException) and wants_json(request):
         return Response({"error": _("Invalid request."), "status": 400, "fields": _field_errors(exc)},
                         status_code=400, media_type=MediaType.JSON)

@@ -61,9 +61,8 @@ NAV: list[tuple[str, str, str]] = [
     ("/clients", i18n.lazy("Clients"), "viewer"),
     ("/campaigns", i18n.lazy("Campaigns"), "viewer"),
     ("/imports", i18n.lazy("Imports"), "marketer"),
-    ("/dictionaries", i18n.lazy("Dictionaries"), "admin"),
-    ("/audit", i18n.lazy("Audit log"), "admin"),
-    ("/team", i18n.lazy("Team"), "admin"),
+    # One entry for the company account; its hub links Team, API tokens, Dictionaries, Analytics, Audit log.
+    ("/settings", i18n.lazy("Settings"), "admin"),
 ]
 
 

@@ -55,10 +55,18 @@ def make_objects(a: Browser, slug: str, token: str) -> dict[str, int]:
     item_id = api.get(f"/api/v1/clients/{client['id']}").json()
     assert item_id["product_groups"] == ["Furniture"]
     campaign = api.post("/api/v1/campaigns", json={"name": "Secret campaign"}).json()
+    a.form(f"/t/{slug}/fields", {"label_ru": "Модель", "label_en": "Model", "type": "text"})
+    a.form(f"/t/{slug}/views", {"name": "Mine", "query": "q=x"})
     r = a.form(f"/t/{slug}/analytics/refresh", headers={"HX-Request": "true"})
     job_id = int(r.text.split("/analytics/refresh/")[1].split('"')[0])
+    a.form(f"/t/{slug}/team/invite", {"email": "pending-a@example.com", "role": "viewer"})
+    team = a.get(f"/t/{slug}/team").text
+    member_id = int(re.search(r"/team/members/(\d+)/role", team).group(1))
+    invitation_id = int(re.search(r"/team/invitations/(\d+)/revoke", team).group(1))
+    token_id = api.get("/api/v1/tokens").json()[0]["id"]
     return {"client_id": client["id"], "operation_id": op["id"], "import_id": import_id, "item_id": 1,
-            "campaign_id": campaign["id"], "job_id": job_id}
+            "campaign_id": campaign["id"], "job_id": job_id, "member_id": member_id,
+            "invitation_id": invitation_id, "token_id": token_id, "field_id": 1, "view_id": 1}
 
 
 def fill(path: str, ids: dict[str, str]) -> str:

@@ -1,0 +1,1 @@
+"""The platform console: the people who run Kartoteka manage every company from here (and the CLI)."""

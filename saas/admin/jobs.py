@@ -1,0 +1,47 @@
+"""The platform's hourly maintenance (RQ): destroy companies past their grace period, and refresh
+the usage figures of companies active since they were last measured."""
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from saas.config import Settings, get_settings
+
+
+def maintenance() -> dict:
+    from saas.admin.service import purge_due
+    from saas.admin.stats import refresh_stale
+    from saas.db import Database
+
+    async def main() -> dict:
+        db = Database(get_settings().database_url, pool_size=2)
+        try:
+            destroyed = await purge_due(db, actor="job:maintenance")
+            measured = await refresh_stale(db)
+        finally:
+            await db.dispose()
+        return {"destroyed": [r["slug"] for r in destroyed], "measured": measured}
+
+    return asyncio.run(main())
+
+
+def ensure_maintenance(settings: Settings | None = None) -> None:
+    """Schedule the next hour's run once (a unique id per hour; any worker may call this)."""
+    from rq.exceptions import DuplicateJobError
+
+    from saas.jobs import get_queue
+
+    settings = settings or get_settings()
+    run_at = (datetime.now(UTC) + timedelta(hours=1)).replace(minute=7, second=0, microsecond=0)
+    try:
+        get_queue(settings).enqueue_at(
+            run_at, "saas.admin.jobs.maintenance_and_reschedule",
+            job_id=f"{settings.redis_prefix}-platform-{run_at:%Y%m%d%H}", unique=True, job_timeout=3600)
+    except DuplicateJobError:
+        pass
+
+
+def maintenance_and_reschedule() -> dict:
+    result = maintenance()
+    ensure_maintenance()
+    return result
