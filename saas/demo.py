@@ -396,3 +396,32 @@ def _imports(rng: np.random.Generator, h: dict[str, Any], start: np.datetime64,
             finished_at=when + timedelta(seconds=int(rng.integers(3, 40))),
             undone_at=when + timedelta(hours=2) if status == "undone" else None), members))
     return out
+
+
+def demo_job(clients: int = 5000, years: int = 3, seed: int = 42) -> dict[str, Any]:
+    """RQ entry for the landing page's "Try the demo" (development only)."""
+    import asyncio
+
+    from saas.config import get_settings
+
+    async def main() -> dict[str, Any]:
+        db = Database(get_settings().database_url, pool_size=2)
+        try:
+            existing = await _existing_default(db)
+            if existing:
+                return existing
+            result = await create_demo(db, clients=clients, years=years, seed=seed)
+            print(f"[demo] {result.name}: log in as {result.owner_email} / {result.password}", flush=True)
+            return {"slug": result.slug, "owner_email": result.owner_email, "password": result.password}
+        finally:
+            await db.dispose()
+
+    return asyncio.run(main())
+
+
+async def _existing_default(db: Database) -> dict[str, Any] | None:
+    async with db.session() as s:
+        tenant = await accounts.get_tenant_by_slug(s, accounts.slugify(DEFAULT_NAME))
+    if tenant is None or not tenant.is_demo:
+        return None
+    return {"slug": tenant.slug, "owner_email": demo_emails(tenant.slug)[0], "password": "demo-42-pass"}

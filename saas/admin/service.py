@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from litestar.exceptions import NotFoundException
-from sqlalchemy import DateTime, String, Text, cast, delete, func, or_, select, text, tuple_
+from sqlalchemy import BigInteger, DateTime, String, Text, cast, delete, func, literal, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saas.db import check_schema
@@ -89,7 +89,7 @@ async def list_tenants(db: AsyncSession, *, q: str = "", status: str = "", sort:
     query = select(Tenant, cast(key, String).label("sort_key")).where(*where)
     cursor = _decode(after) if after else None
     if cursor is not None:
-        bound = tuple_(cast(cursor[0], key_type), cursor[1])
+        bound = tuple_(cast(literal(cursor[0], Text()), key_type), literal(cursor[1], BigInteger()))
         query = query.where(tuple_(key, Tenant.id) < bound if descending else tuple_(key, Tenant.id) > bound)
     order = (key.desc(), Tenant.id.desc()) if descending else (key.asc(), Tenant.id.asc())
     rows = (await db.execute(query.order_by(*order).limit(limit + 1))).all()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saas.clients import crypto, service
@@ -225,18 +225,32 @@ async def run_import(db: AsyncSession, imp: Import, *, progress: Progress | None
 async def _client_batch(db, imp, batch, match_by, on_match, seen) -> list[tuple[Outcome, dict]]:  # noqa: ANN001
     keys = [k for result, _raw in batch if not result.errors for k in client_keys(result.values, match_by)]
     existing = {**await find_matches(db, [k for k in keys if k not in seen]), **seen}
-    out = []
+    out: list[tuple[Outcome, dict]] = []
+    pending: list[tuple[int, list, dict]] = []  # (index in out, keys, column values)
+
+    async def insert_pending() -> None:
+        """New clients go in with one multi-row INSERT … RETURNING, not a flush per row."""
+        if not pending:
+            return
+        ids = (await db.execute(insert(Client).returning(Client.id, sort_by_parameter_order=True),
+                                [values for _i, _k, values in pending])).scalars().all()
+        for (index, row_keys, _values), client_id in zip(pending, ids, strict=True):
+            out[index][0].client_id = client_id
+            for k in row_keys:
+                existing[k] = seen[k] = client_id
+        pending.clear()
+
     for result, raw in batch:
         if result.errors:
             out.append((Outcome("rejected", result.line, reason="; ".join(result.errors.values())), raw))
             continue
         row_keys = client_keys(result.values, match_by)
+        if any(k in {pk for _i, ks, _v in pending for pk in ks} for k in row_keys):
+            await insert_pending()  # the file repeats a client created a few rows above
         match = next((existing[k] for k in row_keys if k in existing), None)
         if match is None:
-            client = await _insert_client(db, imp, result.values)
-            for k in row_keys:
-                existing[k] = seen[k] = client.id
-            out.append((Outcome("created", result.line, client.id), raw))
+            pending.append((len(out), row_keys, await _new_client_values(db, imp, result.values)))
+            out.append((Outcome("created", result.line), raw))
         elif on_match == "skip":
             out.append((Outcome("skipped", result.line, match), raw))
         else:
@@ -244,6 +258,7 @@ async def _client_batch(db, imp, batch, match_by, on_match, seen) -> list[tuple[
             for k in row_keys:
                 seen[k] = match
             out.append((Outcome("updated", result.line, match), raw))
+    await insert_pending()
     return out
 
 
@@ -255,19 +270,21 @@ async def _interest_ids(db: AsyncSession, values: dict[str, Any]) -> dict[str, l
     return out
 
 
-async def _insert_client(db: AsyncSession, imp: Import, values: dict[str, Any]) -> Client:
+async def _new_client_values(db: AsyncSession, imp: Import, values: dict[str, Any]) -> dict[str, Any]:
+    """Column values of a new client: the same encryption and consent rules as the form."""
     client = Client(import_id=imp.id)
     for field in service.PLAIN_FIELDS:
         setattr(client, field, values.get(field, service.TEXT_DEFAULTS.get(field)))
     service._apply_passport(client, values)  # noqa: SLF001 - the same encryption as the form
+    client.consent = {}
     service._apply_consent(client, _consents(values), f"import:{imp.id}")  # noqa: SLF001
-    client.tags = values.get("tags", [])
-    client.custom = values.get("custom", {})
+    row = {field: getattr(client, field) for field in (
+        *service.PLAIN_FIELDS, "passport_enc", "passport_key_id", "passport_bidx", "passport_mask", "consent")}
+    row.update(import_id=imp.id, tags=values.get("tags", []), custom=values.get("custom", {}),
+               product_group_ids=[], direction_ids=[])
     for column, ids in (await _interest_ids(db, values)).items():
-        setattr(client, column, ids)
-    db.add(client)
-    await db.flush()
-    return client
+        row[column] = ids
+    return row
 
 
 async def _update_client(db: AsyncSession, imp: Import, client_id: int, values: dict[str, Any]) -> None:

@@ -60,6 +60,9 @@ async def refresh_all_metrics(db: AsyncSession) -> None:
                      coalesce(sum(amount) FILTER (WHERE kind <> 'return' AND paid_on IS NULL), 0) unpaid
               FROM operations GROUP BY client_id) m
         WHERE c.id = m.client_id
+          -- rewrite only the rows that change: every rewrite touches all of the clients' indexes
+          AND (c.first_operation_on, c.last_operation_on, c.operations_count, c.revenue_total, c.unpaid_total)
+              IS DISTINCT FROM (m.first_on, m.last_on, m.deals, m.revenue, m.unpaid)
     """))
 
 

@@ -275,3 +275,53 @@ account_handlers = [
     landing, signup_page, signup, new_company_page, create_company, login_page, login, logout, companies,
     forgot_page, forgot, reset_page, reset, invite_page, accept_invite,
 ]
+
+
+# ---- "Try the demo" (development only) -------------------------------------------------------
+
+
+def _demo_allowed(settings: Settings) -> None:
+    if settings.production:
+        raise NotFoundException()
+
+
+@post("/demo")
+async def demo_start(request: Request, settings: Settings) -> Any:
+    """Queue the demo company (or reuse it) and show its progress; log in when it is ready."""
+    import asyncio
+
+    from saas.jobs import QueueUnavailable, enqueue
+
+    _demo_allowed(settings)
+    try:
+        await asyncio.to_thread(enqueue, settings, "saas.demo.demo_job", job_id=f"{settings.redis_prefix}-demo",
+                                timeout=600)
+    except QueueUnavailable:
+        flash(request, _("The queue is unavailable. Try again in a minute."), "error")
+        return redirect(request, "/")
+    return render(request, "tenants/demo.html", login=None)
+
+
+@get("/demo/status")
+async def demo_status(request: Request, db: AsyncSession, settings: Settings) -> Any:
+    import asyncio
+
+    from saas.jobs import get_queue
+
+    _demo_allowed(settings)
+    job = await asyncio.to_thread(get_queue(settings).fetch_job, f"{settings.redis_prefix}-demo")
+    status = job.get_status() if job is not None else "missing"
+    if status == "finished":
+        result = job.return_value() or {}
+        user = await service.get_user_by_email(db, result.get("owner_email", ""))
+        if user is not None:
+            _log_in(request, user)
+            flash(request, _("Welcome to the demo company. Log in later as %(email)s with the password %(pw)s.",
+                             email=result["owner_email"], pw=result.get("password") or "—"))
+            return redirect(request, f"/t/{result['slug']}/")
+    if status in ("failed", "stopped", "canceled", "missing"):
+        return render(request, "tenants/_demo_progress.html", failed=True)
+    return render(request, "tenants/_demo_progress.html", failed=False)
+
+
+account_handlers += [demo_start, demo_status]
