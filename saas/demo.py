@@ -131,7 +131,7 @@ async def create_demo(db: Database, *, clients: int = 5000, years: int = 3, seed
         clock.append(("metrics", time.perf_counter()))
         scores = await scoring.refresh(s, today=today)
         clock.append(("analytics", time.perf_counter()))
-        await add_demo_campaigns(s, tenant, rng)
+        counts["operations"] += await add_demo_campaigns(s, tenant, rng, today)
     clock.append(("commit", time.perf_counter()))
     timings = {n: round(t - clock[i - 1][1], 2) for i, (n, t) in enumerate(clock) if i}
     return DemoResult(tenant.slug, name, members[0][0], password, members,
@@ -139,16 +139,54 @@ async def create_demo(db: Database, *, clients: int = 5000, years: int = 3, seed
                       scores.method, scores.status_counts)
 
 
-async def add_demo_campaigns(session: AsyncSession, tenant: Tenant, rng: np.random.Generator) -> None:
-    """The demo company's campaigns: a hook that does nothing yet (a colleague fills it in).
+async def add_demo_campaigns(session: AsyncSession, tenant: Tenant, rng: np.random.Generator,
+                             today: date | None = None) -> int:
+    """Three campaigns: one finished (launched two months ago, with a measured uplift: its target
+    group bought more often in the response window than its control group), one built and ready,
+    one draft. The response is simulated on top of the organic purchases already generated."""
+    from sqlalchemy import select
 
-    To come: a few campaigns, one of them finished with a measured uplift against its control group.
-    It runs after the scores are refreshed, bound to the tenant's schema, in the same transaction,
-    and must draw randomness only from `rng` (a seed gives the same company).
-    """
+    from saas.campaigns import service as campaigns
+    from saas.campaigns.models import CampaignMember
+    from saas.clients.operations import refresh_metrics
 
+    today = today or date.today()
+    actor = "system:demo"
+    finished = await campaigns.do_save_campaign(session, {
+        "name": "Осенняя распродажа", "goal": "Вернуть активных клиентов и клиентов в группе риска",
+        "channel": "email", "criteria": {"any": [{"status": ["active", "at_risk"]}]}, "ranking": "clv",
+        "size": 1200, "control_share": 0.2, "starts_on": today - timedelta(days=60),
+        "ends_on": today - timedelta(days=30)}, actor)
+    await campaigns.build(session, finished)
+    start_day = today - timedelta(days=60)
+    launched = datetime(start_day.year, start_day.month, start_day.day, 10, tzinfo=UTC)
+    finished.launched_at = launched
+    rows = (await session.execute(select(CampaignMember.client_id, CampaignMember.control)
+                                  .where(CampaignMember.campaign_id == finished.id))).all()
+    extra, touched = [], []
+    for client_id, control in rows:
+        if rng.random() < (0.10 if control else 0.24):
+            day = launched.date() + timedelta(days=int(rng.integers(1, 30)))
+            extra.append({"client_id": client_id, "kind": "sale", "occurred_on": day,
+                          "amount": Decimal(str(round(float(rng.gamma(3.0, 900.0)) + 300, 2)))})
+            touched.append(client_id)
+    if extra:
+        from sqlalchemy import insert
 
-# ---- the company -------------------------------------------------------------------------------
+        from saas.clients.models import Operation
+
+        await session.execute(insert(Operation), extra)
+        await refresh_metrics(session, touched)
+    ready = await campaigns.do_save_campaign(session, {
+        "name": "Новогодние подарки", "goal": "Предложить декор и текстиль к праздникам", "channel": "sms",
+        "criteria": {"any": [{"deals_min": 2, "status": ["active", "new"]}, {"segments": ["champions", "loyal"]}]},
+        "ranking": {"weights": {"clv": 0.6, "p_alive": 0.4}}, "size": 500, "control_share": 0.1}, actor)
+    await campaigns.build(session, ready)
+    await campaigns.do_save_campaign(session, {
+        "name": "Поздравление с днём рождения", "channel": "calls",
+        "criteria": {"any": [{"birthday_from": f"{today:%m-%d}", "birthday_to": f"{today + timedelta(days=30):%m-%d}",
+                              "risk_exclude": ["risk"]}]}, "ranking": "p_alive", "control_share": 0.1}, actor)
+    return len(extra)
 
 
 async def _claim(s: AsyncSession, name: str, reset: bool) -> str:

@@ -210,3 +210,23 @@ def test_cli_prints_a_login_that_works_and_the_same_seed_gives_the_same_company(
         a = _with_db(db_url, lambda db, q=query: _rows(db, cli_slug, q))
         b = _with_db(db_url, lambda db, q=query: _rows(db, again.slug, q))
         assert a == b and len(a) == rows, (a, b)
+
+
+def test_the_finished_campaign_reports_an_uplift_with_an_interval(demo, db_url) -> None:
+    from sqlalchemy import select
+
+    from saas.campaigns import service as campaigns
+    from saas.campaigns.models import Campaign
+
+    async def go(db: Database):
+        async with db.session(await _schema(db, demo.slug)) as s:
+            rows = list(await s.scalars(select(Campaign).order_by(Campaign.id)))
+            finished = next(c for c in rows if c.launched_at is not None)
+            return rows, await campaigns.results(s, finished)
+
+    rows, result = _with_db(db_url, go)
+    assert len(rows) == 3 and {c.status for c in rows} == {"ready", "draft"}
+    assert result["finished"] and result["target"].members > 100 and result["control"].members > 30
+    uplift = result["rate"]
+    assert uplift.low < uplift.value < uplift.high
+    assert uplift.value > 0.05 and uplift.low > 0  # the simulated response: 24% against 10%
