@@ -164,3 +164,36 @@ def test_unbound_session_sees_no_tenant_table(db_url: str) -> None:
         return ""
 
     assert "does not exist" in asyncio.run(go())
+
+
+def test_200_concurrent_api_requests_alternating_two_tenants_see_no_foreign_rows(two_tenants, base_url) -> None:
+    """Through the live server (its pool is 10 connections): each answer holds only its own clients."""
+    (_a, slug_a, _objects), (_b, slug_b) = two_tenants
+    tokens = {s: cli("tokens", "create", "--tenant", s, "--role", "owner", "--name", "load").stdout.strip()
+              for s in (slug_a, slug_b)}
+    import httpx
+
+    for slug, token in tokens.items():
+        for i in range(3):
+            httpx.post(f"{base_url}/api/v1/clients", headers={"Authorization": f"Bearer {token}"},
+                       json={"last_name": f"Marker-{slug}", "first_name": str(i)})
+
+    async def go() -> tuple[int, int]:
+        foreign = seen = 0
+        async with httpx.AsyncClient(base_url=base_url, timeout=60,
+                                     limits=httpx.Limits(max_connections=100)) as client:
+            async def one(i: int) -> None:
+                nonlocal foreign, seen
+                slug = slug_a if i % 2 else slug_b
+                r = await client.get("/api/v1/clients", params={"q": "Marker", "limit": 50},
+                                     headers={"Authorization": f"Bearer {tokens[slug]}"})
+                assert r.status_code == 200
+                for item in r.json()["items"]:
+                    seen += 1
+                    foreign += item["last_name"] != f"Marker-{slug}"
+
+            await asyncio.gather(*(one(i) for i in range(200)))
+        return foreign, seen
+
+    foreign, seen = asyncio.run(go())
+    assert seen == 200 * 3 and foreign == 0
