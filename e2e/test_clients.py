@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from playwright.sync_api import Dialog, Locator, Page, Response, expect
-from test_foundation import signup, visit
+from e2e.test_foundation import signup, visit
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CLIENT_URL = re.compile(r"/t/[a-z0-9-]+/clients/\d+$")
