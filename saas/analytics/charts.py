@@ -16,9 +16,10 @@ PALETTE = ["#2f5bea", "#2f9e66", "#d99a1e", "#d14343", "#7c5cd6", "#1aa3b8", "#e
            "#5a8f29", "#3d6fb6", "#b0b7c6"]
 
 
-def _svg(width: int, height: int, label: str, body: str) -> Markup:
+def _svg(width: int, height: int, label: str, body: str, *, fluid: bool = True) -> Markup:
+    size = 'width="100%"' if fluid else f'width="{width}" height="{height}"'
     return Markup(
-        f'<svg class="chart" viewBox="0 0 {width} {height}" width="100%" role="img" '
+        f'<svg class="chart" viewBox="0 0 {width} {height}" {size} role="img" '
         f'aria-label="{escape(label)}" preserveAspectRatio="xMidYMid meet" xmlns="http://www.w3.org/2000/svg">'
         f"<title>{escape(label)}</title>{body}</svg>"
     )
@@ -130,7 +131,7 @@ def hbars(rows: Sequence[tuple[str, float]], label: str, *, width: int = 480, co
     out = []
     for i, (name, value) in enumerate(rows):
         y = i * row_h + 2
-        w = (width - label_w - 80) * value / top_value
+        w = (width - label_w - 130) * value / top_value
         out.append(f'<text x="{label_w - 8}" y="{y + 15}" font-size="12" text-anchor="end" fill="#1c2233">'
                    f"{escape(name)}</text>"
                    f'<rect x="{label_w}" y="{y + 3}" width="{max(w, 1):.1f}" height="{row_h - 8}" fill="{color}" rx="2">'
@@ -165,4 +166,4 @@ def heatmap(row_labels: Sequence[str], matrix: Sequence[Sequence[float | None]],
                        f'fill-opacity="{opacity:.2f}" rx="3"><title>{escape(lab)} +{j}: {value:.0%}</title></rect>'
                        f'<text x="{x + cell / 2 - 1:.1f}" y="{y + ch / 2 + 3:.1f}" font-size="10" text-anchor="middle" '
                        f'fill="{text_color}">{value * 100:.0f}</text>')
-    return _svg(int(width), int(height), label, "".join(out))
+    return _svg(int(width), int(height), label, "".join(out), fluid=False)  # cells keep their size

@@ -1,0 +1,283 @@
+"""Benchmark: the analytics score refresh at a million clients, model fit times, worker memory.
+
+Setup (timed under "setup_seconds"): a throwaway database, one tenant, N clients (bench/clients.py's
+generator) and ~N * ops-per-client operations by COPY, `refresh_all_metrics`, VACUUM ANALYZE. The
+operations come from a buy-till-you-die process, not uniform noise (on uniform noise every client
+buys at the same rate and never leaves, so the fits run off to the parameter boundary): each client
+has a first purchase 0..3 years ago, a Gamma purchase rate and a Gamma-mixed exponential lifetime,
+Poisson repeats while alive; rows are stored in date order as a live system writes them. 3% returns,
+12% services, 20% of sales on 14-day credit (some paid late, some never).
+
+Measured:
+* refresh - `saas.analytics.scoring.refresh(session)` end to end (statistics from SQL, fits,
+  predictions, the scores written back, the dashboard figures, commit), each run in a fresh
+  subprocess like an RQ worker: "first" fills an empty client_scores, "second" replaces a full one
+  (the nightly case). `steps` is RefreshResult.seconds. Floor: one bare pass reading the same
+  per-client statistics - `SELECT client_id, count(DISTINCT occurred_on), min, max, sum(amount) FROM
+  operations WHERE kind <> 'return' GROUP BY client_id`, fetched fully over asyncpg. Nothing can
+  score clients without reading that much, so refresh/floor says what the rest costs.
+  `sql_seconds` times each query refresh issues, alone, to show where the time goes.
+* fits - btyd.fit_pareto, fit_bgnbd, fit_bgnbd(modified=True), fit_gamma_gamma on data simulated
+  from each model's own process (CDNOW-like parameters in weeks, T uniform 26..156 weeks), grouped
+  as the product does (`compress(x, round(t_x), round(T))`), at each --fit-sizes; plus Pareto/NBD
+  ungrouped at the first size. Goal: Pareto/NBD at 1,000,000 clients under 10 s.
+* memory - ru_maxrss of the refresh subprocess: after imports (baseline) and at the end (peak).
+
+Database: BENCH_DATABASE_URL (an admin URL), else TEST_DATABASE_URL, else the embedded server.
+Usage: python bench/analytics.py [--clients 1000000] [--ops-per-client 10] [--fit-sizes 100000,1000000]
+[--quick]. Progress on stderr, JSON as the last stdout line.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import secrets
+import sys
+import time
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.clients import CLIENT_COLUMNS, OP_COLUMNS, SEED, TODAY, Pools, client_rows  # noqa: E402 (sets env)
+from bench.tenants import admin_url, log, with_db  # noqa: E402
+
+import asyncpg  # noqa: E402
+import numpy as np  # noqa: E402
+
+from saas.analytics import btyd, scoring, simulate  # noqa: E402
+from saas.clients.operations import refresh_all_metrics  # noqa: E402
+from saas.config import normalise_database_url  # noqa: E402
+from saas.db import Database  # noqa: E402
+from saas.migrate import migrate_shared  # noqa: E402
+from saas.tenants.service import do_create_tenant  # noqa: E402
+
+CHUNK, YEARS3 = 1_000_000, 3 * 365
+FLOOR = ("SELECT client_id, count(DISTINCT occurred_on), min(occurred_on), max(occurred_on), sum(amount) "
+         "FROM {s}.operations WHERE kind <> 'return' AND occurred_on <= $1 GROUP BY client_id")
+
+
+def operation_chunks(n: int, per_client: float, seed: int = SEED):
+    """Operations of a Pareto/NBD-like population, in date order, as COPY records (see the docstring)."""
+    rng = np.random.default_rng(seed)
+    age = rng.integers(0, YEARS3, n)  # days since the first purchase
+    lam, mu = rng.gamma(0.9, 1.0, n), rng.gamma(0.8, 1 / 500, n)
+    alive = np.minimum(rng.exponential(1 / mu), age)
+    repeats = rng.poisson(lam * alive * max(per_client - 1, 0) / max(np.mean(lam * alive), 1e-9))
+    cid = np.repeat(np.arange(1, n + 1), repeats + 1)
+    first = np.r_[True, cid[1:] != cid[:-1]]
+    ago = age[cid - 1] - np.where(first, 0, np.floor(rng.random(len(cid)) * alive[cid - 1])).astype(np.int64)
+    order = np.argsort(-ago, kind="stable")
+    cid, ago, m = cid[order], ago[order], len(cid)
+    kind = np.searchsorted([0.03, 0.15], rng.random(m))  # 0 return, 1 service, 2 sale
+    spend = rng.lognormal(np.log(3000), 0.8, n)[cid - 1]
+    kopecks = np.maximum(rng.gamma(4.0, spend / 4) * 100, 100).astype(np.int64)
+    credit = (kind > 0) & (rng.random(m) < 0.2)
+    paid_ago = np.where(credit, ago - 14 + rng.integers(-14, 45, m), ago)
+    paid_ago = np.where(credit & ((paid_ago < 0) | (rng.random(m) < 0.1)), 10**6, paid_ago)  # not (yet) paid
+    cal = {d: TODAY - timedelta(days=int(d)) for d in range(-20, YEARS3 + 1)}
+    kinds = ("return", "service", "sale")
+    for lo in range(0, m, CHUNK):
+        s = slice(lo, lo + CHUNK)
+        yield m, list(zip(cid[s].tolist(), [kinds[k] for k in kind[s]], [cal[d] for d in ago[s].tolist()],
+                          [Decimal(k).scaleb(-2) for k in kopecks[s].tolist()],
+                          [cal[d - 14] if c else None for d, c in zip(ago[s].tolist(), credit[s].tolist())],
+                          [cal.get(p) for p in paid_ago[s].tolist()], strict=True))
+
+
+@asynccontextmanager
+async def bench_tenant(n: int, per_client: float, extra_columns: tuple = (), extra=None, scores: bool = False):  # noqa: ANN001
+    """Yield (db, raw, schema, url, setup): a throwaway database with one loaded tenant; dropped after.
+    `extra(rnd, client_id)` returns values for `extra_columns` per client; `scores` runs one refresh."""
+    rnd, setup = random.Random(SEED), {}
+    admin, name = admin_url(), f"kt_bench_{secrets.token_hex(4)}"
+    admin_conn = await asyncpg.connect(admin)
+    await admin_conn.execute(f'CREATE DATABASE "{name}"')
+    log(f"created database {name}")
+    url = normalise_database_url(with_db(admin, name))
+    db, raw = Database(url), None
+    try:
+        started = time.perf_counter()
+        await migrate_shared(db.engine)
+        async with db.session() as s:
+            schema = (await do_create_tenant(s, "Bench Analytics")).schema_name
+        raw = await asyncpg.connect(with_db(admin, name))
+        rows = client_rows(n, Pools(rnd), rnd)
+        if extra is not None:
+            rows = [row + tuple(extra(rnd, row[0])) for row in rows]
+        setup["generate_clients"] = time.perf_counter() - started
+        started = time.perf_counter()
+        await raw.copy_records_to_table("clients", records=rows, columns=CLIENT_COLUMNS + list(extra_columns),
+                                        schema_name=schema)
+        await raw.execute(f"SELECT setval(pg_get_serial_sequence('{schema}.clients', 'id'), {n})")
+        setup["copy_clients"], setup["copy_operations"], done = time.perf_counter() - started, 0.0, 0
+        del rows
+        for total, chunk in operation_chunks(n, per_client):
+            started = time.perf_counter()
+            await raw.copy_records_to_table("operations", records=chunk, columns=OP_COLUMNS, schema_name=schema)
+            setup["copy_operations"] += time.perf_counter() - started
+            done += len(chunk)
+            log(f"copied {done}/{total} operations")
+        setup["operations"] = done
+        started = time.perf_counter()
+        async with db.session(schema) as s:
+            await refresh_all_metrics(s)
+        await raw.execute(f"VACUUM (ANALYZE) {schema}.clients, {schema}.operations")
+        setup["metrics_and_vacuum"] = time.perf_counter() - started
+        if scores:
+            started = time.perf_counter()
+            async with db.session(schema) as s:
+                setup["scores_method"] = (await scoring.refresh(s)).method
+            await raw.execute(f"VACUUM (ANALYZE) {schema}.client_scores")
+            setup["score_refresh"] = time.perf_counter() - started
+        setup = {k: round(v, 2) if isinstance(v, float) else v for k, v in setup.items()}
+        log(f"setup: {setup}")
+        yield db, raw, schema, url, setup
+    finally:
+        if raw is not None:
+            await raw.close()
+        await db.dispose()
+        await admin_conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin_conn.close()
+        log(f"dropped database {name}")
+
+
+def maxrss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
+
+
+async def worker(url: str, schema: str) -> dict:
+    """One refresh, as the RQ job runs it (one session, commit at the end), in this process."""
+    baseline = maxrss_mb()
+    db = Database(url)
+    started = time.perf_counter()
+    async with db.session(schema) as s:
+        result = await scoring.refresh(s)
+    seconds = time.perf_counter() - started
+    await db.dispose()
+    return {"seconds": round(seconds, 2), "steps": result.seconds,
+            "commit": round(seconds - sum(result.seconds.values()), 2), "clients": result.clients,
+            "method": result.method, "status": result.status_counts,
+            "fits": {f.model: round(f.seconds, 2) for f in result.fits},
+            "converged": all(f.converged for f in result.fits),
+            "memory_mb": {"baseline": baseline, "peak": maxrss_mb(), "delta": round(maxrss_mb() - baseline, 1)}}
+
+
+async def refresh_in_subprocess(url: str, schema: str) -> dict:
+    proc = await asyncio.create_subprocess_exec(sys.executable, __file__, "--worker", url, schema,
+                                                stdout=asyncio.subprocess.PIPE)
+    out, _err = await proc.communicate()
+    if proc.returncode:
+        raise RuntimeError(f"refresh worker exited with {proc.returncode}")
+    return json.loads(out.decode().strip().splitlines()[-1])
+
+
+async def floor_pass(raw: asyncpg.Connection, schema: str) -> tuple[float, int]:
+    started = time.perf_counter()
+    rows = await raw.fetch(FLOOR.format(s=schema), TODAY)
+    return time.perf_counter() - started, len(rows)
+
+
+async def measure_refresh(db: Database, raw: asyncpg.Connection, schema: str, url: str) -> dict:
+    floors = [await floor_pass(raw, schema)]
+    log(f"floor pass: {floors[0][0]:.2f} s, {floors[0][1]} clients; refresh (first) in a subprocess")
+    runs = {"first": await refresh_in_subprocess(url, schema)}
+    log(f"refresh first: {runs['first']}")
+    floors.append(await floor_pass(raw, schema))
+    runs["second"] = await refresh_in_subprocess(url, schema)
+    log(f"refresh second: {runs['second']}")
+    floors.append(await floor_pass(raw, schema))
+    floor = min(f[0] for f in floors)
+    sql = {}
+    async with db.session(schema) as s:  # each query of the refresh alone (diagnostic, not the floor)
+        for name in ("PURCHASES", "PAYMENTS", "YEARLY", "MONTHLY", "COHORTS"):
+            started = time.perf_counter()
+            (await s.execute(getattr(scoring, name), {"today": TODAY})).all()
+            sql[name] = round(time.perf_counter() - started, 2)
+    log(f"refresh's queries alone: {sql}")
+    return {"refresh": runs, "floor_seconds": round(floor, 2), "floor_runs": [round(f[0], 2) for f in floors],
+            "floor_clients": floors[0][1], "sql_seconds": sql,
+            "ratio_first": round(runs["first"]["seconds"] / floor, 2),
+            "ratio_second": round(runs["second"]["seconds"] / floor, 2),
+            "peak_worker_memory_mb": max(r["memory_mb"]["peak"] for r in runs.values())}
+
+
+def simulated(n: int, seed: int, chunk: int = 100_000) -> dict[str, tuple]:
+    """Per model, data from its own generative process, T ~ U(26, 156) weeks; in chunks (memory)."""
+    parts = {"pareto-nbd": [], "bg-nbd": [], "mbg-nbd": []}
+    for i, lo in enumerate(range(0, n, chunk)):
+        k = min(chunk, n - lo)
+        T = np.random.default_rng(seed + i).uniform(26, 156, k)
+        parts["pareto-nbd"].append(simulate.pareto_nbd(k, 0.55, 10.58, 0.61, 11.67, T, seed=seed + i))
+        parts["bg-nbd"].append(simulate.bg_nbd(k, 0.24, 4.41, 0.79, 2.43, T, seed=seed + i))
+        parts["mbg-nbd"].append(simulate.bg_nbd(k, 0.24, 4.41, 0.79, 2.43, T, seed=seed + i, modified=True))
+    data = {m: tuple(np.concatenate(c) for c in zip(*p, strict=True)) for m, p in parts.items()}
+    x = data["pareto-nbd"][0]
+    data["gamma-gamma"] = (x, simulate.gamma_gamma(x, 6.25, 3.74, 15.44, seed=seed))
+    return data
+
+
+def timed_fit(model: str, data: tuple, grouped: bool = True) -> dict:
+    started = time.perf_counter()
+    if model == "gamma-gamma":
+        fit, groups = btyd.fit_gamma_gamma(*data), len(data[0])
+    else:
+        x, t_x, T = data
+        (x, t_x, T), w, _inverse = btyd.compress(x, np.round(t_x), np.round(T)) if grouped else ((x, t_x, T), None, 0)
+        groups = len(x)
+        fit = btyd.fit_bgnbd(x, t_x, T, w, modified=True) if model == "mbg-nbd" else \
+            btyd.fit_bgnbd(x, t_x, T, w) if model == "bg-nbd" else btyd.fit_pareto(x, t_x, T, w)
+    return {"seconds": round(time.perf_counter() - started, 2), "fit_seconds": round(fit.seconds, 2),
+            "groups": groups, "converged": fit.converged, "params": {k: round(v, 4) for k, v in fit.params.items()}}
+
+
+def measure_fits(sizes: list[int]) -> dict:
+    out = {}
+    for n in sizes:
+        started = time.perf_counter()
+        data = simulated(n, seed=SEED)
+        log(f"simulated {n} clients per model in {time.perf_counter() - started:.1f} s")
+        out[str(n)] = {m: timed_fit(m, d) for m, d in data.items()}
+        if n == sizes[0]:
+            out[str(n)]["pareto-nbd-ungrouped"] = timed_fit("pareto-nbd", data["pareto-nbd"], grouped=False)
+        log(f"fits at {n}: {out[str(n)]}")
+    return out
+
+
+async def run(args: argparse.Namespace) -> dict:
+    load_start = os.getloadavg()
+    async with bench_tenant(args.clients, args.ops_per_client) as (db, raw, schema, url, setup):
+        refresh = await measure_refresh(db, raw, schema, url)
+    fits = measure_fits(args.fit_sizes)
+    big = fits.get("1000000", {}).get("pareto-nbd")
+    return {"benchmark": "analytics", "clients": args.clients, "setup_seconds": setup, **refresh,
+            "fits": fits, "truth": {"pareto-nbd": [0.55, 10.58, 0.61, 11.67], "bg-nbd": [0.24, 4.41, 0.79, 2.43],
+                                    "gamma-gamma": [6.25, 3.74, 15.44]},
+            "goal_pareto_1m_under_10s": None if big is None else big["seconds"] < 10,
+            "host": {"cpus": os.cpu_count(), "loadavg_start": load_start, "loadavg_end": os.getloadavg()}}
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--worker"]:
+        print(json.dumps(asyncio.run(worker(sys.argv[2], sys.argv[3]))), flush=True)
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=lambda v: max(1, int(v)), default=1_000_000)
+    parser.add_argument("--ops-per-client", type=float, default=10.0, help="operations per client on average")
+    parser.add_argument("--fit-sizes", type=lambda v: [int(i) for i in v.split(",")], default=None,
+                        help="simulated clients per fit (default 100000,1000000)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 20,000 clients, fits at 20k and 100k")
+    args = parser.parse_args()
+    if args.quick:
+        args.clients, args.fit_sizes = 20_000, args.fit_sizes or [20_000, 100_000]
+    args.fit_sizes = args.fit_sizes or [100_000, 1_000_000]
+    print(json.dumps(asyncio.run(run(args))), flush=True)
+
+
+if __name__ == "__main__":
+    main()
