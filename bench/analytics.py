@@ -21,7 +21,9 @@ Measured:
   from each model's own process (CDNOW-like parameters in weeks, T uniform 26..156 weeks), grouped
   as the product does (`compress(x, round(t_x), round(T))`), at each --fit-sizes; plus Pareto/NBD
   ungrouped at the first size. Goal: Pareto/NBD at 1,000,000 clients under 10 s.
-* memory - ru_maxrss of the refresh subprocess: after imports (baseline) and at the end (peak).
+* memory - peak RSS of the refresh subprocess (a fresh interpreter importing only saas.db and
+  saas.analytics.scoring, like a worker): after imports (baseline) and at the end (peak). It reads
+  VmHWM, not ru_maxrss: on Linux a child's ru_maxrss keeps the parent's RSS from before its exec.
 
 Database: BENCH_DATABASE_URL (an admin URL), else TEST_DATABASE_URL, else the embedded server.
 Usage: python bench/analytics.py [--clients 1000000] [--ops-per-client 10] [--fit-sizes 100000,1000000]
@@ -34,28 +36,30 @@ import asyncio
 import json
 import os
 import random
-import resource
 import secrets
 import sys
+import tempfile
 import time
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
+os.environ["SAAS_ENV"] = "test"  # before any saas import: get_settings() is cached
+os.environ.setdefault("DATA_DIR", tempfile.mkdtemp(prefix="kt_bench_data_"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.clients import CLIENT_COLUMNS, OP_COLUMNS, SEED, TODAY, Pools, client_rows  # noqa: E402 (sets env)
-from bench.tenants import admin_url, log, with_db  # noqa: E402
 
-import asyncpg  # noqa: E402
-import numpy as np  # noqa: E402
+import asyncpg
+import numpy as np
 
-from saas.analytics import btyd, scoring, simulate  # noqa: E402
-from saas.clients.operations import refresh_all_metrics  # noqa: E402
-from saas.config import normalise_database_url  # noqa: E402
-from saas.db import Database  # noqa: E402
-from saas.migrate import migrate_shared  # noqa: E402
-from saas.tenants.service import do_create_tenant  # noqa: E402
+from bench.clients import CLIENT_COLUMNS, OP_COLUMNS, SEED, TODAY, Pools, client_rows
+from bench.tenants import admin_url, log, with_db
+from saas.analytics import btyd, scoring, simulate
+from saas.clients.operations import refresh_all_metrics
+from saas.config import normalise_database_url
+from saas.db import Database
+from saas.migrate import migrate_shared
+from saas.tenants.service import do_create_tenant
 
 CHUNK, YEARS3 = 1_000_000, 3 * 365
 FLOOR = ("SELECT client_id, count(DISTINCT occurred_on), min(occurred_on), max(occurred_on), sum(amount) "
@@ -84,14 +88,14 @@ def operation_chunks(n: int, per_client: float, seed: int = SEED):
     kinds = ("return", "service", "sale")
     for lo in range(0, m, CHUNK):
         s = slice(lo, lo + CHUNK)
-        yield m, list(zip(cid[s].tolist(), [kinds[k] for k in kind[s]], [cal[d] for d in ago[s].tolist()],
+        yield m, list(zip(cid[s].tolist(), [kinds[k] for k in kind[s].tolist()], [cal[d] for d in ago[s].tolist()],
                           [Decimal(k).scaleb(-2) for k in kopecks[s].tolist()],
                           [cal[d - 14] if c else None for d, c in zip(ago[s].tolist(), credit[s].tolist())],
                           [cal.get(p) for p in paid_ago[s].tolist()], strict=True))
 
 
 @asynccontextmanager
-async def bench_tenant(n: int, per_client: float, extra_columns: tuple = (), extra=None, scores: bool = False):  # noqa: ANN001
+async def bench_tenant(n: int, per_client: float, extra_columns: tuple = (), extra=None, scores: bool = False):
     """Yield (db, raw, schema, url, setup): a throwaway database with one loaded tenant; dropped after.
     `extra(rnd, client_id)` returns values for `extra_columns` per client; `scores` runs one refresh."""
     rnd, setup = random.Random(SEED), {}
@@ -147,29 +151,46 @@ async def bench_tenant(n: int, per_client: float, extra_columns: tuple = (), ext
         log(f"dropped database {name}")
 
 
-def maxrss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
+def ensure_server() -> None:
+    """Resolve the server before any event loop: the embedded one starts with asyncio.run()."""
+    os.environ["BENCH_DATABASE_URL"] = admin_url()
 
 
-async def worker(url: str, schema: str) -> dict:
-    """One refresh, as the RQ job runs it (one session, commit at the end), in this process."""
-    baseline = maxrss_mb()
-    db = Database(url)
+WORKER = """
+import asyncio, json, resource, sys, time
+sys.path.insert(0, sys.argv[1])
+from saas.analytics.scoring import refresh
+from saas.db import Database
+
+def rss():  # peak RSS of this process image: VmHWM (ru_maxrss would keep the forking parent's size)
+    try:
+        line = next(x for x in open("/proc/self/status") if x.startswith("VmHWM:"))
+        return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, StopIteration):
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+async def main(url, schema):
+    baseline, db = rss(), Database(url)
     started = time.perf_counter()
-    async with db.session(schema) as s:
-        result = await scoring.refresh(s)
+    async with db.session(schema) as s:  # as the RQ job: one session, committed at the end
+        r = await refresh(s)
     seconds = time.perf_counter() - started
     await db.dispose()
-    return {"seconds": round(seconds, 2), "steps": result.seconds,
-            "commit": round(seconds - sum(result.seconds.values()), 2), "clients": result.clients,
-            "method": result.method, "status": result.status_counts,
-            "fits": {f.model: round(f.seconds, 2) for f in result.fits},
-            "converged": all(f.converged for f in result.fits),
-            "memory_mb": {"baseline": baseline, "peak": maxrss_mb(), "delta": round(maxrss_mb() - baseline, 1)}}
+    print(json.dumps({"seconds": round(seconds, 2), "steps": r.seconds,
+                      "commit": round(seconds - sum(r.seconds.values()), 2), "clients": r.clients,
+                      "method": r.method, "status": r.status_counts,
+                      "fits": {f.model: round(f.seconds, 2) for f in r.fits},
+                      "converged": all(f.converged for f in r.fits),
+                      "memory_mb": {"baseline": baseline, "peak": rss(), "delta": round(rss() - baseline, 1)}}))
+
+asyncio.run(main(sys.argv[2], sys.argv[3]))
+"""
 
 
 async def refresh_in_subprocess(url: str, schema: str) -> dict:
-    proc = await asyncio.create_subprocess_exec(sys.executable, __file__, "--worker", url, schema,
+    """The refresh in a fresh interpreter that imports only what a worker needs (for ru_maxrss)."""
+    root = str(Path(__file__).resolve().parent.parent)
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", WORKER, root, url, schema,
                                                 stdout=asyncio.subprocess.PIPE)
     out, _err = await proc.communicate()
     if proc.returncode:
@@ -263,9 +284,6 @@ async def run(args: argparse.Namespace) -> dict:
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["--worker"]:
-        print(json.dumps(asyncio.run(worker(sys.argv[2], sys.argv[3]))), flush=True)
-        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=lambda v: max(1, int(v)), default=1_000_000)
     parser.add_argument("--ops-per-client", type=float, default=10.0, help="operations per client on average")
@@ -276,6 +294,7 @@ def main() -> None:
     if args.quick:
         args.clients, args.fit_sizes = 20_000, args.fit_sizes or [20_000, 100_000]
     args.fit_sizes = args.fit_sizes or [100_000, 1_000_000]
+    ensure_server()
     print(json.dumps(asyncio.run(run(args))), flush=True)
 
 

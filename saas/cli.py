@@ -80,7 +80,8 @@ def web() -> None:
 
 @main.command()
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
-def worker(burst: bool) -> None:
+@click.option("--queue", "queues", multiple=True, help="Queue names (default: default).")
+def worker(burst: bool, queues: tuple[str, ...]) -> None:
     """Run one RQ worker."""
     from saas.admin.jobs import ensure_maintenance
     from saas.analytics.jobs import ensure_nightly
@@ -89,7 +90,7 @@ def worker(burst: bool) -> None:
     settings = services(redis=True)
     ensure_nightly(settings)
     ensure_maintenance(settings)
-    run_worker(settings, burst=burst)
+    run_worker(settings, burst=burst, queues=list(queues) or None)
 
 
 @main.command()

@@ -48,10 +48,11 @@ def rq_job_id(settings: Settings, schema: str, kind: str, object_id: int) -> str
     return f"{settings.redis_prefix}-{schema}-{kind}-{object_id}"
 
 
-def enqueue(settings: Settings, func: str, *args: Any, job_id: str, timeout: int = 3600, **kwargs: Any) -> None:
+def enqueue(settings: Settings, func: str, *args: Any, job_id: str, timeout: int = 3600, queue: str = DEFAULT_QUEUE,
+            **kwargs: Any) -> None:
     """Enqueue once. Raises QueueUnavailable when Redis is down."""
     try:
-        get_queue(settings).enqueue(
+        get_queue(settings, queue).enqueue(
             func, *args, job_id=job_id, unique=True, job_timeout=timeout, retry=Retry(max=2, interval=[5, 30]),
             result_ttl=3600, failure_ttl=7 * 86400, **kwargs,
         )
@@ -99,9 +100,17 @@ def run_tenant_job(tenant_id: int, job_row_id: int, body: Callable[[Database, Te
     return asyncio.run(main())
 
 
-def run_worker(settings: Settings, burst: bool = False) -> None:
+def run_worker(settings: Settings, burst: bool = False, queues: list[str] | None = None) -> None:
+    """One RQ worker. RQ_JOB_MONITORING_INTERVAL, RQ_MAINTENANCE_INTERVAL and RQ_WORKER_TTL (seconds)
+    tune how soon a killed worker's job counts as abandoned and is retried by a surviving worker
+    (defaults 30, 600 and 420: about 90 s to notice, checked when an idle worker wakes up)."""
+    import os
+
     from rq import Worker
 
-    queues = [queue_name(settings, n) for n in QUEUES]
-    worker = Worker(queues, connection=sync_redis(settings.redis_url))
+    names = [queue_name(settings, n) for n in (queues or QUEUES)]
+    worker = Worker(names, connection=sync_redis(settings.redis_url),
+                    job_monitoring_interval=int(os.environ.get("RQ_JOB_MONITORING_INTERVAL", "30")),
+                    maintenance_interval=int(os.environ.get("RQ_MAINTENANCE_INTERVAL", "600")),
+                    worker_ttl=int(os.environ.get("RQ_WORKER_TTL", "420")))
     worker.work(with_scheduler=True, burst=burst, logging_level="INFO")

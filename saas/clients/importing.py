@@ -23,6 +23,8 @@ import openpyxl
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+from saas.web.i18n import lazy  # noqa: E402 - a marker only; this module stays pure
+
 MAX_BYTES = 100 * 1024 * 1024
 MAX_COLUMNS = 500
 MAX_CELL = 10_000
@@ -597,3 +599,35 @@ def normalise_operation_row(raw: dict[str, str], line: int, region: str = "RU",
         row.put(name, _words)
     row.put("note", str)
     return row.result(line)
+
+
+# The messages above are shown translated (`_(message)` where they are displayed); listing them
+# here puts them in the catalog.
+_CATALOG = [
+    lazy('The XLSX file is damaged or truncated.'),
+    lazy('The file is not a text table (binary data?).'),
+    lazy('The file is empty.'),
+    lazy('The file is larger than 100 MB.'),
+    lazy('The XLSX file looks like a zip bomb: it is far too large when unpacked.'),
+    lazy('Not a valid date: use DD.MM.YYYY or YYYY-MM-DD.'),
+    lazy('The amount is too large.'),
+    lazy('Not a valid phone number.'),
+    lazy('Not a valid email address.'),
+    lazy('Expected yes or no.'),
+    lazy('A client needs at least a last or first name.'),
+    lazy('The birth date cannot be in the future.'),
+    lazy('The birth date cannot be before 1900.'),
+    lazy('The passport series must be 4 digits.'),
+    lazy('The passport number must be 6 digits.'),
+    lazy('The division code must look like 123-456.'),
+    lazy('The issue date cannot be in the future.'),
+    lazy('The issue date must be after the birth date.'),
+    lazy('The passport must be 10 digits (series and number).'),
+    lazy('Unknown operation type: use sale, service or return.'),
+    lazy('The amount is required.'),
+    lazy('The amount must be a positive number.'),
+    lazy('The operation date is required.'),
+    lazy('The operation date cannot be in the future.'),
+    lazy('The payment date cannot be in the future.'),
+    lazy('Each operation needs a client: phone, email, passport or name.'),
+]

@@ -162,7 +162,8 @@ def test_plan_limits_give_a_clear_message(http: Browser, make_http, db_url: str,
 
     r = http.form(f"/t/{slug}/tokens", {"name": "api", "role": "owner"})
     secret = re.search(r'value="(kt_[\w-]+)"', r.text).group(1)
-    api = httpx.Client(base_url=base_url + "/api/v1", headers={"Authorization": f"Bearer {secret}"})
+    api = httpx.Client(base_url=base_url + "/api/v1", headers={"Authorization": f"Bearer {secret}",
+                                                               "Accept-Language": "en"})
     r = api.post("/clients", json={"last_name": "Third", "first_name": "One"})
     assert r.status_code == 422 and "at most 1 clients" in r.json()["fields"]["form"]
 
