@@ -20,6 +20,9 @@ def test_try_the_demo_reaches_the_dashboard_and_builds_a_campaign(page: Page, wo
     page.wait_for_url(re.compile(r"/t/[\w-]+/$"), timeout=DEMO_LIMIT_S * 1000)
     expect(page.locator("svg.chart").first).to_be_visible(timeout=15000)
     assert time.monotonic() - started < DEMO_LIMIT_S
+    expect(page.locator("html")).to_have_attribute("lang", "ru")  # the demo company speaks Russian
+    page.locator("button[name=lang][value=en]").click()  # the rest of the test reads English labels
+    expect(page.locator("html")).to_have_attribute("lang", "en")
     assert page.locator("svg.chart").count() >= 5
     expect(page.locator(".method-note")).to_contain_text("Pareto/NBD")
     page.screenshot(path=str(ARTIFACTS / "demo-dashboard.png"), full_page=True)

@@ -18,7 +18,8 @@ def tenant(base_url: str, worker):
     b = Browser(base_url)
     slug = b.signup("Import Co")
     token = cli("tokens", "create", "--tenant", slug, "--role", "owner", "--name", "imp").stdout.strip()
-    api = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    api = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}", "Accept-Language": "en"},
+                       timeout=30)
     yield b, slug, api
     api.close()
     b.close()
