@@ -44,7 +44,8 @@ async def console_home(request: Request, admin: AdminCtx) -> Any:
 async def tenants_list(request: Request, admin: AdminCtx, q: str = "", status: str = "", sort: str = "created",
                        after: str | None = None) -> Any:
     result = await service.list_tenants(admin.db, q=q[:100], status=status, sort=sort, after=after)
-    return page(request, admin, "admin/tenants.html", result=result, statuses=service.STATUSES)
+    return page(request, admin, "admin/tenants.html", result=result, statuses=service.STATUSES,
+                totals=await stats.platform_totals(admin.db))
 
 
 async def _tenant_page(request: Request, admin: AdminCtx, tenant_id: int, status: int = 200, **extra: Any) -> Any:

@@ -48,3 +48,16 @@ async def refresh_stale(database, limit: int = 2000) -> int:  # noqa: ANN001 - a
             if tenant is not None:
                 await refresh(s, tenant)
     return len(ids)
+
+
+async def platform_totals(db: AsyncSession) -> dict[str, int]:
+    """Platform usage: companies and their cached figures, demo companies left out (counted apart)."""
+    row = (await db.execute(text("""
+        SELECT count(*) FILTER (WHERE NOT is_demo),
+               coalesce(sum((stats->>'clients')::bigint) FILTER (WHERE NOT is_demo), 0),
+               coalesce(sum((stats->>'operations')::bigint) FILTER (WHERE NOT is_demo), 0),
+               coalesce(sum((stats->>'storage_bytes')::bigint) FILTER (WHERE NOT is_demo), 0),
+               count(*) FILTER (WHERE is_demo)
+        FROM shared.tenants WHERE status <> 'deleted'"""))).one()
+    return dict(zip(("companies", "clients", "operations", "storage_bytes", "demo_companies"),
+                    (int(v) for v in row), strict=True))

@@ -385,3 +385,22 @@ def test_tenant_list_first_page_stays_fast_at_10000_tenants(db_url: str) -> None
 
     timings = asyncio.run(go())
     assert max(timings.values()) < 0.3, timings
+
+
+def test_platform_usage_figures_leave_demo_companies_out(make_http, admin_email: str, db_url: str) -> None:
+    import re as _re
+
+    admin = admin_browser(make_http, admin_email)
+    owner = make_http()
+    slug = owner.signup("Soon A Demo Co")
+
+    def totals() -> tuple[int, int]:
+        page = admin.get("/admin/tenants", headers={"Accept-Language": "en"}).text
+        companies = int(_re.sub(r"\D", "", page.split('data-total="companies">')[1].split("<")[0]))
+        demos = int(_re.search(r"leave out demo companies \((\d+)\)", page).group(1))
+        return companies, demos
+
+    before = totals()
+    sql(db_url, "UPDATE shared.tenants SET is_demo = true WHERE slug = :s", {"s": slug})
+    after = totals()
+    assert after == (before[0] - 1, before[1] + 1)
