@@ -232,6 +232,15 @@ async def _client_batch(db, imp, batch, match_by, on_match, seen) -> list[tuple[
         """New clients go in with one multi-row INSERT … RETURNING, not a flush per row."""
         if not pending:
             return
+        from saas.tenants.limits import check_limit
+
+        try:
+            await check_limit(db, None, "clients", adding=len(pending))
+        except FormError as exc:  # over the plan: these rows are reported, not half-imported
+            for index, _keys, _values in pending:
+                out[index][0].action, out[index][0].reason = "rejected", " ".join(exc.errors.values())
+            pending.clear()
+            return
         ids = (await db.execute(insert(Client).returning(Client.id, sort_by_parameter_order=True),
                                 [values for _i, _k, values in pending])).scalars().all()
         for (index, row_keys, _values), client_id in zip(pending, ids, strict=True):

@@ -176,3 +176,29 @@ def test_web_upload_mapping_and_progress(tenant, db_url) -> None:
         assert time.monotonic() < deadline, "the import did not finish"
         time.sleep(0.3)
     assert sql(db_url, slug, "SELECT first_name FROM clients WHERE phone = '+79165550707'") == [("Семён",)]
+
+
+def test_rows_over_the_plan_limit_are_rejected_with_the_reason(tenant, db_url) -> None:
+    _b, slug, api = tenant
+    used = sql(db_url, slug, "SELECT count(*) FROM clients")[0][0]
+    async def set_limit() -> None:
+        db = Database(db_url, pool_size=1)
+        async with db.session() as s:
+            await s.execute(text("UPDATE shared.tenants SET limits = jsonb_build_object('clients', CAST(:n AS int)) "
+                                 "WHERE slug = :s"), {"n": used + 1, "s": slug})
+        await db.dispose()
+
+    asyncio.run(set_limit())
+    try:
+        content = "ФИО;Телефон\nЛимит Один;+79165558801\nЛимит Два;+79165558802\n".encode()
+        body = wait(api, upload(api, content, "limit.csv")["id"])
+        assert body["status"] == "done" and body["rejected"] == 2 and body["created"] == 0
+        assert str(used + 1) in body["rejected_rows"][0]["reason"]  # the limit, in the tenant's language
+    finally:
+        async def reset() -> None:
+            db = Database(db_url, pool_size=1)
+            async with db.session() as s:
+                await s.execute(text("UPDATE shared.tenants SET limits = '{}'::jsonb WHERE slug = :s"), {"s": slug})
+            await db.dispose()
+
+        asyncio.run(reset())
