@@ -76,6 +76,9 @@ def run_tenant_job(tenant_id: int, job_row_id: int, body: Callable[[Database, Te
                 tenant = await s.get(Tenant, tenant_id)
             if tenant is None or tenant.status != "active":
                 return {"skipped": "tenant is not active"}
+            from saas.web.i18n import set_locale
+
+            set_locale(tenant.locale)  # messages a job stores (rejected rows, errors) read in the company's language
             async with db.session(tenant.schema_name) as s:
                 job = await s.get(Job, job_row_id)
                 if job is None or job.status in ("done", "cancelled"):
