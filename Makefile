@@ -39,8 +39,13 @@ chromium:
 test: install-test chromium
 	$(BIN)/pytest tests e2e
 
+# Full size by default (1M clients: slow). `make bench QUICK=1` is a smoke run of every benchmark.
 bench: install-test
-	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in bench/*.py; do echo "== $$b"; \
+		if [ -n "$(QUICK)" ]; then \
+			case $$b in *tenants.py) args="--tenants 200";; *admin_list.py) args="--tenants 1000";; *) args="--quick";; esac; \
+		else args=""; fi; \
+		$(BIN)/python $$b $$args || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache
