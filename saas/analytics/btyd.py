@@ -85,10 +85,20 @@ def summarise(client_ids: Array, days: Array, amounts: Array, calibration_end: i
 
 
 def compress(*columns: Array) -> tuple[list[Array], Array, Array]:
-    """Group identical rows: (unique columns, weights, inverse index to expand results back)."""
-    stacked = np.column_stack(columns)
-    unique, inverse, weights = np.unique(stacked, axis=0, return_inverse=True, return_counts=True)
-    return [unique[:, i] for i in range(unique.shape[1])], weights.astype(float), inverse.ravel()
+    """Group identical rows: (unique columns, weights, inverse index to expand results back).
+
+    A lexicographic sort plus boundary marks: several times faster than np.unique(axis=0).
+    """
+    order = np.lexsort(columns[::-1])
+    ordered = [np.asarray(c)[order] for c in columns]
+    new = np.ones(len(order), dtype=bool)
+    if len(order):
+        new[1:] = np.logical_or.reduce([c[1:] != c[:-1] for c in ordered])
+    group = np.cumsum(new) - 1
+    inverse = np.empty(len(order), dtype=np.int64)
+    inverse[order] = group
+    weights = np.bincount(group).astype(float)
+    return [c[new] for c in ordered], weights, inverse
 
 
 # ---- BG/NBD and MBG/NBD ----------------------------------------------------------------------

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from litestar.exceptions import NotFoundException
-from sqlalchemy import Float, cast, delete, exists, func, insert, literal, literal_column, or_, select, text
+from sqlalchemy import Float, cast, delete, func, insert, literal, literal_column, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saas.analytics.models import ClientScore
@@ -152,11 +152,13 @@ def _suppressions(campaign: Campaign, today: date) -> dict[str, Any]:
     out["archived"] = or_(c.archived_at.is_not(None), c.erased_at.is_not(None))
     if sup["frequency_days"] > 0:
         other = Campaign.__table__.alias("other")
-        out["recently_contacted"] = exists(
-            select(1).select_from(CampaignMember.__table__.join(other, other.c.id == CampaignMember.campaign_id))
-            .where(CampaignMember.client_id == c.id, ~CampaignMember.control, other.c.id != (campaign.id or 0),
+        # An uncorrelated IN: PostgreSQL hashes the recent members once instead of probing per client.
+        out["recently_contacted"] = c.id.in_(
+            select(CampaignMember.client_id)
+            .select_from(CampaignMember.__table__.join(other, other.c.id == CampaignMember.campaign_id))
+            .where(~CampaignMember.control, other.c.id != (campaign.id or 0),
                    other.c.launched_at >= datetime.now(UTC) - timedelta(days=sup["frequency_days"])))
-    excluded = [c.tags.any(sup["exclude_tag"])] if sup.get("exclude_tag") else []
+    excluded = [c.tags.contains([sup["exclude_tag"]])] if sup.get("exclude_tag") else []
     if sup.get("exclude_ids"):
         excluded.append(c.id.in_(sup["exclude_ids"]))
     out["excluded"] = or_(*excluded) if excluded else literal(False)
