@@ -118,3 +118,13 @@ def test_views_and_fields_of_another_company_are_invisible(tenant, make_http) ->
     assert "f_text" not in other.get(f"/t/{other_slug}/fields").text
     b.form(f"/t/{slug}/views", {"name": "Private one", "query": "q=a"})
     assert "Private one" not in other.get(f"/t/{other_slug}/clients").text
+
+
+def test_campaign_criteria_use_custom_fields(tenant) -> None:
+    _b, _slug, api = tenant
+    lada = api.get("/api/v1/clients", params={"cf_f_choice": "Lada", "limit": 500}).json()["items"]
+    preview = api.post("/api/v1/campaigns/preview",
+                       json={"criteria": {"any": [{"custom": {"f_choice": "Lada"}}]}}).json()
+    assert preview["count"] == len(lada) > 0
+    multi = api.post("/api/v1/campaigns/preview", json={"criteria": {"any": [{"custom": {"f_multi": "red"}}]}})
+    assert multi.status_code == 200 and multi.json()["count"] >= 3

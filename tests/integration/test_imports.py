@@ -130,6 +130,12 @@ def test_operations_import_keeps_metrics_right_and_undo_reverts(tenant, db_url) 
                                 "last_operation_on::text FROM clients WHERE phone = '+79165550404'")
     assert metrics == [(1, "800.50", "1000.50", "2024-03-05")]
     assert sql(db_url, slug, "SELECT name FROM product_groups") == [("Мебель",)]
+    # the import queued a score refresh: every client gets scores without anyone pressing a button
+    deadline = time.monotonic() + 60
+    while sql(db_url, slug, "SELECT (SELECT count(*) FROM client_scores) = (SELECT count(*) FROM clients "
+                            "WHERE erased_at IS NULL)")[0][0] is not True:
+        assert time.monotonic() < deadline, "no refresh after the import"
+        time.sleep(0.5)
     r = b.form(f"/t/{slug}/imports/{body['id']}/undo")
     assert r.status_code == 303
     assert sql(db_url, slug, "SELECT operations_count, revenue_total::text FROM clients "
