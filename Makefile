@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test bench install install-test chromium clean messages
+.PHONY: run test bench soak install install-test chromium clean messages
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required")'
@@ -38,6 +38,10 @@ chromium:
 
 test: install-test chromium
 	$(BIN)/pytest tests e2e
+
+# Fault tests too slow or not yet reliable enough for `make test`.
+soak: install-test
+	$(BIN)/pytest soak
 
 # Full size by default (1M clients: slow). `make bench QUICK=1` is a smoke run of every benchmark.
 bench: install-test
