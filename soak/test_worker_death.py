@@ -110,7 +110,7 @@ def test_killed_worker_leaves_the_previous_list_and_the_retry_finishes(base_url,
                         done = await s3.scalar(text("SELECT status FROM jobs WHERE id = :j"), {"j": job_id})
                     if done == "done":
                         break
-                assert status != "failed" and time.monotonic() < deadline, status
+                assert status != "failed" and time.monotonic() < deadline, api.get(f"/api/v1/campaigns/{cid}").json()
                 await asyncio.sleep(1)
         finally:
             os.killpg(second.pid, signal.SIGTERM)
