@@ -117,3 +117,12 @@ def run_worker(settings: Settings, burst: bool = False, queues: list[str] | None
                     maintenance_interval=int(os.environ.get("RQ_MAINTENANCE_INTERVAL", "600")),
                     worker_ttl=int(os.environ.get("RQ_WORKER_TTL", "420")))
     worker.work(with_scheduler=True, burst=burst, logging_level="INFO")
+
+
+def schedule_once(settings: Settings, run_at: datetime, func: str, job_id: str) -> None:
+    """A periodic job's next run, scheduled once: every worker calls this at start, the unique id
+    (per hour or per date) makes the second call a no-op, and the job reschedules itself."""
+    try:
+        get_queue(settings).enqueue_at(run_at, func, job_id=job_id, unique=True, job_timeout=3600)
+    except DuplicateJobError:
+        pass

@@ -27,18 +27,12 @@ def maintenance() -> dict:
 
 def ensure_maintenance(settings: Settings | None = None) -> None:
     """Schedule the next hour's run once (a unique id per hour; any worker may call this)."""
-    from rq.exceptions import DuplicateJobError
-
-    from saas.jobs import get_queue
+    from saas.jobs import schedule_once
 
     settings = settings or get_settings()
     run_at = (datetime.now(UTC) + timedelta(hours=1)).replace(minute=7, second=0, microsecond=0)
-    try:
-        get_queue(settings).enqueue_at(
-            run_at, "saas.admin.jobs.maintenance_and_reschedule",
-            job_id=f"{settings.redis_prefix}-platform-{run_at:%Y%m%d%H}", unique=True, job_timeout=3600)
-    except DuplicateJobError:
-        pass
+    schedule_once(settings, run_at, "saas.admin.jobs.maintenance_and_reschedule",
+                  f"{settings.redis_prefix}-platform-{run_at:%Y%m%d%H}")
 
 
 def maintenance_and_reschedule() -> dict:

@@ -90,21 +90,15 @@ NIGHTLY_HOUR_UTC = 2
 
 def ensure_nightly(settings=None) -> None:  # noqa: ANN001
     """Schedule tonight's refresh of every tenant once (unique id per date; any worker may call)."""
-    from rq.exceptions import DuplicateJobError
-
-    from saas.jobs import get_queue
+    from saas.jobs import schedule_once
 
     settings = settings or get_settings()
     now = datetime.now(UTC)
     run_at = now.replace(hour=NIGHTLY_HOUR_UTC, minute=0, second=0, microsecond=0)
     if run_at <= now:
         run_at += timedelta(days=1)
-    try:
-        get_queue(settings).enqueue_at(
-            run_at, "saas.analytics.jobs.nightly_and_reschedule",
-            job_id=f"{settings.redis_prefix}-nightly-{run_at:%Y%m%d}", unique=True, job_timeout=3600)
-    except DuplicateJobError:
-        pass
+    schedule_once(settings, run_at, "saas.analytics.jobs.nightly_and_reschedule",
+                  f"{settings.redis_prefix}-nightly-{run_at:%Y%m%d}")
 
 
 def nightly_and_reschedule() -> int:
