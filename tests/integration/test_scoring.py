@@ -164,3 +164,26 @@ def test_nightly_refresh_is_scheduled_once(worker) -> None:
     assert len(ids) == 1
     job = queue.fetch_job(ids[0])
     assert job.func_name == "saas.analytics.jobs.nightly_and_reschedule"
+
+
+def test_company_sets_thresholds_and_weights(http: Browser, db_url) -> None:
+    slug = http.signup("Thresholds Co")
+    form = {"active_p": "0.7", "lost_p": "0.2", "horizon_days": "60", "new_days": "45", "min_repeat_buyers": "80",
+            "w_late": "50", "w_days_late": "10", "w_overdue": "20", "w_age": "10", "w_returns": "5",
+            "w_irregular": "5", "band_reliable": "85", "band_watch": "55"}
+    bad = http.form(f"/t/{slug}/analytics/settings", {**form, "lost_p": "0.9"}, headers={"Accept-Language": "en"})
+    assert bad.status_code == 422 and "must be below" in bad.text
+    assert http.form(f"/t/{slug}/analytics/settings", form).status_code == 303
+
+    async def go() -> dict:
+        from saas.analytics import settings as analytics_settings
+
+        db = Database(db_url, pool_size=1)
+        async with db.session(await schema_of(db, slug)) as s:
+            cfg = await analytics_settings.load(s)
+        await db.dispose()
+        return cfg
+
+    cfg = asyncio.run(go())
+    assert (cfg["active_p"], cfg["lost_p"], cfg["horizon_days"], cfg["min_repeat_buyers"]) == (0.7, 0.2, 60, 80)
+    assert cfg["weights"]["late"] == 50 and cfg["bands"]["reliable"] == 85
