@@ -180,3 +180,21 @@ class Browser(httpx.Client):
 def cli(*args: str, input: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "saas.cli", *args], input=input, capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=120)
+
+
+def sql(db_url: str, query: str, params: dict | None = None) -> list[tuple]:
+    """Run one statement on the test database outside the app (for checks the UI does not show)."""
+    from sqlalchemy import text
+
+    from saas.db import Database
+
+    async def go() -> list[tuple]:
+        db = Database(db_url, pool_size=1)
+        try:
+            async with db.session() as s:
+                result = await s.execute(text(query), params or {})
+                return [tuple(row) for row in result] if result.returns_rows else []
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())

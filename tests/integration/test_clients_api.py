@@ -2,7 +2,6 @@
 list search/filters/sorts/keyset pages, roles, tenant isolation, and personal data at rest."""
 from __future__ import annotations
 
-import asyncio
 import re
 import secrets
 from datetime import date, timedelta
@@ -11,10 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 
-from saas.db import Database
-from testkit import Browser, cli
+from testkit import Browser, cli, sql
 
 TODAY = date.today()
 
@@ -30,19 +27,6 @@ def token(slug: str, role: str) -> str:
 
 def api(base_url: str, secret: str) -> httpx.Client:
     return httpx.Client(base_url=base_url + "/api/v1", headers={"Authorization": f"Bearer {secret}"}, timeout=30)
-
-
-def sql(db_url: str, query: str, params: dict | None = None) -> list[tuple]:
-    async def go() -> list[tuple]:
-        db = Database(db_url, pool_size=1)
-        try:
-            async with db.session() as s:
-                result = await s.execute(text(query), params or {})
-                return [tuple(row) for row in result] if result.returns_rows else []
-        finally:
-            await db.dispose()
-
-    return asyncio.run(go())
 
 
 def schema_of(db_url: str, slug: str) -> str:

@@ -2,7 +2,6 @@
 archive, erase, data requests, exports, bulk actions and private caching."""
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
@@ -12,10 +11,8 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
-from saas.db import Database
-from testkit import Browser
+from testkit import Browser, sql
 
 TODAY = date.today()
 PRIVATE = "private, no-store"
@@ -23,19 +20,6 @@ HX = {"HX-Request": "true"}
 
 
 # ---- helpers -------------------------------------------------------------------------------
-
-
-def sql(db_url: str, query: str, params: dict | None = None) -> list[tuple]:
-    async def go() -> list[tuple]:
-        db = Database(db_url, pool_size=1)
-        try:
-            async with db.session() as s:
-                result = await s.execute(text(query), params or {})
-                return [tuple(row) for row in result] if result.returns_rows else []
-        finally:
-            await db.dispose()
-
-    return asyncio.run(go())
 
 
 def schema_of(db_url: str, slug: str) -> str:
