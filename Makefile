@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test bench soak install install-test chromium clean messages
+.PHONY: run test bench soak load install install-test chromium clean messages
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required")'
@@ -42,6 +42,11 @@ test: install-test chromium
 # Fault tests too slow or not yet reliable enough for `make test`.
 soak: install-test
 	$(BIN)/pytest soak
+
+# A bounded mixed load on loopback against a fresh product (about 2 minutes); JSON as the last line.
+# `make load DURATION=10` shortens it; TEST_DATABASE_URL/TEST_REDIS_URL are used when set.
+load: install-test
+	$(BIN)/python scripts/load.py $(if $(DURATION),--duration $(DURATION))
 
 # Full size by default (1M clients: slow). `make bench QUICK=1` is a smoke run of every benchmark.
 bench: install-test
