@@ -1,5 +1,6 @@
-"""The platform's hourly maintenance (RQ): destroy companies past their grace period, and refresh
-the usage figures of companies active since they were last measured."""
+"""The platform's hourly maintenance (RQ): destroy companies past their grace period, refresh
+the usage figures of companies active since they were last measured, and delete company exports
+whose 24-hour link has expired."""
 from __future__ import annotations
 
 import asyncio
@@ -12,15 +13,17 @@ def maintenance() -> dict:
     from saas.admin.service import purge_due
     from saas.admin.stats import refresh_stale
     from saas.db import Database
+    from saas.tenants.exports import remove_expired
 
     async def main() -> dict:
         db = Database(get_settings().database_url, pool_size=2)
         try:
             destroyed = await purge_due(db, actor="job:maintenance")
             measured = await refresh_stale(db)
+            expired = await remove_expired(db)
         finally:
             await db.dispose()
-        return {"destroyed": [r["slug"] for r in destroyed], "measured": measured}
+        return {"destroyed": [r["slug"] for r in destroyed], "measured": measured, "exports_removed": expired}
 
     return asyncio.run(main())
 

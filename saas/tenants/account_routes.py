@@ -125,5 +125,7 @@ async def settings_save(request: Request, ctx: TenantCtx, data: Form) -> Any:
     return redirect(request, f"{ctx.base}/settings")
 
 
+from saas.tenants import export_routes  # noqa: E402 - registered with the other account pages
+
 HANDLERS = [member_role, member_remove, invitation_revoke, tokens_page, token_create, token_revoke, settings_page,
-            settings_save]
+            settings_save, *export_routes.HANDLERS]
