@@ -6,10 +6,8 @@ from typing import Annotated, Any
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
-from sqlalchemy import select
 
 from saas.clients import service
-from saas.tenants.models import AuditEvent, User
 from saas.tenants.service import FormError
 from saas.web.deps import TenantCtx
 from saas.web.i18n import _
@@ -63,17 +61,16 @@ async def dictionary_change(request: Request, ctx: TenantCtx, kind: str, item_id
 
 
 @get("/audit", opt={"role": "admin"})
-async def audit_log(request: Request, ctx: TenantCtx, action: str | None = None, before: int | None = None) -> Any:
-    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(100)
-    if action:
-        query = query.where(AuditEvent.action.startswith(action))
-    if before:
-        query = query.where(AuditEvent.id < before)
-    events = list(await ctx.db.scalars(query))
-    user_ids = {int(e.actor.split(":")[1]) for e in events if e.actor.startswith("user:")}
-    names = {u.id: u.name for u in await ctx.db.scalars(select(User).where(User.id.in_(user_ids)))} if user_ids else {}
-    return render(request, "clients/audit.html", ctx=ctx, user=ctx.user, events=events, names=names,
-                  action=action or "")
+async def audit_log(request: Request, ctx: TenantCtx) -> Any:
+    """A GET form (works without JS); htmx asks for the rows only."""
+    from saas.tenants import audit_log as log
+    from saas.web.render import is_htmx
+
+    f = log.parse_filter(dict(request.query_params))
+    events, names = await log.events(ctx.db, ctx.tenant, f)
+    template = "clients/_audit_rows.html" if is_htmx(request) else "clients/audit.html"
+    return render(request, template, ctx=ctx, user=ctx.user, events=events, names=names, f=f,
+                  people=await log.people(ctx.db, ctx.tenant), page=log.PAGE, system=log.SYSTEM)
 
 
 HANDLERS = [dictionaries, dictionary_add, dictionary_change, audit_log]
