@@ -12,14 +12,16 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import rq
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
-from rq.exceptions import DuplicateJobError
-from sqlalchemy import select, update
+from rq.exceptions import DuplicateJobError, NoSuchJobError
+from sqlalchemy import select, text, update
 
 from saas.config import Settings, get_settings
 from saas.db import Database
+from saas.web.i18n import lazy
 from saas.tenants.models import Job, Tenant
 
 DEFAULT_QUEUE = "default"
@@ -46,6 +48,18 @@ def get_queue(settings: Settings | None = None, name: str = DEFAULT_QUEUE) -> Qu
 
 def rq_job_id(settings: Settings, schema: str, kind: str, object_id: int) -> str:
     return f"{settings.redis_prefix}-{schema}-{kind}-{object_id}"
+
+
+def rq_status(settings: Settings, rq_id: str) -> str | None:
+    """The RQ status of a job on whichever queue it was put ("missing" once Redis forgot it, None
+    when Redis is down). Not Queue.fetch_job: that answers None for a job of another queue, and a
+    build on a worker started with --queue was then judged missing and marked failed mid-run."""
+    try:
+        return rq.job.Job.fetch(rq_id, connection=sync_redis(settings.redis_url)).get_status()
+    except NoSuchJobError:
+        return "missing"
+    except (RedisError, OSError):
+        return None
 
 
 def enqueue(settings: Settings, func: str, *args: Any, job_id: str, timeout: int = 3600, queue: str = DEFAULT_QUEUE,
@@ -103,19 +117,92 @@ def run_tenant_job(tenant_id: int, job_row_id: int, body: Callable[[Database, Te
     return asyncio.run(main())
 
 
-def run_worker(settings: Settings, burst: bool = False, queues: list[str] | None = None) -> None:
-    """One RQ worker. RQ_JOB_MONITORING_INTERVAL, RQ_MAINTENANCE_INTERVAL and RQ_WORKER_TTL (seconds)
-    tune how soon a killed worker's job counts as abandoned and is retried by a surviving worker
-    (defaults 30, 600 and 420: about 90 s to notice, checked when an idle worker wakes up)."""
-    import os
+# ---- a job whose retries are spent ----------------------------------------------------------
 
-    from rq import Worker
+# What the job's object shows once its job failed for good. Guarded by status, so an object that
+# finished meanwhile is never overwritten.
+FAILED_OBJECT = {
+    "campaign": "UPDATE campaigns SET status = 'failed', error = :error WHERE id = :id AND status = 'building'",
+    "import": "UPDATE imports SET status = 'failed', error = :error, finished_at = now() "
+              "WHERE id = :id AND status IN ('queued', 'running')",
+}
+
+
+async def do_fail_job(db: Database, tenant_id: int, job_row_id: int, reason: str) -> bool:
+    """Mark a queued or running job row (and its object) failed with a reason the user reads."""
+    async with db.session() as s:
+        tenant = await s.get(Tenant, tenant_id)
+    if tenant is None:
+        return False
+    from saas.web.i18n import _, set_locale
+
+    set_locale(tenant.locale)
+    async with db.session(tenant.schema_name) as s:
+        row = (await s.execute(
+            update(Job).where(Job.id == job_row_id, Job.status.in_(("queued", "running")))
+            .values(status="failed", error=_(reason), finished_at=datetime.now(UTC))
+            .returning(Job.kind, Job.object_id))).first()
+        if row is None:
+            return False
+        if row.kind in FAILED_OBJECT and row.object_id is not None:
+            await s.execute(text(FAILED_OBJECT[row.kind]), {"id": row.object_id, "error": _(reason)})
+    return True
+
+
+ABANDONED = lazy("The worker running this job stopped, and its retries are spent. Start it again.")
+
+
+def record_final_failure(job: rq.job.Job, reason: str = ABANDONED) -> None:
+    """A tenant job (tenant id first, job row id last) that RQ will not retry again leaves its rows
+    failed with a reason, never "running" forever. Runs in the worker, whichever path the failure took."""
+    if job.should_retry or not job.func_name.startswith("saas.") or len(job.args) < 2 \
+            or not all(isinstance(a, int) for a in job.args):
+        return
+
+    async def main() -> None:
+        db = Database(get_settings().database_url, pool_size=1, max_overflow=0)
+        try:
+            await do_fail_job(db, job.args[0], job.args[-1], reason)
+        finally:
+            await db.dispose()
+
+    asyncio.run(main())
+
+
+class Worker(rq.Worker):
+    """RQ's worker, plus: a killed job's rows end failed once its retries are spent, and the
+    heartbeat grace (RQ's fixed 60 s after each check) comes from RQ_HEARTBEAT_GRACE."""
+
+    heartbeat_grace = 60
+
+    def get_heartbeat_ttl(self, job: rq.job.Job) -> int:
+        return super().get_heartbeat_ttl(job) - 60 + self.heartbeat_grace
+
+    def handle_work_horse_killed(self, job: rq.job.Job, retpid: int, ret_val: int, rusage: Any) -> None:
+        record_final_failure(job)  # the horse died (OOM, SIGKILL): no exception handler hears of it
+
+
+def _on_exception(job: rq.job.Job, exc_type: type, exc_value: BaseException, tb: Any) -> bool:
+    """Called for a job that raised, and by the registry cleanup for a job whose worker vanished."""
+    if exc_type is rq.exceptions.AbandonedJobError:
+        record_final_failure(job)
+    return True
+
+
+def run_worker(settings: Settings, burst: bool = False, queues: list[str] | None = None) -> None:
+    """One RQ worker. RQ_JOB_MONITORING_INTERVAL, RQ_MAINTENANCE_INTERVAL, RQ_WORKER_TTL and
+    RQ_HEARTBEAT_GRACE (seconds) tune how soon a killed worker's job counts as abandoned and is
+    retried by a surviving worker: its heartbeat lapses after monitoring interval + grace, and the
+    next maintenance run notices (defaults 30, 600, 420 and 60: up to about 12 minutes)."""
+    import os
 
     names = [queue_name(settings, n) for n in (queues or QUEUES)]
     worker = Worker(names, connection=sync_redis(settings.redis_url),
                     job_monitoring_interval=int(os.environ.get("RQ_JOB_MONITORING_INTERVAL", "30")),
                     maintenance_interval=int(os.environ.get("RQ_MAINTENANCE_INTERVAL", "600")),
-                    worker_ttl=int(os.environ.get("RQ_WORKER_TTL", "420")))
+                    worker_ttl=int(os.environ.get("RQ_WORKER_TTL", "420")),
+                    exception_handlers=[_on_exception])
+    worker.heartbeat_grace = int(os.environ.get("RQ_HEARTBEAT_GRACE", "60"))
     worker.work(with_scheduler=True, burst=burst, logging_level="INFO")
 
 

@@ -10,8 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from saas.campaigns.models import Campaign
 from saas.campaigns.service import build
 from saas.config import get_settings
-from saas.jobs import QueueUnavailable, enqueue, get_queue, rq_job_id, run_tenant_job, sync_redis
+from saas.jobs import QueueUnavailable, enqueue, get_queue, rq_job_id, rq_status, run_tenant_job, sync_redis
 from saas.tenants.models import Job, Tenant
+from saas.web.i18n import _
 
 KIND = "campaign"
 STUCK_AFTER = timedelta(minutes=20)
@@ -71,25 +72,28 @@ async def do_queue_build(db: AsyncSession, tenant: Tenant, campaign: Campaign) -
 
 
 async def reconcile(db: AsyncSession, tenant: Tenant, campaign: Campaign) -> None:
-    """Never "building" forever: if the job is gone from the queue or failed for good, say so."""
+    """Never "building" forever: if the job is gone from Redis or failed for good, say so."""
     if campaign.status != "building":
         return
     job = await latest_job(db, campaign.id)
     settings = get_settings()
-    state = None
+    state = None  # Redis down: judge by age alone
     if job is not None:
-        try:
-            rq_job = await asyncio.to_thread(get_queue(settings).fetch_job,
-                                             rq_job_id(settings, tenant.schema_name, KIND, job.id))
-            state = rq_job.get_status() if rq_job is not None else "missing"
-        except Exception:  # noqa: BLE001 - Redis down: judge by age alone
-            state = None
+        state = await asyncio.to_thread(rq_status, settings, rq_job_id(settings, tenant.schema_name, KIND, job.id))
     too_old = job is None or job.created_at < datetime.now(UTC) - STUCK_AFTER
     if state in ("failed", "stopped", "canceled", "missing") or (state is None and too_old):
-        reason = job.error if job is not None and job.error else "the build stopped; press Build again"
-        campaign.status, campaign.error = "failed", reason
-        if job is not None and job.status in ("queued", "running"):
-            job.status, job.error = "failed", reason
+        reason = job.error if job is not None and job.error else _("The build stopped; press Build again.")
+        # Guarded by status: the worker may have swapped the list in since we read the campaign
+        # (this UPDATE then waits for its commit and matches nothing), and "ready" must win.
+        failed = (await db.execute(
+            update(Campaign).where(Campaign.id == campaign.id, Campaign.status == "building")
+            .values(status="failed", error=reason).returning(Campaign.id)
+            .execution_options(synchronize_session=False))).first()
+        if failed is not None and job is not None:
+            await db.execute(update(Job).where(Job.id == job.id, Job.status.in_(("queued", "running")))
+                             .values(status="failed", error=reason).execution_options(synchronize_session=False))
+            await db.refresh(job)
+        await db.refresh(campaign)
 
 
 async def do_cancel(db: AsyncSession, tenant: Tenant, campaign: Campaign) -> None:
