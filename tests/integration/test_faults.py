@@ -1,0 +1,136 @@
+"""Faults the service must survive (issue 7), each on its own servers started here, never the
+shared ones: Redis stopped and started again under a running web process and worker."""
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import tempfile
+import time
+
+import asyncpg
+import httpx
+import pytest
+
+import testkit
+from testkit import Browser, cli
+from tests.integration.processes import Stack, wait_for
+
+REDIS_SERVER = "/usr/bin/redis-server"
+
+
+class RedisServer:
+    """An own redis-server with an append-only file, so a restart keeps sessions, as production does."""
+
+    def __init__(self) -> None:
+        self.port = testkit._free_port()
+        self.dir = tempfile.mkdtemp(prefix="kt-redis-", dir=testkit.TMP)
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
+             "--dir", self.dir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        import redis
+
+        wait_for(lambda: _pings(redis.Redis.from_url(self.url)), 10, "redis to start", every=0.05)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()  # SIGTERM: Redis flushes its append-only file and exits
+            self.proc.wait(10)
+
+
+def _pings(client) -> bool:  # noqa: ANN001
+    try:
+        return bool(client.ping())
+    except Exception:  # noqa: BLE001
+        return False
+
+
+async def count(schema: str, query: str) -> int:
+    conn = await asyncpg.connect(testkit.DATABASE_URL)
+    try:
+        await conn.execute(f"SET search_path = {schema}")
+        return await conn.fetchval(query)
+    finally:
+        await conn.close()
+
+
+def schema_of(slug: str) -> str:
+    async def go() -> str:
+        conn = await asyncpg.connect(testkit.DATABASE_URL)
+        try:
+            return await conn.fetchval("SELECT schema_name FROM shared.tenants WHERE slug = $1", slug)
+        finally:
+            await conn.close()
+
+    return asyncio.run(go())
+
+
+@pytest.fixture
+def redis_stack():
+    server = RedisServer()
+    server.start()
+    stack = Stack(REDIS_URL=server.url)
+    try:
+        yield server, stack, stack.web()
+    finally:
+        stack.stop()
+        server.stop()
+
+
+CSV = "Фамилия;Имя;Телефон\nИванов;Иван;+79161112233\n".encode()
+
+
+def test_redis_stopped_then_back(redis_stack) -> None:
+    server, stack, url = redis_stack
+    stack.worker()  # runs through the outage
+    b = Browser(url)
+    slug = b.signup("Redis Down Co")
+    schema = schema_of(slug)
+    token = cli("tokens", "create", "--tenant", slug, "--role", "owner", "--name", "r").stdout.strip()
+    api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}", "Accept-Language": "en"},
+                       timeout=30)
+    cid = api.post("/api/v1/campaigns", json={"name": "Outage", "criteria": {}, "size": 10}).json()["id"]
+    assert b.get(f"/t/{slug}/").status_code == 200
+
+    server.stop()
+    # pages that do not need Redis still render, quickly
+    started = time.monotonic()
+    assert b.get("/").status_code == 200
+    assert b.get("/login").status_code == 200
+    assert api.get(f"/api/v1/campaigns/{cid}").json()["status"] == "draft"
+    health = httpx.get(url + "/healthz", timeout=10)
+    assert health.status_code == 503 and health.json()["redis"] != "ok", health.text
+    # starting a job says so, in JSON, and changes nothing
+    r = api.post(f"/api/v1/campaigns/{cid}/build")
+    assert r.status_code == 503 and "queue is unavailable" in r.json()["error"].lower(), r.text
+    r = api.post("/api/v1/imports", files={"file": ("c.csv", CSV)}, data={"kind": "clients"})
+    assert r.status_code == 503 and "queue is unavailable" in r.json()["error"].lower(), r.text
+    assert api.get(f"/api/v1/campaigns/{cid}").json()["status"] == "draft"
+    assert asyncio.run(count(schema, "SELECT count(*) FROM jobs")) == 0
+    assert asyncio.run(count(schema, "SELECT count(*) FROM imports")) == 0
+    # the session lives in Redis: the page asks to log in, and the login says why it cannot
+    page = b.get(f"/t/{slug}/")
+    assert page.status_code in (302, 303) and page.headers["location"].startswith("/login")
+    other = Browser(url)
+    r = other.form("/login", {"email": b.email, "password": b.password})
+    assert r.status_code == 503 and "session store is down" in r.text
+    outage_answers = time.monotonic() - started
+    assert outage_answers < 15, outage_answers  # every answer above came fast, not after timeouts
+
+    server.start()
+    back = time.monotonic()
+    # the same web process and worker: no restart
+    wait_for(lambda: httpx.get(url + "/healthz", timeout=10).status_code == 200, 30, "healthz to recover")
+    assert b.get(f"/t/{slug}/").status_code == 200  # the session survived in Redis
+    assert other.form("/login", {"email": b.email, "password": b.password}).status_code == 303
+    assert wait_for(lambda: api.post(f"/api/v1/campaigns/{cid}/build").status_code == 202, 30, "a build to queue")
+    recovered = time.monotonic() - back
+    wait_for(lambda: api.get(f"/api/v1/campaigns/{cid}").json()["status"] == "ready", 60, "the worker to build")
+    r = api.post("/api/v1/imports", files={"file": ("c.csv", CSV)}, data={"kind": "clients"})
+    assert r.status_code == 202, r.text
+    imp = r.json()["id"]
+    wait_for(lambda: api.get(f"/api/v1/imports/{imp}").json()["status"] == "done", 60, "the import")
+    print(f"redis outage: answered in {outage_answers:.1f} s; recovered {recovered:.1f} s after redis returned")
