@@ -235,7 +235,7 @@ def test_the_export_round_trips_into_a_new_company(source, db_url, make_http) ->
     assert totals(db_url, schema)[:2] == (5, 6)
     assert metrics(db_url, dest_schema) == metrics(db_url, schema)
     page = target.get(f"/t/{dest}/export").text
-    assert "Restored: 5 clients, 6 operations." in page and "totals match the export" in page
+    assert "Restored. Clients: 5, operations: 6." in page and "totals match the export" in page
     assert sql(db_url, f'SELECT payload IS NULL FROM "{dest_schema}".jobs WHERE id = :i', {"i": job_id})[0][0]
     assert audit_count(db_url, dest_schema, "export.restored", job_id) == 1
 
