@@ -13,7 +13,7 @@ from playwright.sync_api import Dialog, Page, expect
 
 from e2e.conftest import ARTIFACTS
 from e2e.test_foundation import (
-    PASSWORD, NewContext, fill_login, login, mail_link, signup, unique_company, unique_email, visit,
+    PASSWORD, NewContext, fill_login, mail_link, signup, unique_company, unique_email, visit,
 )
 from testkit import cli
 

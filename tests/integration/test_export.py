@@ -247,3 +247,24 @@ def test_the_export_round_trips_into_a_new_company(source, db_url, make_http) ->
     r = target.post(f"/t/{dest}/export/restore", files={"file": ("x.zip", b"PK not really", "application/zip")},
                     data={"_csrf_token": target.csrf()})
     assert r.status_code == 422 and "not a Kartoteka export" in r.text
+
+
+def test_a_restore_over_the_plan_limit_fails_with_the_reason_and_writes_nothing(source, db_url, make_http) -> None:
+    from tests.integration.test_account import set_limits
+
+    owner, slug, schema, _quiet = source
+    _job, link = build(owner, db_url, slug, schema, passport="masked")
+    target = make_http()
+    dest = target.signup("Export Small Plan Co")
+    dest_schema = schema_of(db_url, dest)
+    set_limits(db_url, dest, {"clients": 3})
+    r = target.post(f"/t/{dest}/export/restore", files={"file": ("e.zip", owner.get(link).content, "application/zip")},
+                    data={"_csrf_token": target.csrf()})
+    assert r.status_code == 303
+    job_id = last_job(db_url, dest_schema, "restore")
+    assert wait_job(db_url, dest_schema, job_id) == "failed"
+    error = sql(db_url, f'SELECT error FROM "{dest_schema}".jobs WHERE id = :i', {"i": job_id})[0][0]
+    assert "limit" in error.lower() and "Error" not in error  # the plan's message, not a stack trace name
+    assert totals(db_url, dest_schema)[:2] == (0, 0)
+    assert sql(db_url, f'SELECT count(*) FROM "{dest_schema}".product_groups')[0][0] == 0  # all rolled back
+    assert "It failed:" in target.get(f"/t/{dest}/export").text
