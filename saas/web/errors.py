@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import logging
 
-from asyncpg.exceptions import PostgresConnectionError
+from asyncpg.exceptions import (
+    AdminShutdownError,
+    CannotConnectNowError,
+    CrashShutdownError,
+    PostgresConnectionError,
+)
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -98,10 +103,51 @@ def internal(request: Request, exc: Exception) -> Response:
     return error_response(request, 500)
 
 
+NUL_STATES = ("22021", "22P05")  # PostgreSQL text cannot hold U+0000 (in text, or as \u0000 in jsonb)
+
+
+def _nul_message() -> str:
+    return _("Text cannot contain the NUL character (\\0).")
+
+
+# PostgreSQL going away or coming back: a restart, a failover. asyncpg raises these bare while the
+# pool connects ("the database system is starting up"), wrapped by SQLAlchemy once connected.
+DB_AWAY = (PostgresConnectionError, CannotConnectNowError, AdminShutdownError, CrashShutdownError, OSError)
+
+
 def db_error(request: Request, exc: DBAPIError) -> Response:
-    if exc.connection_invalidated or isinstance(exc.orig, PostgresConnectionError | OSError):
+    if exc.connection_invalidated or isinstance(exc.orig, DB_AWAY):
         return unavailable(request, exc)
+    if getattr(exc.orig, "sqlstate", None) in NUL_STATES:  # a field the checks below did not see
+        return error_response(request, 400, _nul_message())
     return internal(request, exc)
+
+
+def _nul_fields(value: object, path: str = "") -> dict[str, str]:
+    if isinstance(value, str):
+        return {path or "body": _nul_message()} if "\x00" in value else {}
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    out: dict[str, str] = {}
+    for key, item in items:
+        name = f"{path}.{key}" if path else str(key)
+        out.update({name.replace("\x00", "\\0"): _nul_message()} if "\x00" in str(key) else _nul_fields(item, name))
+    return out
+
+
+async def refuse_nul(request: Request) -> Response | None:
+    """API requests with a NUL character anywhere in the query or the JSON body get a 422 that names
+    the fields, before any handler would hand the text to PostgreSQL (which refuses it)."""
+    fields = {k.replace("\x00", "\\0"): _nul_message() for k, v in request.query_params.multi_items()
+              if "\x00" in k + v}
+    if request.method in ("POST", "PATCH", "PUT") and request.content_type[0] == MediaType.JSON:
+        try:
+            fields.update(_nul_fields(await request.json()))
+        except Exception:  # noqa: BLE001 - unreadable JSON: the handler answers 400 for it
+            pass
+    if fields:
+        return Response({"error": _("Invalid input."), "status": 422, "fields": fields}, status_code=422,
+                        media_type=MediaType.JSON)
+    return None
 
 
 EXCEPTION_HANDLERS = {
@@ -111,6 +157,7 @@ EXCEPTION_HANDLERS = {
     InterfaceError: unavailable,
     PoolTimeout: unavailable,
     DBAPIError: db_error,
+    **dict.fromkeys(DB_AWAY[:-1], unavailable),
     ConnectionRefusedError: unavailable,
     OSError: unavailable,
     RedisConnectionError: unavailable,

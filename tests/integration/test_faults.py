@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 
 import asyncpg
@@ -134,3 +136,134 @@ def test_redis_stopped_then_back(redis_stack) -> None:
     imp = r.json()["id"]
     wait_for(lambda: api.get(f"/api/v1/imports/{imp}").json()["status"] == "done", 60, "the import")
     print(f"redis outage: answered in {outage_answers:.1f} s; recovered {recovered:.1f} s after redis returned")
+
+
+# ---- PostgreSQL restarted under load ---------------------------------------------------------
+
+PG_BIN = "/usr/lib/postgresql/15/bin"
+
+
+class PgCluster:
+    """An own PostgreSQL 15 cluster on a free port (as the postgres user when we are root)."""
+
+    def __init__(self) -> None:
+        import os
+        import pwd
+
+        self.port = testkit._free_port()
+        self.dir = tempfile.mkdtemp(prefix="kt-pg-", dir=testkit.TMP)
+        self.prefix: list[str] = []
+        if os.getuid() == 0:
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+            os.chmod(testkit.TMP, 0o755)
+            self.prefix = ["runuser", "-u", "postgres", "--"]
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/kartoteka"
+
+    def run(self, *args: str) -> None:
+        subprocess.run([*self.prefix, *args], check=True, capture_output=True, timeout=120)
+
+    def ctl(self, *args: str) -> None:
+        self.run(f"{PG_BIN}/pg_ctl", "-D", f"{self.dir}/data", "-w", "-t", "60", *args)
+
+    def start(self) -> None:
+        self.ctl("-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off", "-l",
+                 f"{self.dir}/log", "start")
+
+    def create(self) -> None:
+        self.run(f"{PG_BIN}/initdb", "-D", f"{self.dir}/data", "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        self.start()
+        self.run(f"{PG_BIN}/createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "kartoteka")
+
+    def destroy(self) -> None:
+        try:
+            self.ctl("-m", "immediate", "stop")
+        except subprocess.CalledProcessError:
+            pass
+
+
+@pytest.fixture
+def pg_stack():
+    cluster = PgCluster()
+    cluster.create()
+    stack = Stack(DATABASE_URL=cluster.url)
+    try:
+        subprocess.run([sys.executable, "-m", "saas.cli", "migrate"], env=stack.env, check=True, capture_output=True,
+                       timeout=120)
+        yield cluster, stack, stack.web()
+    finally:
+        stack.stop()
+        cluster.destroy()
+
+
+def test_postgres_restart_under_load(pg_stack) -> None:
+    cluster, stack, url = pg_stack
+    b = Browser(url)
+    slug = b.signup("Restart Co")
+    token = cli("tokens", "create", "--tenant", slug, "--role", "owner", "--name", "p",
+                env={"DATABASE_URL": cluster.url}).stdout.strip()
+    stop = threading.Event()
+    acknowledged: list[str] = []
+    failures: list[tuple[int, float, str]] = []  # status, seconds, body
+    served: list[float] = []  # when each 2xx answer came
+
+    def writer(n: int) -> None:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as api:
+            i = 0
+            while not stop.is_set():
+                name = f"W{n}-{i}"
+                i += 1
+                began = time.monotonic()
+                try:
+                    r = api.post("/api/v1/clients", json={"last_name": name, "first_name": "Load"})
+                except httpx.HTTPError as exc:
+                    failures.append((0, time.monotonic() - began, type(exc).__name__))
+                    continue
+                if r.status_code in (200, 201):
+                    acknowledged.append(name)
+                    served.append(time.monotonic())
+                else:
+                    failures.append((r.status_code, time.monotonic() - began, r.text))
+                    time.sleep(0.05)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(2)
+    down = time.monotonic()
+    cluster.ctl("-m", "fast", "stop")
+    page = b.get(f"/t/{slug}/clients")  # a person's page while the database is away
+    api_probe = httpx.get(url + "/api/v1/clients", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    time.sleep(1)
+    cluster.start()
+    up = time.monotonic()
+    wait_for(lambda: any(t > up for t in served), 30, "a write to succeed after the restart", every=0.05)
+    recovered = min(t for t in served if t > up) - up
+    time.sleep(1)
+    stop.set()
+    for t in threads:
+        t.join(30)
+
+    assert page.status_code == 503 and "temporarily unavailable" in page.text and "Traceback" not in page.text
+    assert api_probe.status_code == 503 and api_probe.json()["status"] == 503
+    assert failures, "the restart went unnoticed: the test proves nothing"
+    assert all(status == 503 for status, _s, _b in failures), sorted({
+        line for line in open(stack.procs[0].log_path).read().splitlines() if "Error:" in line or "unhandled" in line})
+    assert all('"status":503' in body.replace(" ", "") and "Traceback" not in body for _st, _s, body in failures)
+    slowest = max(s for _st, s, _b in failures)
+    assert slowest < 5, slowest  # failing fast, not hanging on timeouts
+    assert recovered < 10, recovered
+
+    async def stored() -> set[str]:
+        conn = await asyncpg.connect(cluster.url)
+        try:
+            schema = await conn.fetchval("SELECT schema_name FROM shared.tenants WHERE slug = $1", slug)
+            return {r[0] for r in await conn.fetch(f"SELECT last_name FROM {schema}.clients")}
+        finally:
+            await conn.close()
+
+    lost = set(acknowledged) - asyncio.run(stored())
+    assert not lost, lost
+    print(f"postgres restart: down {up - down:.1f} s, {len(failures)} requests answered 503 (slowest "
+          f"{slowest:.2f} s), recovered {recovered:.2f} s after it was back; {len(acknowledged)} acknowledged "
+          f"writes, {len(lost)} lost")
