@@ -1,12 +1,13 @@
 """The Litestar application factory. Importing it connects nowhere; startup does."""
 from __future__ import annotations
 
-from litestar import Litestar, Request, Router
+from litestar import Litestar, Request, Response, Router
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
 from redis.asyncio import Redis
@@ -29,8 +30,9 @@ from saas.tenants import account_routes
 from saas.tenants import routes as tenant_routes
 from saas.web import routes as web_routes
 from saas.web.deps import provide_db, provide_settings, provide_user, tenant_ctx
-from saas.web.errors import EXCEPTION_HANDLERS
+from saas.web.errors import EXCEPTION_HANDLERS, refuse_nul
 from saas.web.i18n import best_locale, set_locale
+from saas.web.openapi import StrictStructSchemaPlugin
 from saas.web.render import ROOT, template_config
 from saas.web.security import OriginCheck, SecurityHeaders
 from saas.web.sessions import SessionMiddleware
@@ -42,9 +44,11 @@ def redis_client(url: str) -> Redis:
     return Redis.from_url(url, socket_timeout=3, socket_connect_timeout=2, health_check_interval=15)
 
 
-async def _set_request_locale(request: Request) -> None:
+async def _before_request(request: Request) -> Response | None:
+    """The one app-wide before_request (a router's own would replace it, not add to it)."""
     session = request.scope.get("session") or {}
     set_locale(session.get("locale") or best_locale(request.headers.get("accept-language")))
+    return await refuse_nul(request) if request.url.path.startswith("/api/") else None
 
 
 def workspace_router() -> Router:
@@ -57,6 +61,12 @@ def workspace_router() -> Router:
         dependencies={"ctx": Provide(tenant_ctx)},
         include_in_schema=False,
     )
+
+
+def pages_router() -> Router:
+    """The public and account pages: HTML for people, so they stay out of the API's document."""
+    return Router(path="/", route_handlers=[*web_routes.HANDLERS, *tenant_routes.account_handlers,
+                                            *admin_guard.HANDLERS], include_in_schema=False)
 
 
 def build_app(settings: Settings) -> Litestar:
@@ -75,11 +85,9 @@ def build_app(settings: Settings) -> Litestar:
     secure = settings.secure_cookies
     return Litestar(
         route_handlers=[
-            *web_routes.HANDLERS,
-            *tenant_routes.account_handlers,
+            pages_router(),
             workspace_router(),
             admin_router(),
-            *admin_guard.HANDLERS,
             api_router([*client_api.HANDLERS, *campaign_api.HANDLERS]),
             create_static_files_router(path="/static", directories=[ROOT / "static"], include_in_schema=False),
         ],
@@ -96,12 +104,14 @@ def build_app(settings: Settings) -> Litestar:
             exclude=["/api/", "/healthz", "/static/"],
         ),
         middleware=[SessionMiddleware, OriginCheck],
-        before_request=_set_request_locale,
+        before_request=_before_request,
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(
             title="Kartoteka API", version="1.0.0", path="/api", render_plugins=[JsonRenderPlugin()],
+            components=Components(security_schemes={"bearer": SecurityScheme(
+                type="http", scheme="bearer", description="A company's API token (`saas tokens create`)")}),
         ),
-        plugins=[HTMXPlugin()],
+        plugins=[HTMXPlugin(), StrictStructSchemaPlugin()],
         on_startup=[startup],
         on_shutdown=[shutdown],
         state=State({"settings": settings}),

@@ -1,6 +1,7 @@
 """The clients API: `/api/v1/clients` and operations. The token decides the tenant and the role."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from litestar import Request, delete, get, patch, post
@@ -20,11 +21,15 @@ from saas.clients.schemas import (
 from saas.tenants.service import FormError
 from saas.web.deps import ApiCtx
 
-ERRORS = {
-    401: ResponseSpec(ErrorOut, description="Missing, invalid or revoked token"),
-    403: ResponseSpec(ErrorOut, description="The token's role is too weak"),
-    404: ResponseSpec(ErrorOut, description="No such object in this tenant"),
-    422: ResponseSpec(ErrorOut, description="Invalid input, with a message per field"),
+ERRORS = {  # every API error is JSON: {"error": sentence, "status": code, "fields": {field: message}}
+    400: ResponseSpec(ErrorOut, description="Unreadable request: bad JSON, a wrong type or an unknown field",
+                      generate_examples=False),
+    401: ResponseSpec(ErrorOut, description="Missing, invalid or revoked token", generate_examples=False),
+    403: ResponseSpec(ErrorOut, description="The token's role is too weak", generate_examples=False),
+    404: ResponseSpec(ErrorOut, description="No such object in this tenant", generate_examples=False),
+    422: ResponseSpec(ErrorOut, description="Invalid input, with a message per field", generate_examples=False),
+    503: ResponseSpec(ErrorOut, description="The database or the queue is unavailable: try again",
+                      generate_examples=False),
 }
 
 
@@ -105,8 +110,16 @@ async def _one(ctx: ApiCtx, client: Client, reveal: str | None = None) -> Client
     return client_out(client, groups, dirs, overdue, passport)
 
 
-@get("/clients", summary="List clients (search, filters, keyset pages)", responses=ERRORS)
-async def api_list_clients(request: Request, ctx: ApiCtx) -> ClientPageOut:
+@get("/clients", summary="List clients (search, filters, keyset pages)", responses=ERRORS,
+     description="Also `cf_<key>`, `cf_<key>_min`, `cf_<key>_max` filter on custom fields. Bad filter values "
+                 "are ignored, as in the list page.")
+async def api_list_clients(  # the filters are read by parse_filter; declared here for the API document
+    request: Request, ctx: ApiCtx, q: str | None = None, tag: str | None = None, status: str | None = None,
+    segment: str | None = None, risk: str | None = None, debt: str | None = None, archived: str | None = None,
+    sort: str | None = None, after: str | None = None, limit: str | None = None,
+    product_group_id: str | None = None, direction_id: str | None = None, last_op_from: str | None = None,
+    last_op_to: str | None = None, revenue_min: str | None = None, revenue_max: str | None = None,
+) -> ClientPageOut:
     f = queries.parse_filter(dict(request.query_params))
     page = await queries.list_clients(ctx.db, f)
     groups, dirs = await _names(ctx)
@@ -217,30 +230,40 @@ def _parse_mapping(raw: Any, headers: list[str]) -> dict[str, str] | None:
     return out
 
 
+@dataclass
+class ImportForm:
+    """The multipart form of `POST /imports` (declared, so the API document shows the fields)."""
+
+    file: UploadFile
+    kind: str = "clients"  # clients | operations
+    mapping: str | None = None  # JSON {"column header or index": "field"}; guessed from the headers if unset
+    on_match: str | None = None  # update | skip
+    mode: str | None = None  # accepted | all
+    match_by: str | None = None  # comma-separated: phone, email, passport
+
+
 @post("/imports", summary="Upload a CSV/XLSX file and start importing it (multipart)", status_code=202,
-      responses={**ERRORS, 503: ResponseSpec(ErrorOut, description="The queue is unavailable")})
+      responses=ERRORS)
 async def api_create_import(
-    ctx: ApiCtx, data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)],
+    ctx: ApiCtx, data: Annotated[ImportForm, Body(media_type=RequestEncodingType.MULTI_PART)],
 ) -> ImportOut:
     from saas.clients import imports
     from saas.clients.jobs import do_start_import
     from saas.jobs import QueueUnavailable
 
-    upload = data.get("file")
-    if not isinstance(upload, UploadFile):
+    if not isinstance(data.file, UploadFile):
         raise FormError({"file": "Send the file as multipart field 'file'."})
-    content = await upload.read()
-    kind = str(data.get("kind") or "clients")
-    imp = await imports.do_upload(ctx.db, data=content, filename=upload.filename or "upload", kind=kind,
-                                  actor=ctx.actor)
-    mapping = _parse_mapping(data.get("mapping"), imp.headers)
+    content = await data.file.read()
+    imp = await imports.do_upload(ctx.db, data=content, filename=data.file.filename or "upload",
+                                  kind=data.kind or "clients", actor=ctx.actor)
+    mapping = _parse_mapping(data.mapping, imp.headers)
     if mapping is not None:
         imp.mapping = mapping
     for key in ("on_match", "mode"):
-        if data.get(key):
-            imp.options = {**imp.options, key: str(data[key])}
-    if data.get("match_by"):
-        imp.options = {**imp.options, "match_by": [m.strip() for m in str(data["match_by"]).split(",")]}
+        if getattr(data, key):
+            imp.options = {**imp.options, key: getattr(data, key)}
+    if data.match_by:
+        imp.options = {**imp.options, "match_by": [m.strip() for m in data.match_by.split(",")]}
     from saas.clients.custom import definitions
 
     imports.check_options(imp.kind, imp.mapping, imp.options, imp.headers,

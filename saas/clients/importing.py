@@ -36,6 +36,7 @@ SAMPLE = 64 * 1024  # enough text to judge encoding, binary garbage and the deli
 DAMAGED = "The XLSX file is damaged or truncated."
 NOT_TEXT = "The file is not a text table (binary data?)."
 EMPTY = "The file is empty."
+MIXED = "The file mixes text encodings (part UTF-8, part Windows-1251): save it again as UTF-8."
 
 
 class ImportFileError(ValueError):
@@ -154,8 +155,26 @@ def _detect_encoding(data: bytes) -> str:
     try:
         data.decode("utf-8")
     except UnicodeDecodeError:
-        return "cp1251"
+        return _eight_bit(data)
     return "utf-8"
+
+
+_UTF8_PAIR = re.compile(rb"[\xc2-\xdf][\x80-\xbf]")  # a 2-byte UTF-8 letter; rare inside cp1251 words
+_MIXED_WORD = re.compile(r"(?=\w*[a-zA-Z])(?=\w*[а-яА-ЯёЁ])\w+")  # "Mьller": Latin-1 read as cp1251
+
+
+def _eight_bit(data: bytes) -> str:
+    """Not UTF-8. Refuse a file that is half UTF-8 (two programs wrote it): any single reading would
+    garble one half. Otherwise cp1251, unless that reading puts Cyrillic letters inside Latin words,
+    which is what Western-European text (cp1252, "Latin-1") looks like when read as cp1251."""
+    sample = data[:SAMPLE]
+    high = sum(1 for b in sample if b >= 0x80)
+    if high and len(_UTF8_PAIR.findall(sample)) * 2 > high * 0.3:
+        raise ImportFileError(MIXED)
+    text = sample.decode("cp1251", errors="replace")
+    words = [w for w in re.findall(r"\w+", text) if not w.isascii()]
+    mixed = sum(1 for w in words if _MIXED_WORD.fullmatch(w))
+    return "cp1252" if words and mixed * 2 > len(words) else "cp1251"
 
 
 def _detect_delimiter(sample: str, candidates: str = ";\t,") -> str:
@@ -607,6 +626,7 @@ _CATALOG = [
     lazy('The XLSX file is damaged or truncated.'),
     lazy('The file is not a text table (binary data?).'),
     lazy('The file is empty.'),
+    lazy('The file mixes text encodings (part UTF-8, part Windows-1251): save it again as UTF-8.'),
     lazy('The file is larger than 100 MB.'),
     lazy('The XLSX file looks like a zip bomb: it is far too large when unpacked.'),
     lazy('Not a valid date: use DD.MM.YYYY or YYYY-MM-DD.'),

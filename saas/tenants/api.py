@@ -8,6 +8,7 @@ from litestar import Router, get
 from litestar.di import Provide
 from sqlalchemy import select
 
+from saas.clients.api import ERRORS
 from saas.tenants.models import ApiToken
 
 from saas.web.deps import ApiCtx, api_ctx
@@ -20,7 +21,7 @@ class Me:
     role: str
 
 
-@get("/me", summary="The token's tenant and role")
+@get("/me", summary="The token's tenant and role", responses=ERRORS)
 async def me(ctx: ApiCtx) -> Me:
     return Me(tenant=ctx.tenant.slug, tenant_name=ctx.tenant.name, role=ctx.role)
 
@@ -38,7 +39,7 @@ class TokenInfo:
     revoked: bool
 
 
-@get("/tokens", opt={"role": "admin"}, summary="The company's API tokens (admin)")
+@get("/tokens", opt={"role": "admin"}, summary="The company's API tokens (admin)", responses=ERRORS)
 async def list_tokens(ctx: ApiCtx) -> list[TokenInfo]:
     rows = await ctx.db.scalars(select(ApiToken).where(ApiToken.tenant_id == ctx.tenant.id).order_by(ApiToken.id))
     return [TokenInfo(t.id, t.name, t.role, t.prefix, t.created_at, t.last_used_at, t.revoked_at is not None)
@@ -50,4 +51,4 @@ HANDLERS = [me, list_tokens]
 
 def api_router(handlers: list) -> Router:
     return Router(path="/api/v1", route_handlers=[*HANDLERS, *handlers], dependencies={"ctx": Provide(api_ctx)},
-                  tags=["api"])
+                  tags=["api"], security=[{"bearer": []}])
