@@ -12,13 +12,15 @@
    operations added through the card's form (htmx, CSRF field), campaign previews (the builder's form
    and the API), API reads (list, card, operations), API writes (operations and new clients), and
    /healthz as the floor (it runs SELECT 1 and a Redis PING, through the same server and middleware).
+   Before that, one user alone runs each kind --quiet-rounds times: the unloaded p50 of each kind,
+   against which the loaded figures show the queueing.
 5. Verify: every write carries a unique note; each acknowledged (2xx) write must be found in the
    database (lost_writes counts the missing ones), and nothing may appear that was not attempted.
    The kept-current metrics of every client (operations_count, revenue_total) are compared with
    their recomputation from the operations table (metric_mismatches).
 6. Stop the processes, drop the database (or the embedded servers' directory).
 
-Usage: python scripts/load.py [--duration 60] [--tenants 20] [--clients 200] [--users 20]
+Usage: python scripts/load.py [--duration 60] [--tenants 20] [--clients 200] [--users 20] [--quiet-rounds 5]
 DURATION in the environment is the default for --duration. Progress on stderr; JSON as the last line.
 Latencies are milliseconds, measured at the client (httpx on the same two cores as the server).
 """
@@ -50,6 +52,9 @@ NAME = f"kt_load_{RUN}"
 # kind: weight. The floor (healthz) is sampled inside the same load, so it sees the same contention.
 MIX = {"search": 18, "card": 18, "add_operation_web": 10, "campaign_preview": 8, "api_read": 20,
        "api_write": 12, "login": 3, "healthz": 6}
+# uvicorn closes a keep-alive connection after 5 idle seconds; a request sent on it at that moment
+# fails with "server disconnected" (browsers retry those silently). Let the client drop it first.
+LIMITS = httpx.Limits(keepalive_expiry=3)
 EXPECTED = {"login": {303}, "login_page": {200}, "add_operation_web": {200}}  # others: any 2xx
 
 
@@ -238,7 +243,7 @@ class User:
         self.base, self.companies, self.tally, self.rng = base, companies, tally, rng
         self.index = start
         self.web: httpx.AsyncClient | None = None
-        self.api = httpx.AsyncClient(base_url=base, timeout=30)
+        self.api = httpx.AsyncClient(base_url=base, timeout=30, limits=LIMITS)
         self.notes = 0
 
     @property
@@ -264,7 +269,7 @@ class User:
     async def login(self) -> None:
         if self.web is not None:
             await self.web.aclose()
-        self.web = httpx.AsyncClient(base_url=self.base, timeout=30,
+        self.web = httpx.AsyncClient(base_url=self.base, timeout=30, limits=LIMITS,
                                      headers={"Origin": self.base, "Accept-Language": "en"})
         c = self.company
         await self.call("login_page", "GET", "/login", self.web)
@@ -350,15 +355,36 @@ class User:
         await self.api.aclose()
 
 
-async def load(base: str, companies: list[Company], users: int, duration: float) -> tuple[Tally, float]:
+async def quiet(base: str, companies: list[Company], tally: Tally, rounds: int) -> dict[str, float]:
+    """Each kind `rounds` times by one user alone, before the load: service time without queueing."""
+    solo = Tally()
+    user = User(base, companies, 0, solo, random.Random(-1))
+    await user.login()
+    for _round in range(rounds):
+        for kind in MIX:
+            await user.act(kind)
+    await user.web.aclose()
+    await user.api.aclose()
+    tally.requests += solo.requests
+    tally.errors.update(solo.errors)
+    tally.samples.extend(solo.samples)
+    for store, extra in ((tally.acked, solo.acked), (tally.uncertain, solo.uncertain)):
+        for schema, notes in extra.items():
+            store[schema] |= notes
+    return {k: percentiles(v)["p50"] for k, v in sorted(solo.latencies.items())}
+
+
+async def load(base: str, companies: list[Company], users: int, duration: float,
+               rounds: int) -> tuple[Tally, float, dict[str, float]]:
     tally = Tally()
+    unloaded = await quiet(base, companies, tally, rounds)
     started = time.monotonic()
     crowd = [User(base, companies, i, tally, random.Random(i)) for i in range(users)]
     # Everyone logs in first (measured as logins), so a short run is not all argon2.
     await asyncio.gather(*(u.login() for u in crowd))
     until = time.monotonic() + duration
     await asyncio.gather(*(u.run(until) for u in crowd))
-    return tally, time.monotonic() - started
+    return tally, time.monotonic() - started, unloaded
 
 
 # ---- verify ----------------------------------------------------------------------------------
@@ -401,7 +427,7 @@ def percentiles(values: list[float]) -> dict[str, float]:
     return {"n": len(ordered), "p50": at(0.50), "p95": at(0.95), "p99": at(0.99)}
 
 
-def report(tally: Tally, found: dict, baseline: dict, elapsed: float, seed_s: float, args) -> dict:
+def report(tally: Tally, found: dict, baseline: dict, elapsed: float, seed_s: float, unloaded: dict, args) -> dict:
     acked = sum(len(v) for v in tally.acked.values())
     lost = sum(len(tally.acked[s] - found[s][0]) for s in found)
     unexpected = sum(len(found[s][0] - tally.acked[s] - tally.uncertain[s]) for s in found)
@@ -414,13 +440,17 @@ def report(tally: Tally, found: dict, baseline: dict, elapsed: float, seed_s: fl
         "metric_mismatches": sum(v[1] for v in found.values()),
         "metric_mismatches_before": sum(v[1] for v in baseline.values()),
         "errors_by_kind": dict(tally.errors), "throughput_rps": round(tally.requests / elapsed, 1),
-        "duration_s": round(elapsed, 1), "seed_s": round(seed_s, 1), "tenants": args.tenants,
+        "elapsed_s": round(elapsed, 1), "seed_s": round(seed_s, 1), "tenants": args.tenants,
         "clients_per_tenant": args.clients, "users": args.users,
         "preview_count_median": sorted(tally.preview_counts)[len(tally.preview_counts) // 2]
         if tally.preview_counts else None,
         "floor": {"kind": "healthz", "p50_ms": floor},
         "ratio_p50_to_floor": {k: round(v["p50"] / floor, 1) for k, v in kinds.items() if floor and k != "healthz"},
         "latency_ms": kinds,
+        # One user alone, each kind --quiet-rounds times before the load: the same kinds without queueing.
+        "unloaded_p50_ms": unloaded,
+        "unloaded_ratio_to_floor": {k: round(v / unloaded["healthz"], 1) for k, v in unloaded.items()
+                                    if k != "healthz" and unloaded.get("healthz")},
     }
 
 
@@ -430,6 +460,7 @@ def main() -> None:
     parser.add_argument("--tenants", type=int, default=20)
     parser.add_argument("--clients", type=int, default=200, help="clients per company")
     parser.add_argument("--users", type=int, default=20, help="concurrent virtual users")
+    parser.add_argument("--quiet-rounds", type=int, default=5, help="unloaded samples of each kind, first")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="ktl-"))  # short: unix socket paths live in it
     stack = Stack(tmp)
@@ -443,12 +474,13 @@ def main() -> None:
         stack.start()
         log(f"load: {args.users} users, {args.duration:.0f}s on {stack.base}")
         cpu_before = stack.web_cpu_seconds()
-        tally, elapsed = asyncio.run(load(stack.base, companies, args.users, args.duration))
+        tally, elapsed, unloaded = asyncio.run(load(stack.base, companies, args.users, args.duration,
+                                                    args.quiet_rounds))
         cpu_after = stack.web_cpu_seconds()
         found = asyncio.run(verify(companies))
         for line in tally.samples:
             log("error sample: " + line)
-        result = report(tally, found, baseline, elapsed, seed_s, args)
+        result = report(tally, found, baseline, elapsed, seed_s, unloaded, args)
         if cpu_before is not None and cpu_after is not None:
             result["web_cpu_share"] = round((cpu_after - cpu_before) / elapsed, 2)  # 1.0 = one core, all the time
         if result["errors"]:
