@@ -147,9 +147,12 @@ async def bench_tenant(n: int, per_client: float, extra_columns: tuple = (), ext
         if raw is not None:
             await raw.close()
         await db.dispose()
-        await admin_conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if os.environ.get("BENCH_KEEP"):  # for EXPLAIN sessions by hand; drop it yourself after
+            log(f"kept database {name}")
+        else:
+            await admin_conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            log(f"dropped database {name}")
         await admin_conn.close()
-        log(f"dropped database {name}")
 
 
 def ensure_server() -> None:

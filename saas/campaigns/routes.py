@@ -123,18 +123,32 @@ async def campaign_update(request: Request, ctx: TenantCtx, campaign_id: int, da
     return await _save(request, ctx, data, await service.access_campaign(ctx.db, campaign_id))
 
 
+def _draft(data: Form) -> Campaign:
+    raw = form_to_raw(data)
+    raw["name"] = raw.get("name") or "preview"
+    values = service.check_campaign(raw)
+    return Campaign(id=int(data["campaign_id"]) if str(data.get("campaign_id") or "").isdigit() else None, **values)
+
+
 @post("/campaigns/preview")
 async def campaign_preview(request: Request, ctx: TenantCtx, data: Form) -> Any:
     """The live count: the builder posts here as conditions change (debounced)."""
-    raw = form_to_raw(data)
-    raw["name"] = raw.get("name") or "preview"
     try:
-        values = service.check_campaign(raw)
+        draft = _draft(data)
     except FormError as exc:
         return render(request, "campaigns/_preview.html", ctx=ctx, preview=None, errors=exc.errors)
-    draft = Campaign(id=int(data["campaign_id"]) if str(data.get("campaign_id") or "").isdigit() else None, **values)
     return render(request, "campaigns/_preview.html", ctx=ctx, preview=await service.preview(ctx.db, draft),
                   errors={}, draft=draft)
+
+
+@post("/campaigns/sample")
+async def campaign_sample(request: Request, ctx: TenantCtx, data: Form) -> Any:
+    """The best of the matched clients, loaded by the count fragment once it is shown."""
+    try:
+        draft = _draft(data)
+    except FormError:
+        return render(request, "campaigns/_sample.html", ctx=ctx, sample=[])
+    return render(request, "campaigns/_sample.html", ctx=ctx, sample=await service.sample(ctx.db, draft))
 
 
 async def _build(request: Request, ctx: TenantCtx, campaign: Campaign) -> Any:
@@ -217,7 +231,7 @@ async def campaign_save_segment(request: Request, ctx: TenantCtx, campaign_id: i
     return redirect(request, f"{ctx.base}/campaigns/{campaign.id}")
 
 
-HANDLERS = [campaign_list, campaign_new, campaign_create, campaign_page, campaign_update, campaign_preview,
+HANDLERS = [campaign_list, campaign_new, campaign_create, campaign_page, campaign_update, campaign_preview, campaign_sample,
             campaign_build, campaign_cancel, campaign_progress, campaign_members, campaign_export, campaign_launch,
             campaign_duplicate, campaign_save_segment]
 

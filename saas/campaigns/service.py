@@ -141,36 +141,36 @@ async def do_save_campaign(db: AsyncSession, raw: dict[str, Any], actor: str,
 # ---- the target in SQL -----------------------------------------------------------------------
 
 
-def _suppressions(campaign: Campaign, today: date) -> dict[str, Any]:
+def _suppressions(campaign: Campaign, source: Any) -> tuple[Any, dict[str, Any]]:
+    """One boolean per reason a matched client is left out, and the FROM clause they need."""
     sup = {**DEFAULT_SUPPRESSION, **(campaign.suppression or {})}
     c = Client
     out: dict[str, Any] = {}
     if campaign.channel in CONSENT_CHANNELS:
-        out["no_consent"] = ~c.consent.has_key(campaign.channel)
+        out["no_consent"] = ~func.coalesce(c.consent.has_key(campaign.channel), False)
     contact = {"email": c.email, "sms": c.phone, "calls": c.phone, "post": c.address}.get(campaign.channel)
     out["no_contact"] = contact.is_(None) if contact is not None else literal(False)
     out["archived"] = or_(c.archived_at.is_not(None), c.erased_at.is_not(None))
     if sup["frequency_days"] > 0:
         other = Campaign.__table__.alias("other")
-        # An uncorrelated IN: PostgreSQL hashes the recent members once instead of probing per client.
-        out["recently_contacted"] = c.id.in_(
-            select(CampaignMember.client_id)
-            .select_from(CampaignMember.__table__.join(other, other.c.id == CampaignMember.campaign_id))
-            .where(~CampaignMember.control, other.c.id != (campaign.id or 0),
-                   other.c.launched_at >= datetime.now(UTC) - timedelta(days=sup["frequency_days"])))
+        # A join to the distinct recent members, not an IN (subquery) per client: a plain column keeps
+        # the count parallel-safe, and PostgreSQL hashes the recent members once.
+        recent = (select(CampaignMember.client_id)
+                  .select_from(CampaignMember.__table__.join(other, other.c.id == CampaignMember.campaign_id))
+                  .where(~CampaignMember.control, other.c.id != (campaign.id or 0),
+                         other.c.launched_at >= datetime.now(UTC) - timedelta(days=sup["frequency_days"]))
+                  .distinct().subquery("recent"))
+        source = source.outerjoin(recent, recent.c.client_id == c.id)
+        out["recently_contacted"] = recent.c.client_id.is_not(None)
     excluded = [c.tags.contains([sup["exclude_tag"]])] if sup.get("exclude_tag") else []
     if sup.get("exclude_ids"):
         excluded.append(c.id.in_(sup["exclude_ids"]))
     out["excluded"] = or_(*excluded) if excluded else literal(False)
-    return out
+    return source, out
 
 
-def _base(campaign: Campaign, today: date):  # noqa: ANN202
-    return (Client.__table__.outerjoin(ClientScore.__table__, ClientScore.client_id == Client.id),
-            crit.condition(campaign.criteria, today))
-
-
-def score_expression(ranking: dict[str, Any]) -> Any:
+def score_expression(ranking: dict[str, Any], partition: Any = None) -> Any:
+    """The ranking score. A weighted mix ranks each component among the clients of `partition`."""
     s, c = ClientScore, Client
     components = {
         "clv": func.coalesce(cast(s.clv, Float), 0.0),
@@ -182,18 +182,30 @@ def score_expression(ranking: dict[str, Any]) -> Any:
     if "weights" in ranking:
         # Each component as its percent rank among the eligible, so units do not matter.
         total = sum(ranking["weights"].values())
-        return sum(literal(w / total) * func.percent_rank().over(order_by=components[k])
+        return sum(literal(w / total) * func.percent_rank().over(partition_by=partition, order_by=components[k])
                    for k, w in ranking["weights"].items())
     return components[ranking.get("by", "clv")]
 
 
-def control_expression(campaign_id: int, share: float) -> Any:
+def control_expression(campaign_id: int, share: float, client_id: Any = None) -> Any:
     """A stable pseudo-random draw per (campaign, client): the same clients are held out on
     every rebuild, and no other campaign's draw is correlated with it."""
     threshold = int(round(share * 10000))
     return literal_column(
-        f"((('x' || substr(md5('{int(campaign_id)}:' || clients.id::text), 1, 8))::bit(32)::bigint % 10000)"
-        f" < {threshold})")
+        f"((('x' || substr(md5('{int(campaign_id)}:' || {client_id or 'clients.id'}::text), 1, 8))::bit(32)::bigint"
+        f" % 10000) < {threshold})")
+
+
+def target(campaign: Campaign, today: date) -> tuple[Any, list[str]]:
+    """Every client the criteria match, once, with a flag per suppression reason, `eligible` and
+    `score`: the preview counts it and the build ranks it in a single scan of the clients."""
+    source = Client.__table__.outerjoin(ClientScore.__table__, ClientScore.client_id == Client.id)
+    source, sup = _suppressions(campaign, source)
+    eligible = ~or_(*sup.values())
+    query = select(Client.id.label("id"), *[v.label(k) for k, v in sup.items()], eligible.label("eligible"),
+                   score_expression(campaign.ranking, partition=eligible).label("score")) \
+        .select_from(source).where(crit.condition(campaign.criteria, today))
+    return query.subquery("target"), list(sup)
 
 
 @dataclass
@@ -204,49 +216,53 @@ class Preview:
     sample: list[tuple[Client, float]]
 
 
+def _counts(t: Any, reasons: list[str]) -> list[Any]:
+    return [func.count(), func.count().filter(t.c.eligible), *[func.count().filter(t.c[r]) for r in reasons]]
+
+
 async def preview(db: AsyncSession, campaign: Campaign, today: date | None = None) -> Preview:
-    today = today or date.today()
-    source, where = _base(campaign, today)
-    sup = _suppressions(campaign, today)
-    eligible = ~or_(*sup.values())
-    row = (await db.execute(
-        select(func.count(), func.count().filter(eligible), *[func.count().filter(v) for v in sup.values()])
-        .select_from(source).where(where)
-    )).one()
-    score = score_expression(campaign.ranking).label("score")
-    ranked = select(Client.id, score).select_from(source).where(where, eligible) \
-        .order_by(text("score DESC"), Client.id).limit(SAMPLE).subquery()
-    top = (await db.execute(select(Client, ranked.c.score).join(ranked, ranked.c.id == Client.id)
-                            .order_by(ranked.c.score.desc(), Client.id))).all()
-    return Preview(row[0], row[1], dict(zip(sup.keys(), row[2:], strict=True)), [(c, s) for c, s in top])
+    """The live count: matched, eligible and excluded per reason, in one parallel-safe scan."""
+    t, reasons = target(campaign, today or date.today())
+    row = (await db.execute(select(*_counts(t, reasons)))).one()
+    return Preview(row[0], row[1], dict(zip(reasons, row[2:], strict=True)), [])
+
+
+async def sample(db: AsyncSession, campaign: Campaign, today: date | None = None,
+                 limit: int = SAMPLE) -> list[tuple[Client, float]]:
+    """The top of the ranking, as the list would start. Asked for apart from the count, so the count
+    the builder waits on stays one scan (an ordered sample in it would keep PostgreSQL serial)."""
+    t, _reasons = target(campaign, today or date.today())
+    top = select(t.c.id, t.c.score).where(t.c.eligible).order_by(t.c.score.desc(), t.c.id).limit(limit).subquery()
+    rows = await db.execute(select(Client, top.c.score).join(top, top.c.id == Client.id)
+                            .order_by(top.c.score.desc(), Client.id))
+    return [(c, score) for c, score in rows]
 
 
 async def build(db: AsyncSession, campaign: Campaign, today: date | None = None) -> int:
-    """Replace the member snapshot in the caller's transaction with one INSERT … SELECT."""
-    today = today or date.today()
-    source, where = _base(campaign, today)
-    sup = _suppressions(campaign, today)
-    eligible = ~or_(*sup.values())
-    score = score_expression(campaign.ranking).label("score")
-    control = control_expression(campaign.id, campaign.control_share or 0).label("control")
-    chosen = select(Client.id.label("client_id"), score, control).select_from(source).where(where, eligible) \
-        .order_by(text("score DESC"), Client.id)
+    """Replace the member snapshot in the caller's transaction, with one statement: it reads the
+    target once, inserts the ranked top, and counts the exclusions per reason."""
+    t, reasons = target(campaign, today or date.today())
+    matched = select(t).cte("matched").prefix_with("MATERIALIZED")
+    chosen = select(matched.c.id, matched.c.score).where(matched.c.eligible) \
+        .order_by(matched.c.score.desc(), matched.c.id)
     if campaign.size:
         chosen = chosen.limit(campaign.size)
-    chosen = chosen.subquery()
-    await db.execute(delete(CampaignMember).where(CampaignMember.campaign_id == campaign.id))
-    rank = func.row_number().over(order_by=(chosen.c.score.desc(), chosen.c.client_id))
-    await db.execute(insert(CampaignMember).from_select(
+    chosen = chosen.subquery("chosen")
+    rank = func.row_number().over(order_by=(chosen.c.score.desc(), chosen.c.id))
+    control = control_expression(campaign.id, campaign.control_share or 0, client_id="chosen.id")
+    inserted = insert(CampaignMember).from_select(
         ["campaign_id", "rank", "client_id", "score", "control"],
-        select(literal(campaign.id), rank, chosen.c.client_id, chosen.c.score, chosen.c.control)))
-    counts = (await db.execute(select(func.count(), func.count().filter(CampaignMember.control))
-                               .where(CampaignMember.campaign_id == campaign.id))).one()
-    excluded = (await db.execute(select(*[func.count().filter(v) for v in sup.values()])
-                                 .select_from(source).where(where))).one()
-    campaign.members_count, campaign.control_count = counts
-    campaign.excluded = dict(zip(sup.keys(), excluded, strict=True))
+        select(literal(campaign.id), rank, chosen.c.id, chosen.c.score, control)
+    ).returning(CampaignMember.control).cte("inserted")
+    await db.execute(delete(CampaignMember).where(CampaignMember.campaign_id == campaign.id))
+    row = (await db.execute(select(*[func.count().filter(matched.c[r]) for r in reasons],
+                                   select(func.count()).select_from(inserted).scalar_subquery(),
+                                   select(func.count()).select_from(inserted).where(inserted.c.control)
+                                   .scalar_subquery()).select_from(matched))).one()
+    campaign.members_count, campaign.control_count = row[-2], row[-1]
+    campaign.excluded = dict(zip(reasons, row[:-2], strict=True))
     campaign.status, campaign.error, campaign.built_at = "ready", None, datetime.now(UTC)
-    return counts[0]
+    return row[-2]
 
 
 async def members(db: AsyncSession, campaign: Campaign, *, after: int = 0, limit: int = 100):  # noqa: ANN201

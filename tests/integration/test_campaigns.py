@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import csv
 import io
 import time
@@ -171,6 +172,24 @@ def test_builder_page_live_count(tenant) -> None:
                                                      "g0_status": "active", "ranking": "clv"},
                headers={"HX-Request": "true", "Accept-Language": "en"})
     assert r.status_code == 200 and 'data-count="eligible"' in r.text and "clients match" in r.text
+    assert f'hx-post="/t/{slug}/campaigns/sample"' in r.text  # the best ones come in a second request
+
+
+def test_builder_sample_is_the_top_of_the_list(tenant) -> None:
+    b, slug, api, _schema = tenant
+    form = {"_csrf_token": b.csrf(), "channel": "email", "groups": "1", "ranking": "clv", "control_share": "0",
+            "exclude_tag": "stop-list"}
+    r = b.post(f"/t/{slug}/campaigns/sample", data=form, headers={"HX-Request": "true", "Accept-Language": "en"})
+    shown = [int(i) for i in re.findall(rf'href="/t/{slug}/clients/(\d+)"', r.text)]
+    cid = api.post("/api/v1/campaigns", json={"name": "Top", "channel": "email", "criteria": {},
+                                              "ranking": "clv", "control_share": 0}).json()["id"]
+    api.post(f"/api/v1/campaigns/{cid}/build")
+    deadline = time.monotonic() + 60
+    while api.get(f"/api/v1/campaigns/{cid}").json()["status"] != "ready":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    top = [m["client_id"] for m in api.get(f"/api/v1/campaigns/{cid}/members", params={"limit": 10}).json()]
+    assert len(shown) == 10 and shown == top
     r = b.post(f"/t/{slug}/campaigns/preview", data={"_csrf_token": b.csrf(), "channel": "email", "groups": "1",
                                                      "g0_revenue_min": "10", "g0_revenue_max": "1"},
                headers={"HX-Request": "true", "Accept-Language": "en"})
