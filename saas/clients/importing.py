@@ -20,9 +20,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import openpyxl
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 
+from saas.clients.contacts import normalise_email, normalise_phone  # noqa: F401 - part of this module's API
 from saas.web.i18n import lazy  # noqa: E402 - a marker only; this module stays pure
 
 MAX_BYTES = 100 * 1024 * 1024
@@ -420,25 +419,6 @@ def parse_amount(value: str) -> Decimal:
         raise ValueError("The amount is too large.")
     amount = amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     return -amount if negative else amount
-
-
-def normalise_phone(value: str, region: str = "RU") -> str:
-    """E.164, so the same number typed as '8 (916)…' and '+7 916…' matches one client."""
-    try:
-        number = phonenumbers.parse((value or "").strip(), region)
-    except phonenumbers.NumberParseException:
-        raise ValueError("Not a valid phone number.") from None
-    if not phonenumbers.is_valid_number(number):
-        raise ValueError("Not a valid phone number.")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def normalise_email(value: str) -> str:
-    """Syntax only (no DNS: an import must not wait on the network), lower-cased for matching."""
-    try:
-        return validate_email((value or "").strip(), check_deliverability=False).normalized.lower()
-    except EmailNotValidError:
-        raise ValueError("Not a valid email address.") from None
 
 
 _BOOLS = {**dict.fromkeys(["да", "yes", "true", "1", "+", "y", "д", "истина", "on"], True),

@@ -10,6 +10,7 @@ import csv
 import io
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
@@ -227,6 +228,7 @@ async def _client_batch(db, imp, batch, match_by, on_match, seen) -> list[tuple[
     existing = {**await find_matches(db, [k for k in keys if k not in seen]), **seen}
     out: list[tuple[Outcome, dict]] = []
     pending: list[tuple[int, list, dict]] = []  # (index in out, keys, column values)
+    pending_keys: set[tuple[str, str]] = set()
 
     async def insert_pending() -> None:
         """New clients go in with one multi-row INSERT … RETURNING, not a flush per row."""
@@ -240,6 +242,7 @@ async def _client_batch(db, imp, batch, match_by, on_match, seen) -> list[tuple[
             for index, _keys, _values in pending:
                 out[index][0].action, out[index][0].reason = "rejected", " ".join(exc.errors.values())
             pending.clear()
+            pending_keys.clear()
             return
         ids = (await db.execute(insert(Client).returning(Client.id, sort_by_parameter_order=True),
                                 [values for _i, _k, values in pending])).scalars().all()
@@ -248,17 +251,19 @@ async def _client_batch(db, imp, batch, match_by, on_match, seen) -> list[tuple[
             for k in row_keys:
                 existing[k] = seen[k] = client_id
         pending.clear()
+        pending_keys.clear()
 
     for result, raw in batch:
         if result.errors:
             out.append((Outcome("rejected", result.line, reason="; ".join(result.errors.values())), raw))
             continue
         row_keys = client_keys(result.values, match_by)
-        if any(k in {pk for _i, ks, _v in pending for pk in ks} for k in row_keys):
+        if not pending_keys.isdisjoint(row_keys):
             await insert_pending()  # the file repeats a client created a few rows above
         match = next((existing[k] for k in row_keys if k in existing), None)
         if match is None:
             pending.append((len(out), row_keys, await _new_client_values(db, imp, result.values)))
+            pending_keys.update(row_keys)
             out.append((Outcome("created", result.line), raw))
         elif on_match == "skip":
             out.append((Outcome("skipped", result.line, match), raw))
@@ -281,7 +286,7 @@ async def _interest_ids(db: AsyncSession, values: dict[str, Any]) -> dict[str, l
 
 async def _new_client_values(db: AsyncSession, imp: Import, values: dict[str, Any]) -> dict[str, Any]:
     """Column values of a new client: the same encryption and consent rules as the form."""
-    client = Client(import_id=imp.id)
+    client = SimpleNamespace()  # plain attributes: an ORM instance per row costs more than the rest of the row
     for field in service.PLAIN_FIELDS:
         setattr(client, field, values.get(field, service.TEXT_DEFAULTS.get(field)))
     service._apply_passport(client, values)  # noqa: SLF001 - the same encryption as the form
