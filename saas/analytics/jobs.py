@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saas.analytics.scoring import refresh
@@ -38,6 +38,8 @@ async def running_refresh(db: AsyncSession) -> Job | None:
 
 async def do_queue_refresh(db: AsyncSession, tenant: Tenant, *, check_queue: bool = True) -> Job:
     """Queue one refresh for the tenant (an existing queued or running one is reused)."""
+    # Serialise concurrent presses (two web processes), so the second reuses the first's job.
+    await db.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"{tenant.schema_name}:{KIND}"})
     existing = await running_refresh(db)
     if existing is not None and existing.created_at > datetime.now(UTC) - timedelta(hours=2):
         return existing

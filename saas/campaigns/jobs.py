@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saas.campaigns.models import Campaign
@@ -52,6 +52,10 @@ async def do_queue_build(db: AsyncSession, tenant: Tenant, campaign: Campaign) -
         await asyncio.to_thread(sync_redis(settings.redis_url).ping)
     except Exception as exc:  # noqa: BLE001
         raise QueueUnavailable(type(exc).__name__) from exc
+    # Two web processes may take two presses at once: serialise them (only them, not the running
+    # build, which holds the campaign row), so the second sees the first's job and reuses it.
+    await db.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                     {"key": f"{tenant.schema_name}:{KIND}:{campaign.id}"})
     current = await latest_job(db, campaign.id)
     if current is not None and current.status in ("queued", "running"):
         return current

@@ -102,13 +102,13 @@ class Held:
         self.pid = self.conn.get_server_pid()
         return self
 
-    async def wait_blocked_writer(self, timeout: float = 60) -> None:
+    async def wait_blocked_writer(self, timeout: float = 60, writers: int = 1) -> None:
         """Until a backend that has written (it has a transaction id) waits for our lock."""
         deadline = time.monotonic() + timeout
         while True:
             rows = await q("public", "SELECT count(*) FROM pg_stat_activity "
                                      "WHERE backend_xid IS NOT NULL AND $1 = ANY(pg_blocking_pids(pid))", self.pid)
-            if rows[0][0]:
+            if rows[0][0] >= writers:
                 return
             assert time.monotonic() < deadline, "the job never reached the held lock"
             await asyncio.sleep(0.2)
