@@ -193,13 +193,14 @@ def run_worker(settings: Settings, burst: bool = False, queues: list[str] | None
     """One RQ worker. RQ_JOB_MONITORING_INTERVAL, RQ_MAINTENANCE_INTERVAL, RQ_WORKER_TTL and
     RQ_HEARTBEAT_GRACE (seconds) tune how soon a killed worker's job counts as abandoned and is
     retried by a surviving worker: its heartbeat lapses after monitoring interval + grace, and the
-    next maintenance run notices (defaults 30, 600, 420 and 60: up to about 12 minutes)."""
+    next maintenance run notices (defaults 30, 60, 420 and 60: within about 2.5 minutes; RQ's own
+    maintenance default of 600 s would leave a campaign "building" for up to 12)."""
     import os
 
     names = [queue_name(settings, n) for n in (queues or QUEUES)]
     worker = Worker(names, connection=sync_redis(settings.redis_url),
                     job_monitoring_interval=int(os.environ.get("RQ_JOB_MONITORING_INTERVAL", "30")),
-                    maintenance_interval=int(os.environ.get("RQ_MAINTENANCE_INTERVAL", "600")),
+                    maintenance_interval=int(os.environ.get("RQ_MAINTENANCE_INTERVAL", "60")),
                     worker_ttl=int(os.environ.get("RQ_WORKER_TTL", "420")),
                     exception_handlers=[_on_exception])
     worker.heartbeat_grace = int(os.environ.get("RQ_HEARTBEAT_GRACE", "60"))

@@ -1,6 +1,14 @@
-"""Fault test, run by `make soak` (not in `make test`: it ends "failed" instead of "ready" in about
-half the runs, cause not found yet). A worker killed with SIGKILL mid-build: the previous list stays, and after RQ's retry the
-campaign ends ready — never stuck "building". Uses its own queue and workers."""
+"""Fault test, run by `make soak` (slow: about 90 s). A worker killed with SIGKILL mid-build, and with
+it RQ's scheduler (this worker holds the scheduler lock, which outlives it by 60 s): the previous
+list stays, and after RQ's retry the campaign ends ready, never stuck "building". Uses its own queue
+and workers. The fast variants of this, for a build, an import and a refresh, are in
+tests/integration/test_worker_death.py.
+
+It used to end "failed" in about half the runs: the campaign page's status check looked the job up
+with Queue.fetch_job on the default queue, which answers None for a job of another queue ("death"
+here), so whenever a poll landed while the retry was building, the build was judged missing and
+marked failed over the list it was writing. Fixed in saas.jobs.rq_status.
+"""
 from __future__ import annotations
 
 import asyncio

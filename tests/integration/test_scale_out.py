@@ -2,7 +2,7 @@
 a session started on one is valid on the other, jobs spread over both workers, and pressing Build
 on both web processes at once gives one job, not two. (That press race is narrow: the test also
 passed without the advisory lock that closes it. What keeps two runs of one build from writing at
-once is the campaign row the build locks; test_worker_death shows a retry waiting on it.)"""
+once is the campaign row the build locks FOR UPDATE for its whole transaction.)"""
 from __future__ import annotations
 
 import asyncio
