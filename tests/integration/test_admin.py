@@ -247,8 +247,10 @@ def test_health_shows_queues_failed_jobs_and_schemas_behind(make_http, admin_ema
     slug = owner.signup("Behind Co")
     tid = tenant_id(db_url, slug)
     queue = get_queue(get_settings())
-    job = queue.enqueue("os.getpid", job_id=f"{get_settings().redis_prefix}-failing-{secrets.token_hex(3)}")
-    queue.remove(job)  # fail it the way a worker does: the registry entry and a failure result
+    # Saved, never enqueued (a running worker would take it first), then failed the way a worker
+    # fails one: the registry entry and a failure result.
+    job = queue.create_job("os.getpid", job_id=f"{get_settings().redis_prefix}-failing-{secrets.token_hex(3)}")
+    job.save()
     error = "Traceback (most recent call last):\nRuntimeError: boom in the test"
     queue.failed_job_registry.add(job, ttl=600, exc_string=error)
     Result.create_failure(job, ttl=600, exc_string=error)
