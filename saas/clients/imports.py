@@ -23,6 +23,7 @@ from saas.clients.importing import (
     CLIENT_FIELDS, OPERATION_FIELDS, MAX_BYTES, ImportFileError, RowResult, guess_mapping,
     normalise_client_row, normalise_operation_row, read_table,
 )
+from saas.clients.import_rows import batches, mapped_rows  # noqa: F401 - mapped_rows: the dry run's
 from saas.clients.models import Client, Import, ImportUndo, Operation
 from saas.clients.operations import refresh_metrics
 from saas.tenants.models import Job
@@ -110,28 +111,6 @@ def check_options(kind: str, mapping: dict[str, str], options: dict[str, Any], h
         raise FormError(errors)
 
 
-def mapped_rows(imp: Import, limit: int | None = None, fields: list | None = None):  # noqa: ANN201
-    """(RowResult, raw) per row; custom fields (mapped as custom:<key>) go to values["custom"]."""
-    from saas.clients.custom import check_values
-
-    table = read_table(imp.payload, imp.filename)
-    mapping = {int(k): v for k, v in imp.mapping.items() if v}
-    normalise = normalise_client_row if imp.kind == "clients" else normalise_operation_row
-    for n, cells in enumerate(table.rows):
-        if limit is not None and n >= limit:
-            return
-        raw = {field: cells[i] if i < len(cells) else "" for i, field in mapping.items()}
-        builtin = {k: v for k, v in raw.items() if not k.startswith("custom:")}
-        result = normalise(builtin, line=getattr(cells, "line", n + 2))
-        custom_raw = {k[7:]: v for k, v in raw.items() if k.startswith("custom:") and str(v).strip()}
-        if custom_raw and fields is not None:
-            try:
-                result.values["custom"] = check_values(fields, custom_raw, partial=True)
-            except FormError as exc:
-                result.errors.update(exc.errors)
-        yield result, raw
-
-
 # ---- matching --------------------------------------------------------------------------------
 
 
@@ -215,11 +194,8 @@ async def run_import(db: AsyncSession, imp: Import, *, progress: Progress | None
     from saas.clients.custom import definitions
 
     fields = await definitions(db) if imp.kind == "clients" else None
-    for result, raw in mapped_rows(imp, fields=fields):
-        batch.append((result, raw))
-        if len(batch) >= BATCH:
-            await flush()
-    if batch:
+    async for rows in batches(imp, fields, BATCH):
+        batch.extend(rows)
         await flush()
     if imp.kind == "operations":
         await refresh_metrics(db, sorted(touched))
