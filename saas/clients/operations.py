@@ -44,9 +44,19 @@ REFRESH_METRICS = text("""
 """).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
 
 
+LOCK_CLIENTS = text("SELECT id FROM clients WHERE id = ANY(:ids) ORDER BY id FOR NO KEY UPDATE") \
+    .bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
+
+
 async def refresh_metrics(db: AsyncSession, client_ids: list[int]) -> None:
+    """Lock the clients first, in a statement of its own: a write that waited for another one on the
+    same client then recounts under a new snapshot that includes it. (One UPDATE … FROM alone would
+    wait for the row but keep the totals it computed before, and lose the other write.) NO KEY:
+    compatible with the key-share lock the new operation's foreign key takes, so no deadlock."""
     if client_ids:
-        await db.execute(REFRESH_METRICS, {"ids": sorted(set(client_ids))})
+        ids = sorted(set(client_ids))
+        await db.execute(LOCK_CLIENTS, {"ids": ids})
+        await db.execute(REFRESH_METRICS, {"ids": ids})
 
 
 async def refresh_all_metrics(db: AsyncSession) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -362,6 +363,24 @@ BAD_OPS = {
     "bad kind": ({"kind": "gift"}, "kind"),
     "future payment": ({"paid_on": (TODAY + timedelta(days=3)).isoformat()}, "paid_on"),
 }
+
+
+def test_concurrent_writes_on_one_client_keep_its_metrics(base_url: str, tenant: str, owner: httpx.Client) -> None:
+    """Forty writers at once on one card: each recount waits for the others and sees them."""
+    cid, secret = create(owner)["id"], token(tenant, "owner")
+
+    def write(i: int) -> str:
+        with api(base_url, secret) as c:
+            r = c.post(f"/clients/{cid}/operations", json={"kind": "sale", "amount": f"{i + 1}.00",
+                                                           "occurred_on": TODAY.isoformat()})
+            assert r.status_code == 201, r.text
+            return r.json()["amount"]
+
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        amounts = list(pool.map(write, range(120)))
+    got = metrics(owner, cid)
+    assert got["operations_count"] == len(amounts) == 120
+    assert Decimal(got["revenue_total"]) == sum(Decimal(a) for a in amounts) == Decimal(120 * 121 // 2)
 
 
 @pytest.mark.parametrize("case", list(BAD_OPS))
