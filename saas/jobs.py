@@ -166,7 +166,12 @@ def record_final_failure(job: rq.job.Job, reason: str = ABANDONED) -> None:
         finally:
             await db.dispose()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except Exception:  # noqa: BLE001 - the database may be away too; the page's reconcile still says so
+        import logging
+
+        logging.getLogger("saas.jobs").exception("could not record the failure of job %s", job.id)
 
 
 class Worker(rq.Worker):

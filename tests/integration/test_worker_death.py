@@ -242,3 +242,32 @@ async def test_killed_score_refresh_keeps_the_old_scores_and_the_retry_writes_al
     count, stamps, stamp = new[0]
     assert count == CLIENTS and stamps == 1 and stamp > old[0]["computed_at"]  # all rewritten in one transaction
     print(f"score refresh recovered {seconds:.1f} s after the kill")
+
+
+async def test_a_job_whose_retries_are_spent_leaves_its_rows_failed_with_the_reason(stack, tenant) -> None:
+    """What a worker does when RQ gives up on a killed job (AbandonedJobError, no retries left)."""
+    import redis
+    from rq import Queue, Retry
+    from rq.exceptions import AbandonedJobError
+
+    from saas.jobs import _on_exception
+
+    api = tenant.api
+    cid = api.post("/api/v1/campaigns", json={"name": "Given up", "criteria": {}}).json()["id"]
+    rows = await q(tenant.schema, "INSERT INTO jobs (kind, object_id, status) VALUES ('campaign', $1, 'running') "
+                                  "RETURNING id", cid)
+    await q(tenant.schema, "UPDATE campaigns SET status = 'building' WHERE id = $1", cid)
+    prefix = stack[0].env["REDIS_PREFIX"]
+    # on a queue no worker reads: we only ask what a worker's handler does with it
+    queue = Queue(f"{prefix}-spent", connection=redis.Redis.from_url(testkit.REDIS_URL))
+    job = queue.enqueue("saas.campaigns.jobs.build_list", int(tenant.schema.removeprefix("t_")), cid, rows[0]["id"],
+                        retry=Retry(max=1), job_id=f"{prefix}-{tenant.schema}-campaign-{rows[0]['id']}")
+    job.retries_left = 1
+    await asyncio.to_thread(_on_exception, job, AbandonedJobError, AbandonedJobError(), None)
+    assert api.get(f"/api/v1/campaigns/{cid}").json()["status"] == "building"  # a retry is still due
+    job.retries_left = 0
+    await asyncio.to_thread(_on_exception, job, AbandonedJobError, AbandonedJobError(), None)
+    body = api.get(f"/api/v1/campaigns/{cid}").json()
+    assert body["status"] == "failed" and "retries are spent" in body["error"], body
+    job_row = await q(tenant.schema, "SELECT status, error FROM jobs WHERE id = $1", rows[0]["id"])
+    assert job_row[0]["status"] == "failed" and "retries are spent" in job_row[0]["error"]
