@@ -57,6 +57,8 @@ def test_try_the_demo_reaches_the_dashboard_and_builds_a_campaign(page: Page, wo
     page.wait_for_load_state("networkidle")
     narrowed = int(re.sub(r"\D", "", count.inner_text()))
     assert 0 < narrowed < everyone
+    expect(page.locator("#sample ol.sample li")).to_have_count(min(10, narrowed))  # the best, in a second request
+    page.screenshot(path=str(ARTIFACTS / "demo-campaign-builder.png"), full_page=True)
     page.fill("input[name=size]", "50")
     page.get_by_role("button", name="Save and build the list").click()
     expect(page.locator(".badge", has_text="ready")).to_be_visible(timeout=90000)
