@@ -3,6 +3,7 @@ shared ones: Redis stopped and started again under a running web process and wor
 from __future__ import annotations
 
 import asyncio
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -151,12 +152,11 @@ class PgCluster:
         import pwd
 
         self.port = testkit._free_port()
-        self.dir = tempfile.mkdtemp(prefix="kt-pg-", dir=testkit.TMP)
+        self.dir = tempfile.mkdtemp(prefix="kt-pg-")  # not in testkit.TMP: that one is private to us
         self.prefix: list[str] = []
-        if os.getuid() == 0:
+        if os.getuid() == 0:  # initdb refuses root
             pw = pwd.getpwnam("postgres")
             os.chown(self.dir, pw.pw_uid, pw.pw_gid)
-            os.chmod(testkit.TMP, 0o755)
             self.prefix = ["runuser", "-u", "postgres", "--"]
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/kartoteka"
 
@@ -180,6 +180,7 @@ class PgCluster:
             self.ctl("-m", "immediate", "stop")
         except subprocess.CalledProcessError:
             pass
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @pytest.fixture
