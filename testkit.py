@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import uuid
 import tempfile
 import threading
 import time
@@ -180,6 +181,14 @@ class Browser(httpx.Client):
 def cli(*args: str, input: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "saas.cli", *args], input=input, capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=120)
+
+
+def platform_admin(password: str) -> str:
+    """A new platform admin through `saas admin create`; returns the e-mail."""
+    email = f"root-{uuid.uuid4().hex[:8]}@example.com"
+    r = cli("admin", "create", "--email", email, "--name", "Root", input=password + "\n")
+    assert r.returncode == 0, r.stderr
+    return email
 
 
 def sql(db_url: str, query: str, params: dict | None = None) -> list[tuple]:

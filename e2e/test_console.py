@@ -15,17 +15,14 @@ from e2e.conftest import ARTIFACTS
 from e2e.test_foundation import (
     PASSWORD, NewContext, fill_login, mail_link, signup, unique_company, unique_email, visit,
 )
-from testkit import cli
+from testkit import cli, platform_admin
 
 ADMIN_PASSWORD = "platform admin pass 1"
 
 
 @pytest.fixture(scope="module")
 def admin_email() -> str:
-    email = f"root-{uuid.uuid4().hex[:8]}@example.com"
-    r = cli("admin", "create", "--email", email, "--name", "Root", input=ADMIN_PASSWORD + "\n")
-    assert r.returncode == 0, r.stderr
-    return email
+    return platform_admin(ADMIN_PASSWORD)
 
 
 def accept_dialogs(page: Page) -> None:

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import text
 
 from saas.db import Database
-from testkit import Browser, cli
+from testkit import Browser, cli, platform_admin
 from tests.integration.test_clients_api import sql
 from tests.integration.test_clients_web import create_client
 
@@ -28,10 +28,7 @@ ADMIN_PASSWORD = "console pass 123"
 
 @pytest.fixture(scope="module")
 def admin_email() -> str:
-    email = f"root-{secrets.token_hex(4)}@example.com"
-    r = cli("admin", "create", "--email", email, "--name", "Root", input=ADMIN_PASSWORD + "\n")
-    assert r.returncode == 0, r.stderr
-    return email
+    return platform_admin(ADMIN_PASSWORD)
 
 
 def admin_browser(make_http, email: str) -> Browser:
