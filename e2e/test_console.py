@@ -4,7 +4,6 @@ an owner exports everything with a progress bar and downloads the ZIP."""
 from __future__ import annotations
 
 import re
-import uuid
 import zipfile
 from pathlib import Path
 
