@@ -26,7 +26,8 @@ Measured:
   saas.analytics.scoring, like a worker): after imports (baseline) and at the end (peak). It reads
   VmHWM, not ru_maxrss: on Linux a child's ru_maxrss keeps the parent's RSS from before its exec.
 
-Database: BENCH_DATABASE_URL (an admin URL), else TEST_DATABASE_URL, else the embedded server.
+Database: BENCH_DATABASE_URL (an admin URL), else TEST_DATABASE_URL, else the embedded server. BENCH_KEEP=1
+keeps the loaded database (its name is logged); BENCH_REUSE=<name> measures on it again without the setup.
 Usage: python bench/analytics.py [--clients 1000000] [--ops-per-client 10] [--fit-sizes 100000,1000000]
 [--quick]. Progress on stderr, JSON as the last stdout line.
 """
@@ -101,6 +102,16 @@ async def bench_tenant(n: int, per_client: float, extra_columns: tuple = (), ext
     `extra(rnd, client_id)` returns values for `extra_columns` per client; `scores` runs one refresh."""
     rnd, setup = random.Random(SEED), {}
     admin, name = admin_url(), f"kt_bench_{secrets.token_hex(4)}"
+    if os.environ.get("BENCH_REUSE"):  # a database an earlier run kept (BENCH_KEEP=1): no setup, no drop
+        name = os.environ["BENCH_REUSE"]
+        db, raw = Database(normalise_database_url(with_db(admin, name))), await asyncpg.connect(with_db(admin, name))
+        schema = await raw.fetchval("SELECT schema_name FROM shared.tenants ORDER BY id LIMIT 1")
+        try:
+            yield db, raw, schema, with_db(admin, name), {"reused_database": name}
+        finally:
+            await raw.close()
+            await db.dispose()
+        return
     admin_conn = await asyncpg.connect(admin)
     await admin_conn.execute(f'CREATE DATABASE "{name}"')
     log(f"created database {name}")

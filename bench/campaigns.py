@@ -100,7 +100,8 @@ class Statements:
 
 async def prepare(db, schema: str, n: int) -> tuple[dict, int, float]:
     async with db.session(schema) as s:
-        await s.execute(text("INSERT INTO product_groups (name) SELECT 'Group ' || g FROM generate_series(1, 10) g"))
+        await s.execute(text("INSERT INTO product_groups (name) SELECT 'Group ' || g FROM generate_series(1, 10) g "
+                             "ON CONFLICT DO NOTHING"))
         rev = float(await s.scalar(text("SELECT percentile_disc(0.25) WITHIN GROUP (ORDER BY revenue_total) "
                                         "FROM clients")))
         earlier = Campaign(**check_campaign({"name": "Earlier", "channel": "sms", "ranking": "revenue",
@@ -116,6 +117,7 @@ async def prepare(db, schema: str, n: int) -> tuple[dict, int, float]:
         target = Campaign(**check_campaign(body))
         s.add(target)
         await s.flush()
+        await s.execute(text("DROP TABLE IF EXISTS bench_members"))  # a reused database has one
         await s.execute(text("CREATE TABLE bench_members (LIKE campaign_members INCLUDING ALL, FOREIGN KEY "
                              "(campaign_id) REFERENCES campaigns (id) ON DELETE CASCADE)"))
     async with db.session(schema) as s:
