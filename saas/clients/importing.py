@@ -452,7 +452,10 @@ class _Checker:
     Only fields with something in them are looked at: an empty cell means "not given"."""
 
     def __init__(self, raw: dict[str, Any], fields: list[str], today: date | None) -> None:
-        self.raw = {f: str(raw[f]).strip() for f in fields if raw.get(f) is not None and str(raw[f]).strip()}
+        self.raw = {}
+        for f, value in raw.items():  # a row's few mapped cells, not every field the form knows
+            if value is not None and f in fields and (text := str(value).strip()):
+                self.raw[f] = text
         self.values: dict[str, Any] = {}
         self.errors: dict[str, str] = {}
         self.today = today or date.today()
@@ -531,18 +534,8 @@ def normalise_client_row(raw: dict[str, str], line: int, region: str = "RU", tod
     row.put("email", lambda v: normalise_email(_first(v)))
     birth = row.put("birth_date", row.date_rule("The birth date cannot be in the future.", date(1900, 1, 1),
                                                 "The birth date cannot be before 1900."))
-    series, number = (re.sub(r"[\s\-№]", "", row.raw.pop(f, "")) for f in ("passport_series", "passport_number"))
-    if bool(series) != bool(number) and re.fullmatch(r"\d{10}", series or number):
-        series, number = (series or number)[:4], (series or number)[4:]  # "4510 123456" in one column
-    row.raw.update({k: v for k, v in (("passport_series", series), ("passport_number", number)) if v})
-    row.put("passport_series", _matching(r"\d{4}", "The passport series must be 4 digits."))
-    row.put("passport_number", _matching(r"\d{6}", "The passport number must be 6 digits."))
-    row.put("passport_issued_by", _words)
-    row.put("passport_division_code", _matching(r"(\d{3})[\s-]?(\d{3})", "The division code must look like 123-456.",
-                                                r"\1-\2"))
-    row.put("passport_issued_on", row.date_rule("The issue date cannot be in the future.",
-                                                birth and birth + timedelta(days=1),
-                                                "The issue date must be after the birth date."))
+    if not _PASSPORT_FIELDS.isdisjoint(row.raw):
+        _passport(row, birth)
     for name in ("consent_email", "consent_sms", "consent_calls"):
         row.put(name, parse_bool)
     for name in ("tags", "product_groups", "directions"):
@@ -550,6 +543,26 @@ def normalise_client_row(raw: dict[str, str], line: int, region: str = "RU", tod
     row.put("address", str)
     row.put("note", str)
     return row.result(line)
+
+
+_PASSPORT_FIELDS = frozenset(f for f in CLIENT_FIELDS if f.startswith("passport_"))
+_SERIES = _matching(r"\d{4}", "The passport series must be 4 digits.")
+_NUMBER = _matching(r"\d{6}", "The passport number must be 6 digits.")
+_DIVISION = _matching(r"(\d{3})[\s-]?(\d{3})", "The division code must look like 123-456.", r"\1-\2")
+
+
+def _passport(row: _Checker, birth: date | None) -> None:
+    series, number = (re.sub(r"[\s\-№]", "", row.raw.pop(f, "")) for f in ("passport_series", "passport_number"))
+    if bool(series) != bool(number) and re.fullmatch(r"\d{10}", series or number):
+        series, number = (series or number)[:4], (series or number)[4:]  # "4510 123456" in one column
+    row.raw.update({k: v for k, v in (("passport_series", series), ("passport_number", number)) if v})
+    row.put("passport_series", _SERIES)
+    row.put("passport_number", _NUMBER)
+    row.put("passport_issued_by", _words)
+    row.put("passport_division_code", _DIVISION)
+    row.put("passport_issued_on", row.date_rule("The issue date cannot be in the future.",
+                                                birth and birth + timedelta(days=1),
+                                                "The issue date must be after the birth date."))
 
 
 _KINDS = {**dict.fromkeys(["sale", "продажа", "покупка", "реализация"], "sale"),
