@@ -12,7 +12,7 @@ from playwright.sync_api import Dialog, Page, expect
 
 from e2e.conftest import ARTIFACTS
 from e2e.test_foundation import (
-    PASSWORD, NewContext, fill_login, mail_link, signup, unique_company, unique_email, visit,
+    PASSWORD, NewContext, fill_login, logout, mail_link, signup, unique_company, unique_email, visit,
 )
 from testkit import cli, platform_admin
 
@@ -60,7 +60,7 @@ def test_admin_suspends_and_reactivates_a_company(page: Page, new_context: NewCo
     assert response is not None and response.status == 403
     expect(page.locator("h1")).to_have_text(f"The workspace of {owner.company} is suspended")
     expect(page.locator("main")).to_contain_text("Your data is kept.")
-    page.get_by_role("button", name="Log out").click()
+    logout(page)  # waits for the logout to land before the next page.goto (else ERR_ABORTED)
     fill_login(page, owner.email, owner.password)
     expect(page).not_to_have_url(re.compile(r"/login$"))
     visit(page, f"/t/{owner.slug}/", status=403)

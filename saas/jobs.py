@@ -179,6 +179,9 @@ class Worker(rq.Worker):
     heartbeat grace (RQ's fixed 60 s after each check) comes from RQ_HEARTBEAT_GRACE."""
 
     heartbeat_grace = 60
+    # RQ doubles its wait between attempts to reach a lost Redis up to 60 s; capped at 5 s, jobs
+    # resume within seconds of Redis coming back, at the cost of a log line every 5 s meanwhile.
+    max_connection_wait_time = 5.0
 
     def get_heartbeat_ttl(self, job: rq.job.Job) -> int:
         return super().get_heartbeat_ttl(job) - 60 + self.heartbeat_grace
