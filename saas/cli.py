@@ -208,6 +208,35 @@ def tenants_list() -> None:
         click.echo(f"{t.slug}\t{t.status}\t{t.plan}\t{t.schema_version}\t{t.name}")
 
 
+@main.group()
+def passports() -> None:
+    """Passport data at rest."""
+
+
+@passports.command("rekey")
+@click.option("--tenant", "slug", default=None, help="Only this company (default: all of them).")
+def passports_rekey(slug: str | None) -> None:
+    """Re-encrypt passports under the current DATA_KEY after a rotation (keep the old key as
+    DATA_KEY_<ID> until this has run); resumable."""
+    from sqlalchemy import select
+
+    from saas.clients.rekey import rekey_passports
+    from saas.tenants.models import Tenant
+
+    settings = services()
+
+    async def go(db):  # noqa: ANN001, ANN202
+        async with db.session() as s:
+            query = select(Tenant.slug, Tenant.schema_name).order_by(Tenant.id)
+            companies = (await s.execute(query.where(Tenant.slug == slug) if slug else query)).all()
+        if slug and not companies:
+            raise click.UsageError(f"no company {slug!r}")
+        for company, schema in companies:
+            click.echo(f"{company}: {await rekey_passports(db, schema)} passports re-encrypted")
+
+    _run(go, settings)
+
+
 def _cli_actor() -> str:
     import getpass
 

@@ -57,10 +57,21 @@ def passport_digits(series: str | None, number: str | None) -> str:
     return re.sub(r"\D", "", (series or "") + (number or ""))
 
 
-def blind_index(value: str) -> str:
+def current_key_id() -> str:
+    return _keys()[0]
+
+
+def blind_index(value: str, key_id: str | None = None) -> str:
     """A keyed hash of the normalised series+number: equal inputs match, nothing else leaks."""
-    key_id, keys = _keys()
-    return hmac.new(_derive(keys[key_id], b"bidx"), value.encode(), hashlib.sha256).hexdigest()
+    current, keys = _keys()
+    return hmac.new(_derive(keys[key_id or current], b"bidx"), value.encode(), hashlib.sha256).hexdigest()
+
+
+def blind_indexes(value: str) -> list[str]:
+    """The value's index under every configured key, the current first: a search finds passports
+    that `saas passports rekey` has not reached yet after a key rotation."""
+    current, keys = _keys()
+    return [blind_index(value, current)] + [blind_index(value, k) for k in keys if k != current]
 
 
 def mask(series: str | None, number: str | None) -> str:

@@ -154,7 +154,7 @@ def search_condition(q: str) -> Any:
     if digits and re.fullmatch(r"[\d\s()+\-.]+", q):
         conditions = []
         if len(digits) == 10:  # series + number of a Russian passport
-            conditions.append(Client.passport_bidx == crypto.blind_index(digits))
+            conditions.append(Client.passport_bidx.in_(crypto.blind_indexes(digits)))
         phones = {digits}
         if digits[0] == "8" and len(digits) >= 4:  # the Russian trunk prefix: 8 916… is +7 916…
             phones.add("7" + digits[1:])
