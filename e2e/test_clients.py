@@ -143,16 +143,20 @@ def held(worker: subprocess.Popen) -> Iterator[None]:
         os.kill(worker.pid, signal.SIGCONT)
 
 
-def upload(page: Page, csv_path: Path, rows: int) -> None:
-    """Imports → file → Clients → Upload and map columns: lands on the mapping screen."""
+def upload_to_mapping(page: Page, csv_path: Path, rows: int, title: str | None = None) -> None:
+    """Imports → file → Clients → Upload and map columns: lands on the mapping screen of the file."""
     open_imports(page)
     form = page.locator("form[enctype='multipart/form-data']")
     form.get_by_label("File").set_input_files(str(csv_path))
     form.get_by_role("group", name="The file holds").get_by_label("Clients").check()
     form.get_by_role("button", name="Upload and map columns").click()
     expect(page).to_have_url(IMPORT_URL)
-    expect(page.locator("h1")).to_have_text(csv_path.name)
+    expect(page.locator("h1")).to_have_text(title or csv_path.name)
     expect(page.locator(".page-head")).to_contain_text(f"{rows} rows")
+
+
+def upload(page: Page, csv_path: Path, rows: int) -> None:
+    upload_to_mapping(page, csv_path, rows)
     expect(page.locator(".page-head")).to_contain_text("· cp1251 · «;»")
     expect(page.locator(".page-head .badge")).to_have_text("waiting for mapping")
     expect(page.locator("form#mapping table.mapping-table thead th")).to_have_text(["ФИО", "Телефон", "Email"])

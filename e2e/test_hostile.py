@@ -20,8 +20,9 @@ from pathlib import Path
 
 from playwright.sync_api import ConsoleMessage, Dialog, Page, expect
 
-from e2e.test_clients import ARTIFACTS, CLIENT_URL, IMPORT_URL, open_clients, open_imports, search_for, \
-    start_import_and_watch
+from e2e.test_clients import (
+    ARTIFACTS, CLIENT_URL, open_clients, open_imports, search_for, start_import_and_watch, upload_to_mapping,
+)
 from e2e.test_foundation import signup, visit
 from saas.clients.contacts import normalise_email
 from saas.clients.importing import formula_safe
@@ -91,14 +92,7 @@ class Watch:
 
 
 def upload_hostile(page: Page, csv_path: Path, rows: int) -> None:
-    open_imports(page)
-    form = page.locator("form[enctype='multipart/form-data']")
-    form.get_by_label("File").set_input_files(str(csv_path))
-    form.get_by_role("group", name="The file holds").get_by_label("Clients").check()
-    form.get_by_role("button", name="Upload and map columns").click()
-    expect(page).to_have_url(IMPORT_URL)
-    expect(page.locator("h1")).to_have_text(FILE_NAME)
-    expect(page.locator(".page-head")).to_contain_text(f"{rows} rows")
+    upload_to_mapping(page, csv_path, rows, title=FILE_NAME)
     mapping = page.locator("form#mapping")
     # The headers were matched to the fields they name; the dry run shows the payloads as text.
     for i, field in enumerate([*TEXT_COLUMNS.values(), "phone", "email", "birth_date"]):
