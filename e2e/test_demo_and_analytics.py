@@ -43,6 +43,7 @@ def test_try_the_demo_reaches_the_dashboard_and_builds_a_campaign(page: Page, wo
     # a campaign with three conditions: the live count changes, build, progress, list, CSV
     page.get_by_role("link", name="Campaigns").first.click()
     page.get_by_role("link", name=re.compile("New campaign")).click()
+    expect(page.locator("[data-count=eligible]")).to_be_visible(timeout=15000)  # counted on opening, untouched
     page.fill("input[name=name]", "Spring sale")
     page.select_option("select[name=channel]", "none")
     count = page.locator("[data-count=eligible]")
