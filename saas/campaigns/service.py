@@ -187,12 +187,12 @@ def score_expression(ranking: dict[str, Any], partition: Any = None) -> Any:
     return components[ranking.get("by", "clv")]
 
 
-def control_expression(campaign_id: int, share: float, client_id: Any = None) -> Any:
+def control_expression(campaign_id: int, share: float, client_id: str) -> Any:
     """A stable pseudo-random draw per (campaign, client): the same clients are held out on
-    every rebuild, and no other campaign's draw is correlated with it."""
+    every rebuild, and no other campaign's draw is correlated with it. `client_id`: a column in SQL."""
     threshold = int(round(share * 10000))
     return literal_column(
-        f"((('x' || substr(md5('{int(campaign_id)}:' || {client_id or 'clients.id'}::text), 1, 8))::bit(32)::bigint"
+        f"((('x' || substr(md5('{int(campaign_id)}:' || {client_id}::text), 1, 8))::bit(32)::bigint"
         f" % 10000) < {threshold})")
 
 
