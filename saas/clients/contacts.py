@@ -15,14 +15,17 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, valida
 from email_validator.rfc_constants import EMAIL_MAX_LENGTH, LOCAL_PART_MAX_LENGTH
 
 _SEPARATORS = re.compile(r"[\s()\-.]+")
-_RU_SHAPE = re.compile(r"(?:\+7|8|7)?(9\d{9})")
+# ASCII only (re.ASCII): other scripts' digits and letters go to the libraries, and the bulk import's
+# SQL (saas/clients/import_bulk.py) mirrors these patterns exactly.
+_RU_SHAPE = re.compile(r"(?:\+7|8|7)?(9\d{9})", re.ASCII)
 # The library's own pattern of Russian mobile numbers: a number that matches it is valid (MOBILE).
-_RU_MOBILE = re.compile(phonenumbers.PhoneMetadata.metadata_for_region("RU").mobile.national_number_pattern)
+RU_MOBILE_PATTERN = phonenumbers.PhoneMetadata.metadata_for_region("RU").mobile.national_number_pattern
+_RU_MOBILE = re.compile(RU_MOBILE_PATTERN, re.ASCII)
 
 _LOCAL = r"[a-z0-9_+]+(?:[.-][a-z0-9_+]+)*"
 _LABEL = r"[a-z0-9](?:[a-z0-9]|-(?!-)){0,61}[a-z0-9]|[a-z0-9]"
-_PLAIN_EMAIL = re.compile(rf"({_LOCAL})@((?:(?:{_LABEL})\.)+[a-z]{{2,63}})", re.IGNORECASE)
-_SPECIAL = tuple(SPECIAL_USE_DOMAIN_NAMES)
+_PLAIN_EMAIL = re.compile(rf"({_LOCAL})@((?:(?:{_LABEL})\.)+[a-z]{{2,63}})", re.IGNORECASE | re.ASCII)
+SPECIAL_DOMAINS = tuple(SPECIAL_USE_DOMAIN_NAMES)
 
 
 def _phone_shortcut(value: str, region: str) -> str | None:
@@ -54,7 +57,7 @@ def _email_shortcut(value: str) -> str | None:
     if found is None or len(value) > EMAIL_MAX_LENGTH or len(found[1]) > LOCAL_PART_MAX_LENGTH:
         return None
     domain = found[2].lower()
-    if any(domain == d or domain.endswith("." + d) for d in _SPECIAL):
+    if any(domain == d or domain.endswith("." + d) for d in SPECIAL_DOMAINS):
         return None
     return value.lower()
 

@@ -26,24 +26,28 @@ def mapped_rows(imp: Import, limit: int | None = None, fields: list | None = Non
 
 def _rows(payload: bytes, filename: str, mapping: dict[str, str], kind: str, fields: list | None,
           limit: int | None) -> Iterator[tuple[RowResult, dict]]:
-    from saas.clients.custom import check_values
-
     table = read_table(payload, filename)
     columns = {int(k): v for k, v in mapping.items() if v}
-    normalise = normalise_client_row if kind == "clients" else normalise_operation_row
     for n, cells in enumerate(table.rows):
         if limit is not None and n >= limit:
             return
         raw = {field: cells[i] if i < len(cells) else "" for i, field in columns.items()}
-        builtin = {k: v for k, v in raw.items() if not k.startswith("custom:")}
-        result = normalise(builtin, line=getattr(cells, "line", n + 2))
-        custom_raw = {k[7:]: v for k, v in raw.items() if k.startswith("custom:") and str(v).strip()}
-        if custom_raw and fields is not None:
-            try:
-                result.values["custom"] = check_values(fields, custom_raw, partial=True)
-            except FormError as exc:
-                result.errors.update(exc.errors)
-        yield result, raw
+        yield normalise_raw(raw, getattr(cells, "line", n + 2), kind, fields), raw
+
+
+def normalise_raw(raw: dict[str, str], line: int, kind: str, fields: list | None) -> RowResult:
+    """One row's mapped cells (field name -> text) through the rules of its kind."""
+    from saas.clients.custom import check_values
+
+    normalise = normalise_client_row if kind == "clients" else normalise_operation_row
+    result = normalise({k: v for k, v in raw.items() if not k.startswith("custom:")}, line=line)
+    custom_raw = {k[7:]: v for k, v in raw.items() if k.startswith("custom:") and str(v).strip()}
+    if custom_raw and fields is not None:
+        try:
+            result.values["custom"] = check_values(fields, custom_raw, partial=True)
+        except FormError as exc:
+            result.errors.update(exc.errors)
+    return result
 
 
 def _chunks(rows: Iterator[Any], size: int) -> Iterator[list]:

@@ -18,7 +18,7 @@ from sqlalchemy import Text, bindparam, delete, func, insert, select, text, upda
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from saas.clients import crypto, service
+from saas.clients import crypto, import_bulk, service
 from saas.clients.importing import (
     CLIENT_FIELDS, OPERATION_FIELDS, MAX_BYTES, ImportFileError, RowResult, guess_mapping,
     normalise_client_row, normalise_operation_row, read_table,
@@ -179,29 +179,32 @@ async def run_import(db: AsyncSession, imp: Import, *, progress: Progress | None
     counts = {"created": 0, "updated": 0, "skipped": 0, "rejected": 0}
     seen: dict[tuple[str, str], int] = {}  # keys of clients this file already created or matched
     touched: set[int] = set()
-    batch: list[tuple[RowResult, dict[str, str]]] = []
     done = 0
 
-    async def flush() -> None:
+    async def flush(batch: list[tuple[RowResult, dict[str, str]]], created_by_sql: int = 0) -> None:
         nonlocal done
         handler = _client_batch if imp.kind == "clients" else _operation_batch
-        for outcome, raw in await handler(db, imp, batch, match_by, opts.get("on_match", "update"), seen):
+        for outcome, raw in await handler(db, imp, batch, match_by, opts.get("on_match", "update"), seen) if batch else ():
             counts[outcome.action] += 1
             if outcome.client_id:
                 touched.add(outcome.client_id)
             if outcome.action == "rejected" and len(rejected) < MAX_REJECTED_KEPT:
                 rejected.append({"line": outcome.line, "reason": outcome.reason, "values": raw})
-        done += len(batch)
-        batch.clear()
+        counts["created"] += created_by_sql
+        done += len(batch) + created_by_sql
         if progress:
             await progress(done, imp.total_rows)
 
     from saas.clients.custom import definitions
 
     fields = await definitions(db) if imp.kind == "clients" else None
-    async for rows in batches(imp, fields, BATCH):
-        batch.extend(rows)
-        await flush()
+    chunks = await import_bulk.plan(db, imp, fields, match_by) if imp.kind == "clients" else None
+    if chunks is not None:  # most rows go in set-based; the rest, below, row by row as before
+        async for chunk in chunks:
+            await flush(chunk.rest, chunk.created)
+    else:
+        async for rows in batches(imp, fields, BATCH):
+            await flush(rows)
     if imp.kind == "operations":
         await refresh_metrics(db, sorted(touched))
     imp.created_count, imp.updated_count = counts["created"], counts["updated"]
@@ -254,9 +257,16 @@ async def _client_batch(db, imp, batch, match_by, on_match, seen) -> list[tuple[
         elif on_match == "skip":
             out.append((Outcome("skipped", result.line, match), raw))
         else:
-            await _update_client(db, imp, match, result.values)
+            replaced = await _update_client(db, imp, match, result.values)
             for k in row_keys:
-                seen[k] = match
+                existing[k] = seen[k] = match
+            # The batch's lookups were made before this row: a value this update took away from
+            # the client is looked up again, so that the outcome is the row-by-row one whatever the
+            # batches (and the set-based import's, which batches differently).
+            if stale := [k for k in replaced if k[0] in match_by and k not in seen]:
+                for k in stale:
+                    existing.pop(k, None)
+                existing.update(await find_matches(db, stale))
             out.append((Outcome("updated", result.line, match), raw))
     await insert_pending()
     return out
@@ -300,8 +310,10 @@ async def _new_client_values(db: AsyncSession, imp: Import, values: dict[str, An
     return row
 
 
-async def _update_client(db: AsyncSession, imp: Import, client_id: int, values: dict[str, Any]) -> None:
+async def _update_client(db: AsyncSession, imp: Import, client_id: int, values: dict[str, Any]) -> list[tuple[str, str]]:
+    """Apply a matched row; returns the client's matching keys this replaced (kind, old value)."""
     client = await db.get(Client, client_id)
+    before = {"phone": client.phone, "email": client.email, "passport": client.passport_bidx}
     undo = await db.get(ImportUndo, (imp.id, client_id))
     if undo is None:
         db.add(ImportUndo(import_id=imp.id, client_id=client_id, before=_snapshot(client)))
@@ -318,6 +330,8 @@ async def _update_client(db: AsyncSession, imp: Import, client_id: int, values: 
     for column, ids in (await _interest_ids(db, values)).items():
         setattr(client, column, list(dict.fromkeys([*getattr(client, column), *ids])))
     client.updated_at = datetime.now(UTC)
+    after = {"phone": client.phone, "email": client.email, "passport": client.passport_bidx}
+    return [(kind, old) for kind, old in before.items() if old and after[kind] != old]
 
 
 def _consents(values: dict[str, Any]) -> dict[str, bool]:

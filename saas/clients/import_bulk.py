@@ -1,0 +1,285 @@
+"""A client import done set-based: the rows of the file go to a temporary table with one COPY, SQL
+checks and normalises the common shapes of each cell exactly as the row rules in `importing.py`
+would, and the new clients that touch nothing else go in with INSERT … SELECT, a chunk at a time.
+
+"Touch nothing else" means no matching key (phone or e-mail, as the import matches) shared with
+another row of the file or with an existing client. Every other row (a match to update or skip, a
+rejected row, a cell the SQL does not vouch for: a landline, initials, tags, a passport…) goes
+through the row rules in file order, as before. Those rows can only interact with each other and
+with older clients, so the outcome is the row-by-row import's, only faster
+(tests/integration/test_import_bulk.py compares the two on the same files).
+
+Per row the SQL only ever accepts what the Python rules accept and returns what they return:
+names split on Python's whitespace, a Russian mobile through the `phonenumbers` pattern, a plain
+ASCII e-mail, a date as DD.MM.YYYY or YYYY-MM-DD; anything else is left to Python.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import date
+from functools import cache
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from saas.clients.contacts import RU_MOBILE_PATTERN, SPECIAL_DOMAINS
+from saas.clients.import_rows import normalise_raw
+from saas.clients.importing import RowResult, read_table
+from saas.clients.models import Import
+
+CHUNK = 100_000  # rows per INSERT … SELECT: one progress step each
+SLOW_SHARE = 0.5  # above this share of rows for the row rules, the streaming import is cheaper
+NAME_PARTS = ("last_name", "first_name", "middle_name")
+KEYED = ("phone", "email")  # the keys a fast row can have (a passport row is never fast)
+
+
+@dataclass
+class Chunk:
+    created: int  # new clients inserted by SQL in this chunk
+    rest: list[tuple[RowResult, dict[str, str]]]  # the other rows, for the row rules, in file order
+
+
+@cache
+def python_whitespace() -> str:
+    """The characters str.strip() and str.split() treat as whitespace (re's \\s is the same set)."""
+    return "".join(ch for ch in map(chr, range(0x110000)) if ch.isspace())
+
+
+def _bind_values(today: date) -> dict[str, Any]:
+    special = "|".join(re.escape(d) for d in SPECIAL_DOMAINS)
+    return {"ws": python_whitespace(), "ws_run": f"[{python_whitespace()}]+", "today": today,
+            "mobile": f"^(?:{RU_MOBILE_PATTERN.replace(chr(92) + 'd', '[0-9]')})$",
+            "special": f"(^|\\.)({special})$"}
+
+
+# ---- the SQL of one row ------------------------------------------------------------------------
+
+
+def _strip(c: str) -> str:
+    return f"btrim({c}, :ws)"
+
+
+def _words(c: str) -> str:
+    return f"regexp_replace(btrim({c}, :ws), :ws_run, ' ', 'g')"
+
+
+def _present(c: str) -> str:
+    return f"({_strip(c)} <> '')"
+
+
+_EMAIL = ("email_raw ~ '^[A-Za-z0-9_+.@-]+$' AND length(email_raw) <= 254 AND email_low ~ "
+          "'^[a-z0-9_+]+([.-][a-z0-9_+]+)*@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$' "
+          "AND length(split_part(email_low, '@', 1)) <= 64 AND strpos(split_part(email_low, '@', 2), '--') = 0 "
+          "AND split_part(email_low, '@', 2) !~ :special")
+_ISO_DATE, _RU_DATE = "^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}$", "^([0-9]{1,2})[./-]([0-9]{1,2})[./-]([0-9]{4})$"
+_REAL_DATE = ("CASE WHEN ymd IS NULL OR ymd[1]::int < 1 OR ymd[2]::int NOT BETWEEN 1 AND 12 THEN NULL "
+              "WHEN ymd[3]::int BETWEEN 1 AND extract(day FROM make_date(ymd[1]::int, ymd[2]::int, 1) "
+              "+ interval '1 month - 1 day')::int THEN make_date(ymd[1]::int, ymd[2]::int, ymd[3]::int) END")
+_IN_RANGE = "birth_real BETWEEN DATE '1900-01-01' AND :today"
+
+
+@dataclass
+class RowSql:
+    """A SELECT in three layers: cells -> parts -> the client's columns and the `fast` flag."""
+    cells: list[str]
+    parts: list[str]
+    columns: list[str]
+    checks: list[str]
+
+
+def row_sql(columns: dict[str, str]) -> RowSql:
+    """The SQL twin of normalise_client_row for the mapped fields (`columns`: field -> staging
+    column). A check that fails means "let Python decide", never "reject"."""
+    sql = RowSql([], [], [], ["(last_name <> '' OR first_name <> '')"])
+    for part in NAME_PARTS:
+        sql.cells.append(f"{_words(columns[part]) if part in columns else repr('')} AS g_{part}")
+    if "full_name" in columns:  # split only when no last or first name is given, as the row rules do
+        c = columns["full_name"]
+        sql.cells += [f"{_present(c)} AS fn_present", f"strpos({c}, '.') = 0 AS fn_plain",  # '.': initials
+                      f"string_to_array({_words(f'replace({c}, {chr(39)},{chr(39)}, {chr(39)} {chr(39)})')}, ' ') AS fn"]
+        use = "(fn_present AND g_last_name = '' AND g_first_name = '')"
+        sql.parts += [f"CASE WHEN {use} THEN CASE WHEN cardinality(fn) > 1 THEN fn[1] ELSE '' END ELSE g_last_name END"
+                      " AS last_name",
+                      f"CASE WHEN {use} THEN coalesce(fn[least(cardinality(fn), 2)], '') ELSE g_first_name END"
+                      " AS first_name",
+                      f"CASE WHEN {use} AND g_middle_name = '' THEN array_to_string(fn[3:], ' ') ELSE g_middle_name END"
+                      " AS middle_name", f"NOT {use} OR fn_plain AS fn_ok"]
+        sql.checks.append("fn_ok")
+    else:
+        sql.parts += [f"g_{part} AS {part}" for part in NAME_PARTS]
+    if "phone" in columns:
+        c = columns["phone"]
+        sql.cells += [f"{_present(c)} AS phone_present", f"strpos({c}, ',') + strpos({c}, ';') = 0 AS phone_single",
+                      f"translate({c}, :ws || '().-', '') AS phone_digits"]
+        sql.parts.append("CASE WHEN phone_single AND phone_digits ~ '^(\\+7|8|7)?9[0-9]{9}$' AND "
+                         "right(phone_digits, 10) ~ :mobile THEN '+7' || right(phone_digits, 10) END AS phone")
+        sql.checks.append("(NOT phone_present OR phone IS NOT NULL)")
+    else:
+        sql.parts.append("NULL::text AS phone")
+    if "email" in columns:
+        c = columns["email"]
+        sql.cells += [f"{_strip(c)} AS email_raw", f"lower({_strip(c)}) AS email_low"]
+        sql.parts.append(f"CASE WHEN email_raw <> '' AND {_EMAIL} THEN email_low END AS email")
+        sql.checks.append("(email_raw = '' OR email IS NOT NULL)")
+    else:
+        sql.parts.append("NULL::text AS email")
+    if "birth_date" in columns:
+        c = _strip(columns["birth_date"])
+        sql.cells += [f"{c} AS birth_raw", f"CASE WHEN {c} ~ '{_ISO_DATE}' OR {c} ~ '{_RU_DATE}' THEN "
+                      f"string_to_array(regexp_replace({c}, '{_RU_DATE}', '\\3-\\2-\\1'), '-') END AS ymd"]
+        sql.parts.append(f"{_REAL_DATE} AS birth_real")
+        sql.columns.append(f"CASE WHEN {_IN_RANGE} THEN birth_real END AS birth_date")
+        sql.checks.append(f"(birth_raw = '' OR {_IN_RANGE})")
+    else:
+        sql.columns.append("NULL::date AS birth_date")
+    for name in ("address", "note"):
+        sql.columns.append(f"NULLIF({_strip(columns[name])}, '') AS {name}" if name in columns
+                           else f"NULL::text AS {name}")
+    for name, c in columns.items():  # anything else (passport, consent, tags, interests, custom): empty only
+        if name not in (*NAME_PARTS, "full_name", "phone", "email", "birth_date", "address", "note"):
+            sql.checks.append(f"NOT {_present(c)}")
+    return sql
+
+
+def norm_select(columns: dict[str, str]) -> str:
+    """n, the new client's columns and `fast`, per staged row."""
+    sql = row_sql(columns)
+    return (f"SELECT n, last_name, first_name, middle_name, phone, email, {', '.join(sql.columns)}, "
+            f"({' AND '.join(sql.checks)}) IS TRUE AS fast "
+            f"FROM (SELECT *, {', '.join(sql.parts)} FROM (SELECT *, {', '.join(sql.cells)} "
+            f"FROM import_stage) cells) parts")
+
+
+# ---- staging -----------------------------------------------------------------------------------
+
+
+def _mapped(imp: Import) -> dict[str, int]:
+    """Mapped field -> file column, in the mapping's order (the staging table's c0, c1, …)."""
+    return {field: int(index) for index, field in imp.mapping.items() if field}
+
+
+def _canonical_csv(payload: bytes, filename: str, indexes: list[int], rows_per_chunk: int = 20_000) -> Iterator[bytes]:
+    """The file's rows as the row import reads them (encoding, skipped blank rows, line numbers) in
+    one CSV dialect for COPY: row number, line, the mapped cells; every field quoted, so an empty
+    cell is '' and never NULL, and a lone \\. is data, not COPY's end marker."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n")
+    for n, cells in enumerate(read_table(payload, filename).rows):
+        writer.writerow([n, cells.line, *(cells[i] if i < len(cells) else "" for i in indexes)])
+        if n % rows_per_chunk == rows_per_chunk - 1:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode()
+
+
+async def _raw(db: AsyncSession) -> Any:  # noqa: ANN401 - asyncpg's connection, for COPY
+    return (await (await db.connection()).get_raw_connection()).driver_connection
+
+
+async def _stage(db: AsyncSession, imp: Import) -> None:
+    indexes = list(_mapped(imp).values())
+    await db.execute(text("DROP TABLE IF EXISTS import_stage, import_norm, import_taken"))
+    cells = ", ".join(f"c{i} text" for i in range(len(indexes)))
+    await db.execute(text(f"CREATE TEMP TABLE import_stage (n int, line int, {cells}) ON COMMIT DROP"))
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for chunk in _canonical_csv(imp.payload, imp.filename, indexes):
+            yield chunk
+
+    await (await _raw(db)).copy_to_table("import_stage", source=chunks(), format="csv")
+
+
+# ---- the plan ----------------------------------------------------------------------------------
+
+
+async def classify(db: AsyncSession, imp: Import, today: date | None = None) -> None:
+    """import_stage (n, line, the mapped cells) and import_norm (n, the columns SQL computed, fast)."""
+    await _stage(db, imp)
+    staging = {field: f"c{i}" for i, field in enumerate(_mapped(imp))}
+    await db.execute(text(f"CREATE TEMP TABLE import_norm ON COMMIT DROP AS {norm_select(staging)}"),
+                     _bind_values(today or date.today()))
+    await db.execute(text("CREATE INDEX ON import_stage (n)"))
+    await db.execute(text("CREATE INDEX ON import_norm (n)"))
+    await db.execute(text("ANALYZE import_norm"))
+
+
+async def plan(db: AsyncSession, imp: Import, fields: list | None, match_by: list[str],
+               today: date | None = None) -> AsyncIterator[Chunk] | None:
+    """Stage and sort the rows; None when the row-by-row import had better do it all (most rows
+    need the row rules anyway, or the new clients would pass the plan's limit)."""
+    from saas.tenants.limits import check_limit
+    from saas.tenants.service import FormError
+
+    await classify(db, imp, today)
+    total, slow = (await db.execute(text("SELECT count(*), count(*) FILTER (WHERE NOT fast) FROM import_norm"))).one()
+    if slow > SLOW_SHARE * total and slow > 10_000:
+        return None
+    keyed = [k for k in KEYED if k in match_by]
+    await _taken_keys(db, imp, fields, match_by, keyed, total)
+    for kind in keyed:  # a key another row or an existing client has: that row goes to the row rules
+        await db.execute(text(f"UPDATE import_norm n SET fast = false FROM import_taken t "  # noqa: S608
+                              f"WHERE n.fast AND t.kind = '{kind}' AND t.value = n.{kind}"))
+    try:
+        await check_limit(db, None, "clients", adding=await db.scalar(text("SELECT count(*) FROM import_norm WHERE fast")))
+    except FormError:  # over the plan: the row import rejects exactly the rows past the limit
+        return None
+    return _chunks(db, imp, fields, total)
+
+
+async def _taken_keys(db: AsyncSession, imp: Import, fields: list | None, match_by: list[str],
+                      keyed: list[str], total: int) -> None:
+    """import_taken(kind, value): the matching keys a fast row must not have. Taken here, before any
+    insert: keys of the rows the row rules will see, keys repeated in the file, existing clients'."""
+    from saas.clients.imports import client_keys
+
+    await db.execute(text("CREATE TEMP TABLE import_taken (kind text, value text) ON COMMIT DROP"))
+    for start in range(0, total, CHUNK):
+        keys = [k for batch in await _slow_rows(db, imp, fields, start)
+                for result, _raw in batch if not result.errors
+                for k in client_keys(result.values, match_by) if k[0] in keyed]
+        if keys:
+            await (await _raw(db)).copy_records_to_table("import_taken", records=keys)
+    for kind in keyed:
+        await db.execute(text(
+            f"INSERT INTO import_taken SELECT '{kind}', {kind} FROM import_norm "  # noqa: S608
+            f"WHERE fast AND {kind} IS NOT NULL GROUP BY {kind} HAVING count(*) > 1 "
+            f"UNION ALL SELECT '{kind}', n.{kind} FROM import_norm n WHERE n.fast AND EXISTS "
+            f"(SELECT 1 FROM clients c WHERE c.{kind} = n.{kind} AND c.erased_at IS NULL)"))
+    await db.execute(text("ANALYZE import_taken"))
+
+
+async def _slow_rows(db: AsyncSession, imp: Import, fields: list | None, start: int,
+                     size: int = 1000) -> list[list[tuple[RowResult, dict[str, str]]]]:
+    """The rows of [start, start + CHUNK) that are not fast, through the row rules, in file order,
+    in batches of `size`. Read whole (not streamed): the caller queries between batches."""
+    names = list(_mapped(imp))
+    cells = ", ".join(f"s.c{i}" for i in range(len(names)))
+    rows = (await db.execute(text(
+        f"SELECT s.line, {cells} FROM import_stage s JOIN import_norm USING (n) "  # noqa: S608
+        "WHERE NOT fast AND n >= :start AND n < :stop ORDER BY n"), {"start": start, "stop": start + CHUNK})).all()
+    out = []
+    for i in range(0, len(rows), size):
+        batch = []
+        for line, *values in rows[i:i + size]:
+            raw = dict(zip(names, values, strict=True))
+            batch.append((normalise_raw(raw, line, imp.kind, fields), raw))
+        out.append(batch)
+    return out
+
+
+async def _chunks(db: AsyncSession, imp: Import, fields: list | None, total: int) -> AsyncIterator[Chunk]:
+    for start in range(0, total, CHUNK):
+        created = (await db.execute(text(
+            "INSERT INTO clients (last_name, first_name, middle_name, birth_date, phone, email, address, note, "
+            "import_id) SELECT last_name, first_name, middle_name, birth_date, phone, email, address, note, :import "
+            "FROM import_norm WHERE fast AND n >= :start AND n < :stop ORDER BY n"),
+            {"import": imp.id, "start": start, "stop": start + CHUNK})).rowcount
+        yield Chunk(created, [])
+        for batch in await _slow_rows(db, imp, fields, start):
+            yield Chunk(0, batch)
