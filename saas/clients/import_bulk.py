@@ -28,7 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saas.clients.contacts import RU_MOBILE_PATTERN, SPECIAL_DOMAINS
-from saas.clients.import_rows import normalise_raw
+from saas.clients.import_rows import INLINE_BELOW, forked, normalise_raw
 from saas.clients.importing import RowResult, read_table
 from saas.clients.models import Import
 
@@ -52,7 +52,9 @@ def python_whitespace() -> str:
 
 def _bind_values(today: date) -> dict[str, Any]:
     special = "|".join(re.escape(d) for d in SPECIAL_DOMAINS)
-    return {"ws": python_whitespace(), "ws_run": f"[{python_whitespace()}]+", "today": today,
+    odd = python_whitespace().replace(" ", "")
+    return {"ws": python_whitespace(), "ws_run": f"[{python_whitespace()}]+", "odd_space": f"[{odd}]|  ",
+            "today": today,
             "mobile": f"^(?:{RU_MOBILE_PATTERN.replace(chr(92) + 'd', '[0-9]')})$",
             "special": f"(^|\\.)({special})$"}
 
@@ -65,37 +67,44 @@ def _strip(c: str) -> str:
 
 
 def _words(c: str) -> str:
-    return f"regexp_replace(btrim({c}, :ws), :ws_run, ' ', 'g')"
+    """" ".join(value.split()); the regexp only when the cell holds other whitespace than single spaces."""
+    return f"CASE WHEN {c} ~ :odd_space THEN regexp_replace(btrim({c}, :ws), :ws_run, ' ', 'g') ELSE btrim({c}, ' ') END"
 
 
 def _present(c: str) -> str:
     return f"({_strip(c)} <> '')"
 
 
+# Python's pattern without its counted repetitions (slow in PostgreSQL's engine); the limits they
+# imposed are checked apart: no label over 63 characters, no '--', at most 64 before the '@'.
 _EMAIL = ("email_raw ~ '^[A-Za-z0-9_+.@-]+$' AND length(email_raw) <= 254 AND email_low ~ "
-          "'^[a-z0-9_+]+([.-][a-z0-9_+]+)*@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$' "
+          "'^[a-z0-9_+]+([.-][a-z0-9_+]+)*@([a-z0-9]([a-z0-9-]*[a-z0-9])?\\.)+[a-z][a-z]+$' "
           "AND length(split_part(email_low, '@', 1)) <= 64 AND strpos(split_part(email_low, '@', 2), '--') = 0 "
-          "AND split_part(email_low, '@', 2) !~ :special")
-_ISO_DATE, _RU_DATE = "^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}$", "^([0-9]{1,2})[./-]([0-9]{1,2})[./-]([0-9]{4})$"
-_REAL_DATE = ("CASE WHEN ymd IS NULL OR ymd[1]::int < 1 OR ymd[2]::int NOT BETWEEN 1 AND 12 THEN NULL "
-              "WHEN ymd[3]::int BETWEEN 1 AND extract(day FROM make_date(ymd[1]::int, ymd[2]::int, 1) "
-              "+ interval '1 month - 1 day')::int THEN make_date(ymd[1]::int, ymd[2]::int, ymd[3]::int) END")
+          "AND (length(email_low) < 64 OR email_low !~ '[^.@]{64}') AND split_part(email_low, '@', 2) !~ :special")
+_RU_DATE, _ISO_DATE = "^[0-9]{1,2}[./-][0-9]{1,2}[./-][0-9]{4}$", "^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}$"
+_MONTH_DAYS = ("CASE WHEN m = 2 THEN 28 + (y % 4 = 0 AND (y % 100 <> 0 OR y % 400 = 0))::int "
+               "WHEN m IN (4, 6, 9, 11) THEN 30 ELSE 31 END")
 _IN_RANGE = "birth_real BETWEEN DATE '1900-01-01' AND :today"
+KNOWN = (*NAME_PARTS, "full_name", "phone", "email", "birth_date", "address", "note")
 
 
 @dataclass
 class RowSql:
-    """A SELECT in three layers: cells -> parts -> the client's columns and the `fast` flag."""
+    """A SELECT in layers, each computed once per row (OFFSET 0 keeps PostgreSQL from inlining a
+    layer's expressions into every use of them): cells -> parts -> values -> dates -> columns, fast."""
     cells: list[str]
     parts: list[str]
+    values: list[str]
+    dates: list[str]
     columns: list[str]
     checks: list[str]
 
 
 def row_sql(columns: dict[str, str]) -> RowSql:
     """The SQL twin of normalise_client_row for the mapped fields (`columns`: field -> staging
-    column). A check that fails means "let Python decide", never "reject"."""
-    sql = RowSql([], [], [], ["(last_name <> '' OR first_name <> '')"])
+    column). A failed check means "let Python decide", never "reject"."""
+    sql = RowSql([], [], [], [], ["last_name", "first_name", "middle_name", "phone", "email"],
+                 ["(last_name <> '' OR first_name <> '')"])
     for part in NAME_PARTS:
         sql.cells.append(f"{_words(columns[part]) if part in columns else repr('')} AS g_{part}")
     if "full_name" in columns:  # split only when no last or first name is given, as the row rules do
@@ -112,12 +121,12 @@ def row_sql(columns: dict[str, str]) -> RowSql:
         sql.checks.append("fn_ok")
     else:
         sql.parts += [f"g_{part} AS {part}" for part in NAME_PARTS]
-    if "phone" in columns:
+    if "phone" in columns:  # digits, '+', spaces and ( ) - . only: other whitespace goes to Python
         c = columns["phone"]
-        sql.cells += [f"{_present(c)} AS phone_present", f"strpos({c}, ',') + strpos({c}, ';') = 0 AS phone_single",
-                      f"translate({c}, :ws || '().-', '') AS phone_digits"]
-        sql.parts.append("CASE WHEN phone_single AND phone_digits ~ '^(\\+7|8|7)?9[0-9]{9}$' AND "
-                         "right(phone_digits, 10) ~ :mobile THEN '+7' || right(phone_digits, 10) END AS phone")
+        sql.cells += [f"{_present(c)} AS phone_present",
+                      f"CASE WHEN {c} ~ '^[0-9+ ().-]+$' THEN translate({c}, ' ().-', '') END AS phone_digits"]
+        sql.parts.append("CASE WHEN phone_digits ~ '^(\\+7|8|7)?9[0-9]{9}$' AND right(phone_digits, 10) ~ :mobile "
+                         "THEN '+7' || right(phone_digits, 10) END AS phone")
         sql.checks.append("(NOT phone_present OR phone IS NOT NULL)")
     else:
         sql.parts.append("NULL::text AS phone")
@@ -130,9 +139,14 @@ def row_sql(columns: dict[str, str]) -> RowSql:
         sql.parts.append("NULL::text AS email")
     if "birth_date" in columns:
         c = _strip(columns["birth_date"])
-        sql.cells += [f"{c} AS birth_raw", f"CASE WHEN {c} ~ '{_ISO_DATE}' OR {c} ~ '{_RU_DATE}' THEN "
-                      f"string_to_array(regexp_replace({c}, '{_RU_DATE}', '\\3-\\2-\\1'), '-') END AS ymd"]
-        sql.parts.append(f"{_REAL_DATE} AS birth_real")
+        sql.cells += [f"{c} AS birth_raw", f"CASE WHEN {c} ~ '{_RU_DATE}' THEN 'ru' WHEN {c} ~ '{_ISO_DATE}' THEN 'iso' "
+                      "END AS birth_shape"]
+        sql.parts.append("CASE WHEN birth_shape IS NOT NULL THEN string_to_array(translate(birth_raw, './', '--'), '-')"
+                         "::int[] END AS dmy")
+        sql.values += ["CASE birth_shape WHEN 'ru' THEN dmy[3] ELSE dmy[1] END AS y", "dmy[2] AS m",
+                       "CASE birth_shape WHEN 'ru' THEN dmy[1] ELSE dmy[3] END AS d"]
+        sql.dates.append(f"CASE WHEN y >= 1 AND m BETWEEN 1 AND 12 AND d BETWEEN 1 AND {_MONTH_DAYS} "
+                         "THEN make_date(y, m, d) END AS birth_real")
         sql.columns.append(f"CASE WHEN {_IN_RANGE} THEN birth_real END AS birth_date")
         sql.checks.append(f"(birth_raw = '' OR {_IN_RANGE})")
     else:
@@ -141,7 +155,7 @@ def row_sql(columns: dict[str, str]) -> RowSql:
         sql.columns.append(f"NULLIF({_strip(columns[name])}, '') AS {name}" if name in columns
                            else f"NULL::text AS {name}")
     for name, c in columns.items():  # anything else (passport, consent, tags, interests, custom): empty only
-        if name not in (*NAME_PARTS, "full_name", "phone", "email", "birth_date", "address", "note"):
+        if name not in KNOWN:
             sql.checks.append(f"NOT {_present(c)}")
     return sql
 
@@ -149,10 +163,11 @@ def row_sql(columns: dict[str, str]) -> RowSql:
 def norm_select(columns: dict[str, str]) -> str:
     """n, the new client's columns and `fast`, per staged row."""
     sql = row_sql(columns)
-    return (f"SELECT n, last_name, first_name, middle_name, phone, email, {', '.join(sql.columns)}, "
-            f"({' AND '.join(sql.checks)}) IS TRUE AS fast "
-            f"FROM (SELECT *, {', '.join(sql.parts)} FROM (SELECT *, {', '.join(sql.cells)} "
-            f"FROM import_stage) cells) parts")
+    layers = "import_stage"
+    for items in (sql.cells, sql.parts, sql.values, sql.dates):
+        if items:
+            layers = f"(SELECT *, {', '.join(items)} FROM {layers} OFFSET 0) layer"
+    return f"SELECT n, {', '.join(sql.columns)}, ({' AND '.join(sql.checks)}) IS TRUE AS fast FROM {layers}"
 
 
 # ---- staging -----------------------------------------------------------------------------------
@@ -188,11 +203,15 @@ async def _stage(db: AsyncSession, imp: Import) -> None:
     cells = ", ".join(f"c{i} text" for i in range(len(indexes)))
     await db.execute(text(f"CREATE TEMP TABLE import_stage (n int, line int, {cells}) ON COMMIT DROP"))
 
-    async def chunks() -> AsyncIterator[bytes]:
-        for chunk in _canonical_csv(imp.payload, imp.filename, indexes):
-            yield chunk
-
-    await (await _raw(db)).copy_to_table("import_stage", source=chunks(), format="csv")
+    args = (imp.payload, imp.filename, indexes)
+    if (imp.total_rows or 0) < INLINE_BELOW:
+        async def inline() -> AsyncIterator[bytes]:
+            for chunk in _canonical_csv(*args):
+                yield chunk
+        source = inline()
+    else:  # the child reads and writes CSV while PostgreSQL parses the previous chunk
+        source = forked(_canonical_csv, args)
+    await (await _raw(db)).copy_to_table("import_stage", source=source, format="csv")
 
 
 # ---- the plan ----------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from saas.clients.importing import RowResult, normalise_client_row, normalise_operation_row, read_table
@@ -61,11 +61,11 @@ def _chunks(rows: Iterator[Any], size: int) -> Iterator[list]:
         yield batch
 
 
-def _produce(sender: Any, args: tuple, size: int) -> None:
-    """The child: batches down the pipe, then None; an error goes down the pipe as itself."""
+def _produce(sender: Any, produce: Callable[..., Iterator[Any]], args: tuple) -> None:
+    """The child: items down the pipe, then None; an error goes down the pipe as itself."""
     try:
-        for batch in _chunks(_rows(*args, None), size):
-            sender.send(batch)
+        for item in produce(*args):
+            sender.send(item)
         sender.send(None)
     except BrokenPipeError:  # the parent is gone: nothing to report to
         pass
@@ -83,22 +83,33 @@ def _picklable(exc: Exception) -> bool:
     return True
 
 
+def _row_batches(payload: bytes, filename: str, mapping: dict[str, str], kind: str, fields: list | None,
+                 size: int) -> Iterator[list[tuple[RowResult, dict]]]:
+    return _chunks(_rows(payload, filename, mapping, kind, fields, None), size)
+
+
 async def batches(imp: Import, fields: list | None, size: int) -> AsyncIterator[list[tuple[RowResult, dict]]]:
-    args = (imp.payload, imp.filename, dict(imp.mapping), imp.kind, fields)
+    args = (imp.payload, imp.filename, dict(imp.mapping), imp.kind, fields, size)
     if (imp.total_rows or 0) < INLINE_BELOW:
-        for batch in _chunks(_rows(*args, None), size):
+        for batch in _row_batches(*args):
             yield batch
         return
+    async for batch in forked(_row_batches, args):
+        yield batch
+
+
+async def forked(produce: Callable[..., Iterator[Any]], args: tuple) -> AsyncIterator[Any]:
+    """What `produce(*args)` yields, computed in a forked child while the caller awaits the database."""
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_produce, args=(sender, args, size), daemon=True, name="import-rows")
+    child = context.Process(target=_produce, args=(sender, produce, args), daemon=True, name="import-rows")
     child.start()
     sender.close()
     try:
-        while (batch := await asyncio.to_thread(receiver.recv)) is not None:
-            if isinstance(batch, Exception):
-                raise batch
-            yield batch
+        while (item := await asyncio.to_thread(receiver.recv)) is not None:
+            if isinstance(item, Exception):
+                raise item
+            yield item
     finally:
         receiver.close()
         child.join(timeout=1)
