@@ -198,6 +198,7 @@ async def run_import(db: AsyncSession, imp: Import, *, progress: Progress | None
     from saas.clients.custom import definitions
 
     fields = await definitions(db) if imp.kind == "clients" else None
+    db.info["import_names"] = {}
     chunks = await import_bulk.plan(db, imp, fields, match_by) if imp.kind == "clients" else None
     if chunks is not None:  # most rows go in set-based; the rest, below, row by row as before
         async for chunk in chunks:
@@ -205,6 +206,7 @@ async def run_import(db: AsyncSession, imp: Import, *, progress: Progress | None
     else:
         async for rows in batches(imp, fields, BATCH):
             await flush(rows)
+    db.info.pop("import_names", None)
     if imp.kind == "operations":
         await refresh_metrics(db, sorted(touched))
     imp.created_count, imp.updated_count = counts["created"], counts["updated"]
@@ -286,10 +288,20 @@ async def copy_new_clients(db: AsyncSession, rows: list[dict[str, Any]]) -> list
 
 
 async def _interest_ids(db: AsyncSession, values: dict[str, Any]) -> dict[str, list[int]]:
+    """Dictionary ids for a row's names, created when new. A file repeats a few names on every row,
+    so each exact name is looked up once per import (the session's `import_names`, emptied by
+    run_import): the same name would find the same item again, as only this import adds items."""
+    cache = db.info.setdefault("import_names", {})
     out = {}
     for kind, column in (("product_groups", "product_group_ids"), ("directions", "direction_ids")):
-        if values.get(kind):
-            out[column] = await service.resolve_names(db, kind, values[kind], create=True)
+        ids = []
+        for name in values.get(kind) or ():
+            if (kind, name) not in cache:
+                cache[kind, name] = (await service.resolve_names(db, kind, [name], create=True))[0]
+            if cache[kind, name] not in ids:
+                ids.append(cache[kind, name])
+        if ids:
+            out[column] = ids
     return out
 
 
