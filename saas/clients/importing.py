@@ -280,7 +280,8 @@ _CLIENT_RULES = [
     ("tags", "Теги|Тег|Метки|Метка|Ярлыки|Tags|Tag|Labels", ""),
     ("note", "Комментарий|Примечание|Заметка|Заметки|Описание|Note|Notes|Comment|Comments",
      "коммент|примечан|comment"),
-    ("product_groups", "Группы товаров|Группа товаров|Product groups", "группытовар|группатовар|productgroup"),
+    ("product_groups", "Группы товаров|Группа товаров|Товарные группы|Товарная группа|Product groups",
+     "группытовар|группатовар|товарн+групп|номенклатурн+групп|productgroup"),
     ("directions", "Направления|Направление|Directions", "направлен|direction"),
     ("full_name", ("ФИО|Клиент|Контрагент|Покупатель|Полное имя|Фамилия Имя Отчество|Наименование|Название|"
                    "Контакт|Основной контакт|Full name|Name|Client|Customer"),
@@ -298,8 +299,8 @@ _OPERATION_RULES = [
     ("occurred_on", "Дата|Дата операции|Дата продажи|Date|Operation date", "дата|date"),
     ("amount", "Сумма|Сумма, руб.|Бюджет|Итого|Стоимость|Amount|Sum|Total", "сумм|amount|стоимост"),
     ("kind", "Тип|Вид|Вид операции|Тип операции|Kind|Type|Operation type", "видопер|типопер"),
-    ("product_group", "Группа товаров|Группа товара|Группа|Категория|Product group|Category",
-     "группатовар|productgroup"),
+    ("product_group", "Группа товаров|Группа товара|Товарная группа|Номенклатурная группа|Группа|Категория|"
+     "Product group|Category", "группатовар|товарн+групп|номенклатурн+групп|productgroup"),
     ("direction", "Направление|Direction", "направлен|direction"),
     ("note", "Комментарий|Примечание|Note|Comment", "коммент|примечан|comment|note"),
     ("client_name", "Клиент|ФИО|Покупатель|Контрагент|Client|Customer|Name|Client name",

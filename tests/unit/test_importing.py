@@ -252,6 +252,10 @@ def test_mapping_operation_headers():
     english = ["Date", "Type", "Amount", "Customer", "Phone", "Due date", "Paid on", "Product group"]
     assert guess_mapping(english, "operations") == {0: "occurred_on", 1: "kind", 2: "amount", 3: "client_name",
                                                     4: "client_phone", 5: "due_on", 6: "paid_on", 7: "product_group"}
+    one_c = ["Дата документа", "Номенклатурная группа", "Направление деятельности", "Сумма документа"]
+    assert guess_mapping(one_c, "operations") == {0: "occurred_on", 1: "product_group", 2: "direction", 3: "amount"}
+    assert guess_mapping(["Товарная группа"], "operations") == {0: "product_group"}
+    assert guess_mapping(["Товарные группы"], "clients") == {0: "product_groups"}
     with pytest.raises(ValueError):
         guess_mapping(["x"], "invoices")
 
