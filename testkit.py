@@ -207,3 +207,17 @@ def sql(db_url: str, query: str, params: dict | None = None) -> list[tuple]:
             await db.dispose()
 
     return asyncio.run(go())
+
+
+def with_database(db_url: str, fn):  # noqa: ANN001, ANN201 - fn: async (Database) -> result
+    """asyncio.run(fn(db)) with a Database on the test database, disposed after."""
+    from saas.db import Database
+
+    async def go():  # noqa: ANN202
+        db = Database(db_url, pool_size=2)
+        try:
+            return await fn(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())

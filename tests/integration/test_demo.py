@@ -1,7 +1,6 @@
 """The demo company: counts, realistic shares, analytics that find structure, determinism, reset, CLI."""
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import date
 
@@ -13,20 +12,9 @@ from saas.clients.models import Client
 from saas.clients.service import reveal_passport
 from saas.db import Database
 from saas.demo import DemoError, DemoResult, create_demo
-from testkit import Browser
+from testkit import Browser, with_database
 
 N, SEED, TODAY = 1500, 11, date(2026, 6, 30)
-
-
-def _with_db(db_url: str, fn):
-    async def go():
-        db = Database(db_url, pool_size=2)
-        try:
-            return await fn(db)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(go())
 
 
 async def _schema(db: Database, slug: str) -> str:
@@ -41,7 +29,7 @@ async def _rows(db: Database, slug: str, sql: str, **params) -> list:
 
 @pytest.fixture(scope="module")
 def demo(db_url: str) -> DemoResult:
-    return _with_db(db_url, lambda db: create_demo(db, clients=N, years=3, seed=SEED, name="Демо Тест", today=TODAY))
+    return with_database(db_url, lambda db: create_demo(db, clients=N, years=3, seed=SEED, name="Демо Тест", today=TODAY))
 
 
 def test_the_company_its_team_and_dictionaries(demo, db_url) -> None:
@@ -59,7 +47,7 @@ def test_the_company_its_team_and_dictionaries(demo, db_url) -> None:
                               "(SELECT array_agg(name ORDER BY name) FROM directions)"))[0]
         return tenant, team, counts
 
-    tenant, team, (clients, operations, groups, directions) = _with_db(db_url, go)
+    tenant, team, (clients, operations, groups, directions) = with_database(db_url, go)
     assert tenant.is_demo and tenant.locale == "ru" and tenant.currency == "RUB"
     assert sorted(role for _email, role in team) == ["marketer", "owner", "viewer"]
     assert {email for email, _role in team} == {email for email, _role in demo.members}
@@ -89,7 +77,7 @@ def test_cards_look_real_and_passports_are_encrypted(demo, db_url) -> None:
                                           {"d": p["series"] + p["number"]})).scalar_one()
         return cards, len(holders), leaks
 
-    cards, passports, leaks = _with_db(db_url, go)
+    cards, passports, leaks = with_database(db_url, go)
     assert 0.25 < passports / N < 0.35 and leaks == 0
     assert all(c.middle_name and c.last_name and c.first_name for c in cards)  # patronymics throughout
     female = [c for c in cards if c.middle_name.endswith("на")]
@@ -110,7 +98,7 @@ def test_cards_look_real_and_passports_are_encrypted(demo, db_url) -> None:
 
 
 def test_history_has_the_structure_of_a_real_shop(demo, db_url) -> None:
-    (sales, services, returns, deferred, late, overdue, winter, summer, metrics_ok) = _with_db(
+    (sales, services, returns, deferred, late, overdue, winter, summer, metrics_ok) = with_database(
         db_url, lambda db: _rows(db, demo.slug, """
         SELECT count(*) FILTER (WHERE kind = 'sale'), count(*) FILTER (WHERE kind = 'service'),
                count(*) FILTER (WHERE kind = 'return'),
@@ -138,7 +126,7 @@ def test_the_analytics_find_structure(demo, db_url) -> None:
         fits = await _rows(db, demo.slug, "SELECT model, converged FROM model_fits")
         return statuses, dashboard, fits
 
-    statuses, dashboard, fits = _with_db(db_url, go)
+    statuses, dashboard, fits = with_database(db_url, go)
     assert sum(statuses.values()) == N
     for status in ("active", "at_risk", "lost"):
         assert statuses.get(status, 0) >= 0.03 * N, statuses
@@ -150,7 +138,7 @@ def test_the_analytics_find_structure(demo, db_url) -> None:
 
 
 def test_the_import_history_has_one_undone_import(demo, db_url) -> None:
-    rows = _with_db(db_url, lambda db: _rows(db, demo.slug, """
+    rows = with_database(db_url, lambda db: _rows(db, demo.slug, """
         SELECT i.id, i.kind, i.status, i.filename, i.created_count, i.undone_at,
                (SELECT count(*) FROM clients c WHERE c.import_id = i.id)
         FROM imports i ORDER BY i.id"""))
@@ -184,7 +172,7 @@ def test_reset_recreates_a_demo_and_refuses_other_companies(db_url) -> None:
         clients = (await _rows(db, new.slug, "SELECT count(*) FROM clients"))[0][0]
         return old, new, tuple(left), clients
 
-    old, new, left, clients = _with_db(db_url, go)
+    old, new, left, clients = with_database(db_url, go)
     assert new.slug == old.slug == "sbros" and clients == 30
     assert left == (0, 1, 3, 1)  # the old schema is gone, one company, its three users, the real firm kept
 
@@ -201,14 +189,14 @@ def test_cli_prints_a_login_that_works_and_the_same_seed_gives_the_same_company(
     cli_slug = r.headers["location"].split("/")[2]
 
     # The same seed again (a second company, numbered: the first is not reset) gives the same company.
-    again = _with_db(db_url, lambda db: create_demo(db, clients=300, years=2, seed=1))
+    again = with_database(db_url, lambda db: create_demo(db, clients=300, years=2, seed=1))
     assert again.slug == f"{cli_slug}-2" and again.name.endswith(" 2")
     cards = "SELECT last_name, first_name, middle_name, phone, email, birth_date FROM clients ORDER BY id LIMIT 20"
     ops = "SELECT count(*), sum(amount), count(DISTINCT occurred_on), count(due_on), count(paid_on) FROM operations"
     scores = "SELECT status, count(*) FROM client_scores GROUP BY 1 ORDER BY 1"
     for query, rows in ((cards, 20), (ops, 1), (scores, 4)):
-        a = _with_db(db_url, lambda db, q=query: _rows(db, cli_slug, q))
-        b = _with_db(db_url, lambda db, q=query: _rows(db, again.slug, q))
+        a = with_database(db_url, lambda db, q=query: _rows(db, cli_slug, q))
+        b = with_database(db_url, lambda db, q=query: _rows(db, again.slug, q))
         assert a == b and len(a) == rows, (a, b)
 
 
@@ -224,7 +212,7 @@ def test_the_finished_campaign_reports_an_uplift_with_an_interval(demo, db_url) 
             finished = next(c for c in rows if c.launched_at is not None)
             return rows, await campaigns.results(s, finished)
 
-    rows, result = _with_db(db_url, go)
+    rows, result = with_database(db_url, go)
     assert len(rows) == 3 and {c.status for c in rows} == {"ready", "draft"}
     assert result["finished"] and result["target"].members > 100 and result["control"].members > 30
     uplift = result["rate"]

@@ -8,7 +8,6 @@ run and the row-by-row run of the same file end with the same clients, counts an
 """
 from __future__ import annotations
 
-import asyncio
 import random
 from datetime import date, timedelta
 
@@ -20,6 +19,7 @@ from saas.clients.import_rows import normalise_raw
 from saas.clients.imports import do_upload, run_import
 from saas.db import Database
 from saas.tenants.service import do_create_tenant
+from testkit import with_database
 
 TODAY = date.today()
 SPACES = ["", " ", "  ", "\t", "\xa0", "\u2003", "\u3000", "\x1c", "\u200b"]  # \u200b is not whitespace
@@ -109,17 +109,6 @@ async def _import(db: Database, schema: str, data: bytes, on_match: str) -> tupl
     return counts, rejected, clients
 
 
-def _run(db_url: str, fn):
-    async def go():
-        db = Database(db_url, pool_size=2)
-        try:
-            return await fn(db)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(go())
-
-
 def test_sql_marks_fast_only_rows_python_accepts_with_the_same_values(db_url) -> None:
     async def go(db: Database):
         schema = await _company(db, "Bulk Rows")
@@ -134,7 +123,7 @@ def test_sql_marks_fast_only_rows_python_accepts_with_the_same_values(db_url) ->
             await s.rollback()
         return names, rows
 
-    names, rows = _run(db_url, go)
+    names, rows = with_database(db_url, go)
     fast = mismatches = 0
     for line, *rest in rows:
         raw = dict(zip(names, rest[:len(names)], strict=True))
@@ -181,7 +170,7 @@ def test_set_based_and_row_by_row_imports_end_the_same(db_url, monkeypatch, on_m
         small = await _import(db, await _company(db, f"Small {on_match}"), data, on_match)
         return bulk, rows, small
 
-    bulk, rows, small = _run(db_url, go)
+    bulk, rows, small = with_database(db_url, go)
     (counts, rejected, clients) = bulk
     print(f"bulk vs rows ({on_match}): {counts} vs {rows[0]}; {sum(created_by_sql)} created by SQL")
     assert 300 < sum(created_by_sql) < counts["created"]  # both ways of creating a client are used
