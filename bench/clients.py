@@ -247,9 +247,12 @@ async def measure_import(db: Database, raw: asyncpg.Connection, rows: int, pools
             tenant = await do_create_tenant(s, "Bench Import")
             tenant.plan, schema = "business", tenant.schema_name  # no client limit
 
-        async def progress(done: int, total: int) -> None:
+        marks: dict[str, float] = {}  # when each step began: reading, checking (set-based import), writing
+
+        async def progress(done: int, total: int, phase: str | None = None) -> None:
+            marks.setdefault(phase or "writing", time.perf_counter())
             if done % max(total // 10, 1000) < 1000 or done == total:
-                log(f"import {done}/{total} rows, {time.perf_counter() - started:.0f} s")
+                log(f"import {phase or ''} {done}/{total} rows, {time.perf_counter() - started:.0f} s")
 
         log(f"COPY {copy_seconds:.2f} s; product import into {schema}")
         started = time.perf_counter()
@@ -258,6 +261,8 @@ async def measure_import(db: Database, raw: asyncpg.Connection, rows: int, pools
             upload_seconds = time.perf_counter() - started
             counts = await run_import(s, imp, progress=progress)
         seconds = time.perf_counter() - started
+        ends = [*list(marks.values())[1:], started + seconds]
+        steps = {name: round(end - begin, 2) for (name, begin), end in zip(marks.items(), ends, strict=True)}
         normalise_started = time.perf_counter()
         normalise_rejected = sum(1 for result, _raw in mapped_rows(imp) if result.errors)
         normalise_seconds = time.perf_counter() - normalise_started
@@ -265,7 +270,7 @@ async def measure_import(db: Database, raw: asyncpg.Connection, rows: int, pools
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return {"rows": rows, "seconds": round(seconds, 2), "copy_seconds": round(copy_seconds, 2),
-            "ratio": round(seconds / copy_seconds, 1), "rows_per_second": round(rows / seconds),
+            "ratio": round(seconds / copy_seconds, 1), "steps_seconds": steps, "rows_per_second": round(rows / seconds),
             "copy_rows_per_second": round(rows / copy_seconds), "upload_seconds": round(upload_seconds, 2),
             "normalise_seconds": round(normalise_seconds, 2), "normalise_rejected": normalise_rejected,
             "copy_into_clients_table_seconds": round(table_copy_seconds, 2),

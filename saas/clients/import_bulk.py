@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -217,9 +217,14 @@ async def _stage(db: AsyncSession, imp: Import) -> None:
 # ---- the plan ----------------------------------------------------------------------------------
 
 
-async def classify(db: AsyncSession, imp: Import, today: date | None = None) -> None:
+async def classify(db: AsyncSession, imp: Import, today: date | None = None,
+                   progress: Callable[..., Awaitable[None]] | None = None) -> None:
     """import_stage (n, line, the mapped cells) and import_norm (n, the columns SQL computed, fast)."""
+    if progress:  # a million rows take seconds to read and check before the first is written
+        await progress(0, imp.total_rows, "reading")
     await _stage(db, imp)
+    if progress:
+        await progress(0, imp.total_rows, "checking")
     staging = {field: f"c{i}" for i, field in enumerate(_mapped(imp))}
     await db.execute(text(f"CREATE TEMP TABLE import_norm ON COMMIT DROP AS {norm_select(staging)}"),
                      _bind_values(today or date.today()))
@@ -229,13 +234,14 @@ async def classify(db: AsyncSession, imp: Import, today: date | None = None) -> 
 
 
 async def plan(db: AsyncSession, imp: Import, fields: list | None, match_by: list[str],
+               progress: Callable[..., Awaitable[None]] | None = None,
                today: date | None = None) -> AsyncIterator[Chunk] | None:
     """Stage and sort the rows; None when the row-by-row import had better do it all (most rows
     need the row rules anyway, or the new clients would pass the plan's limit)."""
     from saas.tenants.limits import check_limit
     from saas.tenants.service import FormError
 
-    await classify(db, imp, today)
+    await classify(db, imp, today, progress)
     total, slow = (await db.execute(text("SELECT count(*), count(*) FILTER (WHERE NOT fast) FROM import_norm"))).one()
     if slow > SLOW_SHARE * total and slow > 10_000:
         return None
@@ -248,6 +254,8 @@ async def plan(db: AsyncSession, imp: Import, fields: list | None, match_by: lis
         await check_limit(db, None, "clients", adding=await db.scalar(text("SELECT count(*) FROM import_norm WHERE fast")))
     except FormError:  # over the plan: the row import rejects exactly the rows past the limit
         return None
+    if progress:
+        await progress(0, imp.total_rows)  # writing starts
     return _chunks(db, imp, fields, total)
 
 

@@ -164,11 +164,13 @@ class Progress:
     def __init__(self, db_factory, job_id: int | None) -> None:  # noqa: ANN001
         self.db_factory, self.job_id = db_factory, job_id
 
-    async def __call__(self, done: int, total: int) -> None:
+    async def __call__(self, done: int, total: int, phase: str | None = None) -> None:
+        """`phase` names a step before rows are written ("reading", "checking"), shown instead of a count."""
         if self.job_id is None:
             return
         async with self.db_factory() as s:
-            await s.execute(update(Job).where(Job.id == self.job_id).values(progress=done, total=total))
+            await s.execute(update(Job).where(Job.id == self.job_id).values(
+                progress=done, total=total, result={"phase": phase} if phase else {}))
 
 
 async def run_import(db: AsyncSession, imp: Import, *, progress: Progress | None = None) -> dict[str, int]:
@@ -199,7 +201,7 @@ async def run_import(db: AsyncSession, imp: Import, *, progress: Progress | None
 
     fields = await definitions(db) if imp.kind == "clients" else None
     db.info["import_names"] = {}
-    chunks = await import_bulk.plan(db, imp, fields, match_by) if imp.kind == "clients" else None
+    chunks = await import_bulk.plan(db, imp, fields, match_by, progress) if imp.kind == "clients" else None
     if chunks is not None:  # most rows go in set-based; the rest, below, row by row as before
         async for chunk in chunks:
             await flush(chunk.rest, chunk.created)

@@ -178,3 +178,24 @@ def test_set_based_and_row_by_row_imports_end_the_same(db_url, monkeypatch, on_m
     assert counts == rows[0] == small[0]
     assert rejected == rows[1] == small[1]
     assert clients == rows[2] == small[2]
+
+
+def test_progress_names_the_steps_before_rows_are_written_then_counts_them(db_url, monkeypatch) -> None:
+    monkeypatch.setattr(import_bulk, "CHUNK", 700)  # several chunks in a small file
+    calls = []
+
+    async def progress(done: int, total: int, phase: str | None = None) -> None:
+        calls.append((phase, done, total))
+
+    async def go(db: Database):
+        schema = await _company(db, "Bulk Progress")
+        async with db.session(schema) as s:
+            imp = await do_upload(s, data=write_file(2000, seed=3), filename="c.csv", kind="clients", actor="test")
+            return await run_import(s, imp, progress=progress)
+
+    counts = with_database(db_url, go)
+    phases = [phase for phase, _done, _total in calls]
+    assert phases[:3] == ["reading", "checking", None] and set(phases[3:]) == {None}
+    done = [d for phase, d, _t in calls if phase is None]
+    assert done == sorted(done) and done[-1] == 2000 == sum(counts.values())
+    assert len(done) > 4  # a step per chunk and per batch of the rest, not one jump at the end
