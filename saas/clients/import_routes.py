@@ -88,7 +88,20 @@ async def _page(request: Request, ctx: TenantCtx, imp: Import, status: int = 200
             result.values[f"custom:{key}"] = value
     preview_fields = [(f, label) for f, label in field_choices(imp.kind, fields) if f in shown]
     return render(request, "clients/import.html", status_code=status, ctx=ctx, user=ctx.user, imp=imp, job=job,
-                  choices=field_choices(imp.kind, fields), preview=preview, preview_fields=preview_fields, **extra)
+                  choices=field_choices(imp.kind, fields), preview=preview, preview_fields=preview_fields,
+                  room=await _room_for_clients(ctx, imp), **extra)
+
+
+async def _room_for_clients(ctx: TenantCtx, imp: Import) -> dict[str, int] | None:
+    """The plan's client limit, when this file has more rows than clients can still be added: said
+    before the import starts rather than as thousands of rejected rows after it."""
+    from saas.tenants.limits import limits_for, usage
+
+    limit = limits_for(ctx.tenant).get("clients")
+    if imp.kind != "clients" or imp.status not in ("uploaded", "failed") or limit is None:
+        return None
+    used = await usage(ctx.db, ctx.tenant, "clients")
+    return {"limit": limit, "used": used, "room": max(limit - used, 0)} if imp.total_rows > limit - used else None
 
 
 @get("/imports/{import_id:int}", opt={"role": "marketer"})

@@ -226,16 +226,14 @@ async def _client_batch(db, imp, batch, match_by, on_match, seen) -> list[tuple[
 
     async def insert_pending() -> None:
         """New clients go in with one multi-row INSERT … RETURNING, not a flush per row."""
-        if not pending:
-            return
-        from saas.tenants.limits import check_limit
+        from saas.tenants.limits import room
 
-        try:
-            await check_limit(db, None, "clients", adding=len(pending))
-        except FormError as exc:  # over the plan: these rows are reported, not half-imported
-            for index, _keys, _values in pending:
-                out[index][0].action, out[index][0].reason = "rejected", " ".join(exc.errors.values())
-            pending.clear()
+        allowed, message = await room(db, None, "clients") if pending else (None, "")
+        if allowed is not None:  # over the plan: the new clients past the limit are rejected, in file order
+            for index, _keys, _values in pending[allowed:]:
+                out[index][0].action, out[index][0].reason = "rejected", message
+            del pending[allowed:]
+        if not pending:
             pending_keys.clear()
             return
         ids = await copy_new_clients(db, [values for _i, _k, values in pending])

@@ -73,19 +73,23 @@ async def _bound_tenant(db: AsyncSession) -> Tenant | None:
     return await db.scalar(select(Tenant).where(Tenant.schema_name == schema)) if schema else None
 
 
-async def check_limit(db: AsyncSession, tenant: Tenant | None, kind: str, adding: int = 1) -> None:
-    """Raise FormError (a clear message under the key "form") when `adding` more would pass the limit.
+async def room(db: AsyncSession, tenant: Tenant | None, kind: str) -> tuple[int | None, str]:
+    """How many more of `kind` the plan allows (None: no limit), and the sentence that says the limit.
 
     `tenant` may be None inside a session bound to a tenant schema: it is found from the binding.
     """
     tenant = tenant or await _bound_tenant(db)
-    if tenant is None:
-        return
-    limit = limits_for(tenant).get(kind)
+    limit = limits_for(tenant).get(kind) if tenant is not None else None
     if limit is None:
-        return
-    if await usage(db, tenant, kind) + adding > limit:
-        raise FormError({"form": _message(kind, limit)})
+        return None, ""
+    return max(limit - await usage(db, tenant, kind), 0), _message(kind, limit)
+
+
+async def check_limit(db: AsyncSession, tenant: Tenant | None, kind: str, adding: int = 1) -> None:
+    """Raise FormError (a clear message under the key "form") when `adding` more would pass the limit."""
+    allowed, message = await room(db, tenant, kind)
+    if allowed is not None and adding > allowed:
+        raise FormError({"form": message})
 
 
 async def usage_summary(db: AsyncSession, tenant: Tenant) -> list[dict[str, Any]]:

@@ -185,7 +185,7 @@ def test_web_upload_mapping_and_progress(tenant, db_url) -> None:
 
 
 def test_rows_over_the_plan_limit_are_rejected_with_the_reason(tenant, db_url) -> None:
-    _b, slug, api = tenant
+    b, slug, api = tenant
     used = sql(db_url, slug, "SELECT count(*) FROM clients")[0][0]
     async def set_limit() -> None:
         db = Database(db_url, pool_size=1)
@@ -196,10 +196,16 @@ def test_rows_over_the_plan_limit_are_rejected_with_the_reason(tenant, db_url) -
 
     asyncio.run(set_limit())
     try:
-        content = "ФИО;Телефон\nЛимит Один;+79165558801\nЛимит Два;+79165558802\n".encode()
+        content = "ФИО;Телефон\nЛимит Один;+79165558801\nЛимит Два;+79165558802\nЛимит Три;+79165558803\n".encode()
+        r = b.post(f"/t/{slug}/imports", data={"kind": "clients", "_csrf_token": b.csrf()},
+                   files={"file": ("limit.csv", content)})
+        page = b.get(r.headers["location"]).text  # said on the mapping screen, before anything is imported
+        assert 'id="plan-room"' in page and f"at most 1 new clients" in page
         body = wait(api, upload(api, content, "limit.csv")["id"])
-        assert body["status"] == "done" and body["rejected"] == 2 and body["created"] == 0
+        assert body["status"] == "done" and body["rejected"] == 2 and body["created"] == 1  # the first one fits
+        assert [r["line"] for r in body["rejected_rows"]] == [3, 4]
         assert str(used + 1) in body["rejected_rows"][0]["reason"]  # the limit, in the tenant's language
+        assert sql(db_url, slug, "SELECT first_name FROM clients WHERE phone = '+79165558801'") == [("Один",)]
     finally:
         async def reset() -> None:
             db = Database(db_url, pool_size=1)
