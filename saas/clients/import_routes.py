@@ -163,7 +163,7 @@ async def import_progress(request: Request, ctx: TenantCtx, import_id: int) -> A
                               .order_by(Job.id.desc()).limit(1))
     if not is_htmx(request):
         return redirect(request, f"{ctx.base}/imports/{imp.id}")
-    response = render(request, "clients/_import_progress.html", ctx=ctx, imp=imp, job=job)
+    response = render(request, "clients/_import_progress.html", ctx=ctx, imp=imp, job=job, fragment=True)
     if imp.status in ("done", "failed", "undone"):
         response.headers["HX-Refresh"] = "true"  # the finished page shows the report
     return response

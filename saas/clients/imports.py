@@ -246,7 +246,7 @@ async def _client_batch(db, imp, batch, match_by, on_match, seen) -> list[tuple[
 
     for result, raw in batch:
         if result.errors:
-            out.append((Outcome("rejected", result.line, reason="; ".join(result.errors.values())), raw))
+            out.append((Outcome("rejected", result.line, reason=_reason(result)), raw))
             continue
         row_keys = client_keys(result.values, match_by)
         if not pending_keys.isdisjoint(row_keys):
@@ -346,6 +346,11 @@ async def _update_client(db: AsyncSession, imp: Import, client_id: int, values: 
     return [(kind, old) for kind, old in before.items() if old and after[kind] != old]
 
 
+def _reason(result: RowResult) -> str:
+    """A rejected row's reasons in the company's language (the job runs in it), as the report shows them."""
+    return "; ".join(_(message) for message in result.errors.values())
+
+
 def _consents(values: dict[str, Any]) -> dict[str, bool]:
     return {ch: bool(values[f"consent_{ch}"]) for ch in service.CHANNELS if f"consent_{ch}" in values}
 
@@ -377,7 +382,7 @@ async def _operation_batch(db, imp, batch, match_by, on_match, seen) -> list[tup
     new_ops = []
     for result, raw in batch:
         if result.errors:
-            out.append((Outcome("rejected", result.line, reason="; ".join(result.errors.values())), raw))
+            out.append((Outcome("rejected", result.line, reason=_reason(result)), raw))
             continue
         v = result.values
         candidates = [("phone", v.get("client_phone")), ("email", v.get("client_email")),

@@ -177,6 +177,10 @@ def test_web_upload_mapping_and_progress(tenant, db_url) -> None:
     r = b.form(page_url + "/start", {"col_0": "full_name", "col_1": "phone", "match_by": "phone",
                                      "on_match": "skip", "mode": "accepted"})
     assert r.status_code == 303
+    # The poll also updates the status badge in the page head (out of band), not only the bar.
+    fragment = b.get(page_url + "/progress", headers={"HX-Request": "true"}).text
+    assert 'id="import-status" hx-swap-oob="true"' in fragment
+    assert any(f">{label}</span>" in fragment for label in ("queued", "running", "done"))
     deadline = time.monotonic() + 60
     while "data-count=\"created\">1<" not in b.get(page_url).text:
         assert time.monotonic() < deadline, "the import did not finish"
@@ -214,3 +218,16 @@ def test_rows_over_the_plan_limit_are_rejected_with_the_reason(tenant, db_url) -
             await db.dispose()
 
         asyncio.run(reset())
+
+
+def test_rejected_reasons_are_stored_in_the_company_language(tenant, db_url) -> None:
+    _b, slug, api = tenant
+    before = sql(db_url, slug, "SELECT locale FROM shared.tenants WHERE slug = :s", s=slug)[0][0]
+    sql(db_url, slug, "UPDATE shared.tenants SET locale = 'ru' WHERE slug = :s RETURNING 1", s=slug)
+    try:
+        content = "ФИО;Телефон;Дата рождения\nЯзыков Пётр;12345;31.02.1990\n".encode()
+        body = wait(api, upload(api, content, "ru.csv")["id"])
+        assert body["rejected_rows"][0]["reason"] == "Неверный номер телефона.; " \
+            "Неверная дата: используйте ДД.ММ.ГГГГ или ГГГГ-ММ-ДД."
+    finally:
+        sql(db_url, slug, "UPDATE shared.tenants SET locale = :l WHERE slug = :s RETURNING 1", s=slug, l=before)
