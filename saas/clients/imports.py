@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Text, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import BigInteger, Text, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -200,7 +200,7 @@ async def run_import(db: AsyncSession, imp: Import, *, progress: Progress | None
     from saas.clients.custom import definitions
 
     fields = await definitions(db) if imp.kind == "clients" else None
-    db.info["import_names"] = {}
+    db.info["import_names"], db.info["import_undo_ids"] = {}, set()
     chunks = await import_bulk.plan(db, imp, fields, match_by, progress) if imp.kind == "clients" else None
     if chunks is not None:  # most rows go in set-based; the rest, below, row by row as before
         async for chunk in chunks:
@@ -209,6 +209,7 @@ async def run_import(db: AsyncSession, imp: Import, *, progress: Progress | None
         async for rows in batches(imp, fields, BATCH):
             await flush(rows)
     db.info.pop("import_names", None)
+    db.info.pop("import_undo_ids", None)
     if imp.kind == "operations":
         await refresh_metrics(db, sorted(touched))
     imp.created_count, imp.updated_count = counts["created"], counts["updated"]
@@ -219,13 +220,23 @@ async def run_import(db: AsyncSession, imp: Import, *, progress: Progress | None
 
 async def _client_batch(db, imp, batch, match_by, on_match, seen) -> list[tuple[Outcome, dict]]:  # noqa: ANN001
     keys = [k for result, _raw in batch if not result.errors for k in client_keys(result.values, match_by)]
-    existing = {**await find_matches(db, [k for k in keys if k not in seen]), **seen}
+    found = await find_matches(db, [k for k in keys if k not in seen])
+
+    def lookup(key: tuple[str, str]) -> int | None:
+        """The file's own earlier rows decide first, then the clients that were there before."""
+        return seen[key] if key in seen else found.get(key)
+
+    # The clients this batch will update, loaded in one query: each row's get() is then no query.
+    to_update = {m for k in keys if (m := lookup(k)) is not None} if on_match == "update" else set()
+    loaded = {c.id: c for c in await db.scalars(select(Client).where(Client.id == func.any(
+        bindparam("ids", sorted(to_update), type_=ARRAY(BigInteger)))))} if to_update else {}
     out: list[tuple[Outcome, dict]] = []
+    undo_rows: list[dict[str, Any]] = []
     pending: list[tuple[int, list, dict]] = []  # (index in out, keys, column values)
     pending_keys: set[tuple[str, str]] = set()
 
     async def insert_pending() -> None:
-        """New clients go in with one multi-row INSERT … RETURNING, not a flush per row."""
+        """New clients go in with one COPY, not a flush per row."""
         from saas.tenants.limits import room
 
         allowed, message = await room(db, None, "clients") if pending else (None, "")
@@ -240,7 +251,7 @@ async def _client_batch(db, imp, batch, match_by, on_match, seen) -> list[tuple[
         for (index, row_keys, _values), client_id in zip(pending, ids, strict=True):
             out[index][0].client_id = client_id
             for k in row_keys:
-                existing[k] = seen[k] = client_id
+                seen[k] = client_id
         pending.clear()
         pending_keys.clear()
 
@@ -251,7 +262,7 @@ async def _client_batch(db, imp, batch, match_by, on_match, seen) -> list[tuple[
         row_keys = client_keys(result.values, match_by)
         if not pending_keys.isdisjoint(row_keys):
             await insert_pending()  # the file repeats a client created a few rows above
-        match = next((existing[k] for k in row_keys if k in existing), None)
+        match = next((m for k in row_keys if (m := lookup(k)) is not None), None)
         if match is None:
             pending.append((len(out), row_keys, await _new_client_values(db, imp, result.values)))
             pending_keys.update(row_keys)
@@ -259,18 +270,21 @@ async def _client_batch(db, imp, batch, match_by, on_match, seen) -> list[tuple[
         elif on_match == "skip":
             out.append((Outcome("skipped", result.line, match), raw))
         else:
-            replaced = await _update_client(db, imp, match, result.values)
+            client = loaded.get(match) or await db.get(Client, match)  # created earlier in this batch: not loaded
+            replaced = await _update_client(db, imp, client, result.values, undo_rows)
             for k in row_keys:
-                existing[k] = seen[k] = match
+                seen[k] = match
             # The batch's lookups were made before this row: a value this update took away from
             # the client is looked up again, so that the outcome is the row-by-row one whatever the
             # batches (and the set-based import's, which batches differently).
             if stale := [k for k in replaced if k[0] in match_by and k not in seen]:
                 for k in stale:
-                    existing.pop(k, None)
-                existing.update(await find_matches(db, stale))
+                    found.pop(k, None)
+                found.update(await find_matches(db, stale))
             out.append((Outcome("updated", result.line, match), raw))
     await insert_pending()
+    if undo_rows:
+        await db.execute(insert(ImportUndo), undo_rows)
     return out
 
 
@@ -322,13 +336,16 @@ async def _new_client_values(db: AsyncSession, imp: Import, values: dict[str, An
     return row
 
 
-async def _update_client(db: AsyncSession, imp: Import, client_id: int, values: dict[str, Any]) -> list[tuple[str, str]]:
-    """Apply a matched row; returns the client's matching keys this replaced (kind, old value)."""
-    client = await db.get(Client, client_id)
+async def _update_client(db: AsyncSession, imp: Import, client: Client, values: dict[str, Any],
+                         undo_rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Apply a matched row (its undo snapshot, the first time, goes to `undo_rows`); returns the
+    client's matching keys this replaced (kind, old value)."""
     before = {"phone": client.phone, "email": client.email, "passport": client.passport_bidx}
-    undo = await db.get(ImportUndo, (imp.id, client_id))
-    if undo is None:
-        db.add(ImportUndo(import_id=imp.id, client_id=client_id, before=_snapshot(client)))
+    unchanged = tuple(getattr(client, field) for field in UNDO_FIELDS)
+    snapshotted = db.info.setdefault("import_undo_ids", set())  # this run writes the import's only undo rows
+    if client.id not in snapshotted:
+        snapshotted.add(client.id)
+        undo_rows.append({"import_id": imp.id, "client_id": client.id, "before": _snapshot(client)})
     for field in service.PLAIN_FIELDS:
         if values.get(field) not in (None, ""):
             setattr(client, field, values[field])
@@ -341,7 +358,8 @@ async def _update_client(db: AsyncSession, imp: Import, client_id: int, values: 
         client.custom = {**(client.custom or {}), **values["custom"]}
     for column, ids in (await _interest_ids(db, values)).items():
         setattr(client, column, list(dict.fromkeys([*getattr(client, column), *ids])))
-    client.updated_at = datetime.now(UTC)
+    if tuple(getattr(client, field) for field in UNDO_FIELDS) != unchanged:
+        client.updated_at = datetime.now(UTC)  # a row that repeats the card changes nothing, not even this
     after = {"phone": client.phone, "email": client.email, "passport": client.passport_bidx}
     return [(kind, old) for kind, old in before.items() if old and after[kind] != old]
 

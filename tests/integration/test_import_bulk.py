@@ -199,3 +199,27 @@ def test_progress_names_the_steps_before_rows_are_written_then_counts_them(db_ur
     done = [d for phase, d, _t in calls if phase is None]
     assert done == sorted(done) and done[-1] == 2000 == sum(counts.values())
     assert len(done) > 4  # a step per chunk and per batch of the rest, not one jump at the end
+
+
+def test_a_reimport_updates_only_what_changed(db_url) -> None:
+    """A re-import of the same export matches every client; a row that repeats the card leaves it,
+    its date included, as it was; a changed cell is written and dates the card."""
+    first = "ФИО;Телефон;Email\nСтаров Пётр;+79160000101;old@example.com\nНовиков Иван;+79160000102;\n".encode()
+    changed = first.replace(b"old@example.com", b"new@example.com")
+
+    async def go(db: Database):
+        schema = await _company(db, "Bulk Reimport")
+        dates = []
+        for data in (first, first, changed):
+            counts, _rejected, _clients = await _import(db, schema, data, "update")
+            async with db.session(schema) as s:
+                dates.append(dict((await s.execute(text(
+                    "SELECT phone, (updated_at, email) FROM clients WHERE phone LIKE '+791600001%'"))).all()))
+            dates[-1]["counts"] = counts
+        return dates
+
+    created, same, changed_ = with_database(db_url, go)
+    assert created["counts"]["created"] == 2 and same["counts"]["updated"] == changed_["counts"]["updated"] == 2
+    assert same["+79160000101"] == created["+79160000101"] and same["+79160000102"] == created["+79160000102"]
+    assert changed_["+79160000101"][1] == "new@example.com" and changed_["+79160000101"][0] > created["+79160000101"][0]
+    assert changed_["+79160000102"] == created["+79160000102"]
