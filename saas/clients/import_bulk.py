@@ -243,20 +243,28 @@ async def plan(db: AsyncSession, imp: Import, fields: list | None, match_by: lis
 
     await classify(db, imp, today, progress)
     total, slow = (await db.execute(text("SELECT count(*), count(*) FILTER (WHERE NOT fast) FROM import_norm"))).one()
-    if slow > SLOW_SHARE * total and slow > 10_000:
+    if _mostly_slow(total, slow):
         return None
     keyed = [k for k in KEYED if k in match_by]
     await _taken_keys(db, imp, fields, match_by, keyed, total)
     for kind in keyed:  # a key another row or an existing client has: that row goes to the row rules
         await db.execute(text(f"UPDATE import_norm n SET fast = false FROM import_taken t "  # noqa: S608
                               f"WHERE n.fast AND t.kind = '{kind}' AND t.value = n.{kind}"))
+    fast = await db.scalar(text("SELECT count(*) FROM import_norm WHERE fast"))
+    if _mostly_slow(total, total - fast):  # a re-import: its rows match clients already there
+        return None
     try:
-        await check_limit(db, None, "clients", adding=await db.scalar(text("SELECT count(*) FROM import_norm WHERE fast")))
+        await check_limit(db, None, "clients", adding=fast)
     except FormError:  # over the plan: the row import rejects exactly the rows past the limit
         return None
     if progress:
         await progress(0, imp.total_rows)  # writing starts
     return _chunks(db, imp, fields, total)
+
+
+def _mostly_slow(total: int, slow: int) -> bool:
+    """The row import, reading rows in a child process, does a file of mostly slow rows faster."""
+    return slow > SLOW_SHARE * total and slow > 10_000
 
 
 async def _taken_keys(db: AsyncSession, imp: Import, fields: list | None, match_by: list[str],
