@@ -105,52 +105,10 @@ def row_sql(columns: dict[str, str]) -> RowSql:
     column). A failed check means "let Python decide", never "reject"."""
     sql = RowSql([], [], [], [], ["last_name", "first_name", "middle_name", "phone", "email"],
                  ["(last_name <> '' OR first_name <> '')"])
-    for part in NAME_PARTS:
-        sql.cells.append(f"{_words(columns[part]) if part in columns else repr('')} AS g_{part}")
-    if "full_name" in columns:  # split only when no last or first name is given, as the row rules do
-        c = columns["full_name"]
-        sql.cells += [f"{_present(c)} AS fn_present", f"strpos({c}, '.') = 0 AS fn_plain",  # '.': initials
-                      f"string_to_array({_words(f'replace({c}, {chr(39)},{chr(39)}, {chr(39)} {chr(39)})')}, ' ') AS fn"]
-        use = "(fn_present AND g_last_name = '' AND g_first_name = '')"
-        sql.parts += [f"CASE WHEN {use} THEN CASE WHEN cardinality(fn) > 1 THEN fn[1] ELSE '' END ELSE g_last_name END"
-                      " AS last_name",
-                      f"CASE WHEN {use} THEN coalesce(fn[least(cardinality(fn), 2)], '') ELSE g_first_name END"
-                      " AS first_name",
-                      f"CASE WHEN {use} AND g_middle_name = '' THEN array_to_string(fn[3:], ' ') ELSE g_middle_name END"
-                      " AS middle_name", f"NOT {use} OR fn_plain AS fn_ok"]
-        sql.checks.append("fn_ok")
-    else:
-        sql.parts += [f"g_{part} AS {part}" for part in NAME_PARTS]
-    if "phone" in columns:  # digits, '+', spaces and ( ) - . only: other whitespace goes to Python
-        c = columns["phone"]
-        sql.cells += [f"{_present(c)} AS phone_present",
-                      f"CASE WHEN {c} ~ '^[0-9+ ().-]+$' THEN translate({c}, ' ().-', '') END AS phone_digits"]
-        sql.parts.append("CASE WHEN phone_digits ~ '^(\\+7|8|7)?9[0-9]{9}$' AND right(phone_digits, 10) ~ :mobile "
-                         "THEN '+7' || right(phone_digits, 10) END AS phone")
-        sql.checks.append("(NOT phone_present OR phone IS NOT NULL)")
-    else:
-        sql.parts.append("NULL::text AS phone")
-    if "email" in columns:
-        c = columns["email"]
-        sql.cells += [f"{_strip(c)} AS email_raw", f"lower({_strip(c)}) AS email_low"]
-        sql.parts.append(f"CASE WHEN email_raw <> '' AND {_EMAIL} THEN email_low END AS email")
-        sql.checks.append("(email_raw = '' OR email IS NOT NULL)")
-    else:
-        sql.parts.append("NULL::text AS email")
-    if "birth_date" in columns:
-        c = _strip(columns["birth_date"])
-        sql.cells += [f"{c} AS birth_raw", f"CASE WHEN {c} ~ '{_RU_DATE}' THEN 'ru' WHEN {c} ~ '{_ISO_DATE}' THEN 'iso' "
-                      "END AS birth_shape"]
-        sql.parts.append("CASE WHEN birth_shape IS NOT NULL THEN string_to_array(translate(birth_raw, './', '--'), '-')"
-                         "::int[] END AS dmy")
-        sql.values += ["CASE birth_shape WHEN 'ru' THEN dmy[3] ELSE dmy[1] END AS y", "dmy[2] AS m",
-                       "CASE birth_shape WHEN 'ru' THEN dmy[1] ELSE dmy[3] END AS d"]
-        sql.dates.append(f"CASE WHEN y >= 1 AND m BETWEEN 1 AND 12 AND d BETWEEN 1 AND {_MONTH_DAYS} "
-                         "THEN make_date(y, m, d) END AS birth_real")
-        sql.columns.append(f"CASE WHEN {_IN_RANGE} THEN birth_real END AS birth_date")
-        sql.checks.append(f"(birth_raw = '' OR {_IN_RANGE})")
-    else:
-        sql.columns.append("NULL::date AS birth_date")
+    _names(sql, columns)
+    _phone(sql, columns.get("phone"))
+    _email(sql, columns.get("email"))
+    _birth_date(sql, columns.get("birth_date"))
     for name in ("address", "note"):
         sql.columns.append(f"NULLIF({_strip(columns[name])}, '') AS {name}" if name in columns
                            else f"NULL::text AS {name}")
@@ -158,6 +116,62 @@ def row_sql(columns: dict[str, str]) -> RowSql:
         if name not in KNOWN:
             sql.checks.append(f"NOT {_present(c)}")
     return sql
+
+
+def _names(sql: RowSql, columns: dict[str, str]) -> None:
+    for part in NAME_PARTS:
+        sql.cells.append(f"{_words(columns[part]) if part in columns else repr('')} AS g_{part}")
+    if "full_name" not in columns:
+        sql.parts += [f"g_{part} AS {part}" for part in NAME_PARTS]
+        return
+    c = columns["full_name"]  # split only when no last or first name is given, as the row rules do
+    commas_as_spaces = f"replace({c}, ',', ' ')"
+    sql.cells += [f"{_present(c)} AS fn_present", f"strpos({c}, '.') = 0 AS fn_plain",  # '.': initials
+                  f"string_to_array({_words(commas_as_spaces)}, ' ') AS fn"]
+    use = "(fn_present AND g_last_name = '' AND g_first_name = '')"
+    sql.parts += [
+        f"CASE WHEN {use} THEN CASE WHEN cardinality(fn) > 1 THEN fn[1] ELSE '' END ELSE g_last_name END AS last_name",
+        f"CASE WHEN {use} THEN coalesce(fn[least(cardinality(fn), 2)], '') ELSE g_first_name END AS first_name",
+        f"CASE WHEN {use} AND g_middle_name = '' THEN array_to_string(fn[3:], ' ') ELSE g_middle_name END"
+        " AS middle_name", f"NOT {use} OR fn_plain AS fn_ok"]
+    sql.checks.append("fn_ok")
+
+
+def _phone(sql: RowSql, c: str | None) -> None:
+    if c is None:
+        sql.parts.append("NULL::text AS phone")
+        return
+    sql.cells += [f"{_present(c)} AS phone_present",  # digits, '+', spaces and ( ) - . only: the rest to Python
+                  f"CASE WHEN {c} ~ '^[0-9+ ().-]+$' THEN translate({c}, ' ().-', '') END AS phone_digits"]
+    sql.parts.append("CASE WHEN phone_digits ~ '^(\\+7|8|7)?9[0-9]{9}$' AND right(phone_digits, 10) ~ :mobile "
+                     "THEN '+7' || right(phone_digits, 10) END AS phone")
+    sql.checks.append("(NOT phone_present OR phone IS NOT NULL)")
+
+
+def _email(sql: RowSql, c: str | None) -> None:
+    if c is None:
+        sql.parts.append("NULL::text AS email")
+        return
+    sql.cells += [f"{_strip(c)} AS email_raw", f"lower({_strip(c)}) AS email_low"]
+    sql.parts.append(f"CASE WHEN email_raw <> '' AND {_EMAIL} THEN email_low END AS email")
+    sql.checks.append("(email_raw = '' OR email IS NOT NULL)")
+
+
+def _birth_date(sql: RowSql, c: str | None) -> None:
+    if c is None:
+        sql.columns.append("NULL::date AS birth_date")
+        return
+    c = _strip(c)
+    sql.cells += [f"{c} AS birth_raw",
+                  f"CASE WHEN {c} ~ '{_RU_DATE}' THEN 'ru' WHEN {c} ~ '{_ISO_DATE}' THEN 'iso' END AS birth_shape"]
+    sql.parts.append("CASE WHEN birth_shape IS NOT NULL THEN string_to_array(translate(birth_raw, './', '--'), '-')"
+                     "::int[] END AS dmy")
+    sql.values += ["CASE birth_shape WHEN 'ru' THEN dmy[3] ELSE dmy[1] END AS y", "dmy[2] AS m",
+                   "CASE birth_shape WHEN 'ru' THEN dmy[1] ELSE dmy[3] END AS d"]
+    sql.dates.append(f"CASE WHEN y >= 1 AND m BETWEEN 1 AND 12 AND d BETWEEN 1 AND {_MONTH_DAYS} "
+                     "THEN make_date(y, m, d) END AS birth_real")
+    sql.columns.append(f"CASE WHEN {_IN_RANGE} THEN birth_real END AS birth_date")
+    sql.checks.append(f"(birth_raw = '' OR {_IN_RANGE})")
 
 
 def norm_select(columns: dict[str, str]) -> str:
