@@ -426,13 +426,18 @@ async def _operation_batch(db, imp, batch, match_by, on_match, seen) -> list[tup
 
 
 async def _client_by_name(db: AsyncSession, name: str) -> int | None:
+    """The one client with this name, else None (an ambiguous name matches nobody). An operations
+    file names the same clients again and again and creates none, so each name is asked once a run."""
     from saas.clients.importing import split_full_name
 
-    last, first, middle = split_full_name(name)
-    ids = list(await db.scalars(select(Client.id).where(
-        func.lower(Client.last_name) == last.lower(), func.lower(Client.first_name) == first.lower(),
-        func.lower(Client.middle_name) == middle.lower(), Client.erased_at.is_(None)).limit(2)))
-    return ids[0] if len(ids) == 1 else None  # an ambiguous name matches nobody
+    cache = db.info.setdefault("import_names", {})
+    if ("client", name) not in cache:
+        last, first, middle = split_full_name(name)
+        ids = list(await db.scalars(select(Client.id).where(
+            func.lower(Client.last_name) == last.lower(), func.lower(Client.first_name) == first.lower(),
+            func.lower(Client.middle_name) == middle.lower(), Client.erased_at.is_(None)).limit(2)))
+        cache["client", name] = ids[0] if len(ids) == 1 else None
+    return cache["client", name]
 
 
 # ---- undo ------------------------------------------------------------------------------------

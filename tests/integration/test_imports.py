@@ -231,3 +231,16 @@ def test_rejected_reasons_are_stored_in_the_company_language(tenant, db_url) -> 
             "Неверная дата: используйте ДД.ММ.ГГГГ или ГГГГ-ММ-ДД."
     finally:
         sql(db_url, slug, "UPDATE shared.tenants SET locale = :l WHERE slug = :s RETURNING 1", s=slug, l=before)
+
+
+def test_operations_found_by_name_once_each_and_ambiguous_names_rejected(tenant, db_url) -> None:
+    _b, slug, api = tenant
+    for last, first in (("Именной", "Олег"), ("Двойник", "Пётр"), ("Двойник", "Пётр")):
+        assert api.post("/api/v1/clients", json={"last_name": last, "first_name": first}).status_code == 201
+    content = ("Клиент;Дата;Сумма\nИменной Олег;01.03.2024;100\nименной олег;02.03.2024;200\n"
+               "Двойник Пётр;03.03.2024;300\nНикто Такой;04.03.2024;400\nИменной Олег;05.03.2024;50\n").encode()
+    body = wait(api, upload(api, content, "by-name.csv", kind="operations")["id"])
+    assert (body["created"], body["rejected"]) == (3, 2)
+    assert [r["line"] for r in body["rejected_rows"]] == [4, 5]  # the namesakes and the unknown name
+    assert sql(db_url, slug, "SELECT operations_count, revenue_total::text FROM clients "
+                             "WHERE last_name = 'Именной'") == [(3, "350.00")]
