@@ -7,6 +7,7 @@ row rolls the whole file back. Progress goes to the job row through its own shor
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from dataclasses import dataclass
@@ -148,6 +149,21 @@ async def find_matches(db: AsyncSession, keys: list[tuple[str, str]]) -> dict[tu
 
 
 @dataclass
+class Run:
+    """What one import run remembers from batch to batch."""
+    imp: Import
+    match_by: list[str]
+    on_match: str
+    # Keys of the clients this file created or matched: they decide before the database does.
+    seen: dict[tuple[str, str], int] = dataclasses.field(default_factory=dict)
+    # (kind, exact name) -> id: a file repeats a few dictionary names and clients' names on every row,
+    # and only this run changes what they resolve to, so each is asked once a run.
+    names: dict[tuple[str, str], int | None] = dataclasses.field(default_factory=dict)
+    # Clients given an undo row; this run writes the import's only ones (a failed run rolled back).
+    snapshotted: set[int] = dataclasses.field(default_factory=set)
+
+
+@dataclass
 class Outcome:
     action: str  # created | updated | skipped | rejected
     line: int
@@ -176,17 +192,16 @@ class Progress:
 async def run_import(db: AsyncSession, imp: Import, *, progress: Progress | None = None) -> dict[str, int]:
     """Apply the import in the caller's transaction; returns the counts."""
     opts = imp.options or {}
-    match_by = [k for k in opts.get("match_by", []) if k in MATCH_KEYS]
+    run = Run(imp, [k for k in opts.get("match_by", []) if k in MATCH_KEYS], opts.get("on_match", "update"))
     rejected: list[dict[str, Any]] = []
     counts = {"created": 0, "updated": 0, "skipped": 0, "rejected": 0}
-    seen: dict[tuple[str, str], int] = {}  # keys of clients this file already created or matched
     touched: set[int] = set()
     done = 0
 
     async def flush(batch: list[tuple[RowResult, dict[str, str]]], created_by_sql: int = 0) -> None:
         nonlocal done
         handler = _client_batch if imp.kind == "clients" else _operation_batch
-        for outcome, raw in await handler(db, imp, batch, match_by, opts.get("on_match", "update"), seen) if batch else ():
+        for outcome, raw in await handler(db, run, batch) if batch else ():
             counts[outcome.action] += 1
             if outcome.client_id:
                 touched.add(outcome.client_id)
@@ -200,16 +215,13 @@ async def run_import(db: AsyncSession, imp: Import, *, progress: Progress | None
     from saas.clients.custom import definitions
 
     fields = await definitions(db) if imp.kind == "clients" else None
-    db.info["import_names"], db.info["import_undo_ids"] = {}, set()
-    chunks = await import_bulk.plan(db, imp, fields, match_by, progress) if imp.kind == "clients" else None
+    chunks = await import_bulk.plan(db, imp, fields, run.match_by, progress) if imp.kind == "clients" else None
     if chunks is not None:  # most rows go in set-based; the rest, below, row by row as before
         async for chunk in chunks:
             await flush(chunk.rest, chunk.created)
     else:
         async for rows in batches(imp, fields, BATCH):
             await flush(rows)
-    db.info.pop("import_names", None)
-    db.info.pop("import_undo_ids", None)
     if imp.kind == "operations":
         await refresh_metrics(db, sorted(touched))
     imp.created_count, imp.updated_count = counts["created"], counts["updated"]
@@ -218,7 +230,9 @@ async def run_import(db: AsyncSession, imp: Import, *, progress: Progress | None
     return counts
 
 
-async def _client_batch(db, imp, batch, match_by, on_match, seen) -> list[tuple[Outcome, dict]]:  # noqa: ANN001
+async def _client_batch(db: AsyncSession, run: Run,
+                        batch: list[tuple[RowResult, dict]]) -> list[tuple[Outcome, dict]]:
+    imp, match_by, seen = run.imp, run.match_by, run.seen
     keys = [k for result, _raw in batch if not result.errors for k in client_keys(result.values, match_by)]
     found = await find_matches(db, [k for k in keys if k not in seen])
 
@@ -227,7 +241,7 @@ async def _client_batch(db, imp, batch, match_by, on_match, seen) -> list[tuple[
         return seen[key] if key in seen else found.get(key)
 
     # The clients this batch will update, loaded in one query: each row's get() is then no query.
-    to_update = {m for k in keys if (m := lookup(k)) is not None} if on_match == "update" else set()
+    to_update = {m for k in keys if (m := lookup(k)) is not None} if run.on_match == "update" else set()
     loaded = {c.id: c for c in await db.scalars(select(Client).where(Client.id == func.any(
         bindparam("ids", sorted(to_update), type_=ARRAY(BigInteger)))))} if to_update else {}
     out: list[tuple[Outcome, dict]] = []
@@ -264,14 +278,14 @@ async def _client_batch(db, imp, batch, match_by, on_match, seen) -> list[tuple[
             await insert_pending()  # the file repeats a client created a few rows above
         match = next((m for k in row_keys if (m := lookup(k)) is not None), None)
         if match is None:
-            pending.append((len(out), row_keys, await _new_client_values(db, imp, result.values)))
+            pending.append((len(out), row_keys, await _new_client_values(db, run, result.values)))
             pending_keys.update(row_keys)
             out.append((Outcome("created", result.line), raw))
-        elif on_match == "skip":
+        elif run.on_match == "skip":
             out.append((Outcome("skipped", result.line, match), raw))
         else:
             client = loaded.get(match) or await db.get(Client, match)  # created earlier in this batch: not loaded
-            replaced = await _update_client(db, imp, client, result.values, undo_rows)
+            replaced = await _update_client(db, run, client, result.values, undo_rows)
             for k in row_keys:
                 seen[k] = match
             # The batch's lookups were made before this row: a value this update took away from
@@ -301,11 +315,9 @@ async def copy_new_clients(db: AsyncSession, rows: list[dict[str, Any]]) -> list
     return ids
 
 
-async def _interest_ids(db: AsyncSession, values: dict[str, Any]) -> dict[str, list[int]]:
-    """Dictionary ids for a row's names, created when new. A file repeats a few names on every row,
-    so each exact name is looked up once per import (the session's `import_names`, emptied by
-    run_import): the same name would find the same item again, as only this import adds items."""
-    cache = db.info.setdefault("import_names", {})
+async def _interest_ids(db: AsyncSession, run: Run, values: dict[str, Any]) -> dict[str, list[int]]:
+    """Dictionary ids for a row's names, created when new (each name asked once a run: `Run.names`)."""
+    cache = run.names
     out = {}
     for kind, column in (("product_groups", "product_group_ids"), ("directions", "direction_ids")):
         ids = []
@@ -319,8 +331,9 @@ async def _interest_ids(db: AsyncSession, values: dict[str, Any]) -> dict[str, l
     return out
 
 
-async def _new_client_values(db: AsyncSession, imp: Import, values: dict[str, Any]) -> dict[str, Any]:
+async def _new_client_values(db: AsyncSession, run: Run, values: dict[str, Any]) -> dict[str, Any]:
     """Column values of a new client: the same encryption and consent rules as the form."""
+    imp = run.imp
     client = SimpleNamespace()  # plain attributes: an ORM instance per row costs more than the rest of the row
     for field in service.PLAIN_FIELDS:
         setattr(client, field, values.get(field, service.TEXT_DEFAULTS.get(field)))
@@ -331,20 +344,20 @@ async def _new_client_values(db: AsyncSession, imp: Import, values: dict[str, An
         *service.PLAIN_FIELDS, "passport_enc", "passport_key_id", "passport_bidx", "passport_mask", "consent")}
     row.update(import_id=imp.id, tags=values.get("tags", []), custom=values.get("custom", {}),
                product_group_ids=[], direction_ids=[])
-    for column, ids in (await _interest_ids(db, values)).items():
+    for column, ids in (await _interest_ids(db, run, values)).items():
         row[column] = ids
     return row
 
 
-async def _update_client(db: AsyncSession, imp: Import, client: Client, values: dict[str, Any],
+async def _update_client(db: AsyncSession, run: Run, client: Client, values: dict[str, Any],
                          undo_rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """Apply a matched row (its undo snapshot, the first time, goes to `undo_rows`); returns the
     client's matching keys this replaced (kind, old value)."""
     before = {"phone": client.phone, "email": client.email, "passport": client.passport_bidx}
     unchanged = tuple(getattr(client, field) for field in UNDO_FIELDS)
-    snapshotted = db.info.setdefault("import_undo_ids", set())  # this run writes the import's only undo rows
-    if client.id not in snapshotted:
-        snapshotted.add(client.id)
+    imp = run.imp
+    if client.id not in run.snapshotted:
+        run.snapshotted.add(client.id)
         undo_rows.append({"import_id": imp.id, "client_id": client.id, "before": _snapshot(client)})
     for field in service.PLAIN_FIELDS:
         if values.get(field) not in (None, ""):
@@ -356,7 +369,7 @@ async def _update_client(db: AsyncSession, imp: Import, client: Client, values: 
         client.tags = list(dict.fromkeys([*client.tags, *values["tags"]]))
     if values.get("custom"):
         client.custom = {**(client.custom or {}), **values["custom"]}
-    for column, ids in (await _interest_ids(db, values)).items():
+    for column, ids in (await _interest_ids(db, run, values)).items():
         setattr(client, column, list(dict.fromkeys([*getattr(client, column), *ids])))
     if tuple(getattr(client, field) for field in UNDO_FIELDS) != unchanged:
         client.updated_at = datetime.now(UTC)  # a row that repeats the card changes nothing, not even this
@@ -385,7 +398,8 @@ def _snapshot(client: Client) -> dict[str, Any]:
     return snap
 
 
-async def _operation_batch(db, imp, batch, match_by, on_match, seen) -> list[tuple[Outcome, dict]]:  # noqa: ANN001
+async def _operation_batch(db: AsyncSession, run: Run,
+                           batch: list[tuple[RowResult, dict]]) -> list[tuple[Outcome, dict]]:
     keys: list[tuple[str, str]] = []
     for result, _raw in batch:
         v = result.values
@@ -407,17 +421,17 @@ async def _operation_batch(db, imp, batch, match_by, on_match, seen) -> list[tup
                       ("passport", crypto.blind_index(v["client_passport"]) if v.get("client_passport") else None)]
         client_id = next((found[(k, val)] for k, val in candidates if val and (k, val) in found), None)
         if client_id is None and v.get("client_name"):
-            client_id = await _client_by_name(db, v["client_name"])
+            client_id = await _client_by_name(db, run, v["client_name"])
         if client_id is None:
             out.append((Outcome("rejected", result.line, reason=_("No client matches this row.")), raw))
             continue
-        ids = await _interest_ids(db, {"product_groups": [v["product_group"]] if v.get("product_group") else [],
+        ids = await _interest_ids(db, run, {"product_groups": [v["product_group"]] if v.get("product_group") else [],
                                        "directions": [v["direction"]] if v.get("direction") else []})
         new_ops.append({
             "client_id": client_id, "kind": v.get("kind", "sale"), "occurred_on": v["occurred_on"],
             "amount": v["amount"], "product_group_id": (ids.get("product_group_ids") or [None])[0],
             "direction_id": (ids.get("direction_ids") or [None])[0], "due_on": v.get("due_on"),
-            "paid_on": v.get("paid_on"), "note": v.get("note"), "import_id": imp.id,
+            "paid_on": v.get("paid_on"), "note": v.get("note"), "import_id": run.imp.id,
         })
         out.append((Outcome("created", result.line, client_id), raw))
     if new_ops:
@@ -425,12 +439,12 @@ async def _operation_batch(db, imp, batch, match_by, on_match, seen) -> list[tup
     return out
 
 
-async def _client_by_name(db: AsyncSession, name: str) -> int | None:
+async def _client_by_name(db: AsyncSession, run: Run, name: str) -> int | None:
     """The one client with this name, else None (an ambiguous name matches nobody). An operations
-    file names the same clients again and again and creates none, so each name is asked once a run."""
+    file creates no clients, so each name is asked once a run (`Run.names`)."""
     from saas.clients.importing import split_full_name
 
-    cache = db.info.setdefault("import_names", {})
+    cache = run.names
     if ("client", name) not in cache:
         last, first, middle = split_full_name(name)
         ids = list(await db.scalars(select(Client.id).where(
