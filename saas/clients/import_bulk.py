@@ -31,6 +31,7 @@ from saas.clients.contacts import RU_MOBILE_PATTERN, SPECIAL_DOMAINS
 from saas.clients.import_rows import INLINE_BELOW, forked, normalise_raw
 from saas.clients.importing import RowResult, read_table
 from saas.clients.models import Import
+from saas.tenants.limits import room
 
 CHUNK = 100_000  # rows per INSERT … SELECT: one progress step each
 SLOW_SHARE = 0.5  # above this share of rows for the row rules, the streaming import is cheaper
@@ -252,9 +253,6 @@ async def plan(db: AsyncSession, imp: Import, fields: list | None, match_by: lis
                today: date | None = None) -> AsyncIterator[Chunk] | None:
     """Stage and sort the rows; None when the row-by-row import had better do it all (most rows
     need the row rules anyway, or the new clients would pass the plan's limit)."""
-    from saas.tenants.limits import check_limit
-    from saas.tenants.service import FormError
-
     await classify(db, imp, today, progress)
     total, slow = (await db.execute(text("SELECT count(*), count(*) FILTER (WHERE NOT fast) FROM import_norm"))).one()
     if _mostly_slow(total, slow):
@@ -267,10 +265,8 @@ async def plan(db: AsyncSession, imp: Import, fields: list | None, match_by: lis
     fast = await db.scalar(text("SELECT count(*) FROM import_norm WHERE fast"))
     if _mostly_slow(total, total - fast):  # a re-import: its rows match clients already there
         return None
-    try:
-        await check_limit(db, None, "clients", adding=fast)
-    except FormError:  # over the plan: the row import rejects exactly the rows past the limit
-        return None
+    if (space := await room(db, None, "clients")) is not None and fast > space.left:
+        return None  # over the plan: the row import rejects exactly the new clients past the limit
     if progress:
         await progress(0, imp.total_rows)  # writing starts
     return _chunks(db, imp, fields, total)

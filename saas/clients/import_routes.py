@@ -13,6 +13,7 @@ from saas.clients import imports
 from saas.clients.jobs import do_start_import
 from saas.clients.models import Import
 from saas.jobs import QueueUnavailable
+from saas.tenants.limits import Room, room
 from saas.tenants.models import Job
 from saas.tenants.service import FormError
 from saas.web.deps import TenantCtx
@@ -92,16 +93,13 @@ async def _page(request: Request, ctx: TenantCtx, imp: Import, status: int = 200
                   room=await _room_for_clients(ctx, imp), **extra)
 
 
-async def _room_for_clients(ctx: TenantCtx, imp: Import) -> dict[str, int] | None:
+async def _room_for_clients(ctx: TenantCtx, imp: Import) -> Room | None:
     """The plan's client limit, when this file has more rows than clients can still be added: said
     before the import starts rather than as thousands of rejected rows after it."""
-    from saas.tenants.limits import limits_for, usage
-
-    limit = limits_for(ctx.tenant).get("clients")
-    if imp.kind != "clients" or imp.status not in ("uploaded", "failed") or limit is None:
+    if imp.kind != "clients" or imp.status not in ("uploaded", "failed"):
         return None
-    used = await usage(ctx.db, ctx.tenant, "clients")
-    return {"limit": limit, "used": used, "room": max(limit - used, 0)} if imp.total_rows > limit - used else None
+    space = await room(ctx.db, ctx.tenant, "clients")
+    return space if space is not None and imp.total_rows > space.left else None
 
 
 @get("/imports/{import_id:int}", opt={"role": "marketer"})

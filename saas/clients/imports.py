@@ -27,6 +27,7 @@ from saas.clients.importing import (
 from saas.clients.import_rows import batches, mapped_rows  # noqa: F401 - mapped_rows: the dry run's
 from saas.clients.models import Client, Import, ImportUndo, Operation
 from saas.clients.operations import refresh_metrics
+from saas.tenants.limits import room
 from saas.tenants.models import Job
 from saas.tenants.service import FormError
 from saas.web.i18n import _
@@ -251,13 +252,10 @@ async def _client_batch(db: AsyncSession, run: Run,
 
     async def insert_pending() -> None:
         """New clients go in with one COPY, not a flush per row."""
-        from saas.tenants.limits import room
-
-        allowed, message = await room(db, None, "clients") if pending else (None, "")
-        if allowed is not None:  # over the plan: the new clients past the limit are rejected, in file order
-            for index, _keys, _values in pending[allowed:]:
-                out[index][0].action, out[index][0].reason = "rejected", message
-            del pending[allowed:]
+        if pending and (space := await room(db, None, "clients")) is not None:
+            for index, _keys, _values in pending[space.left:]:  # past the plan's limit, in file order
+                out[index][0].action, out[index][0].reason = "rejected", space.message
+            del pending[space.left:]
         if not pending:
             pending_keys.clear()
             return

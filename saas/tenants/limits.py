@@ -6,6 +6,7 @@ commercial limit (it is not a security boundary).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, text
@@ -73,23 +74,34 @@ async def _bound_tenant(db: AsyncSession) -> Tenant | None:
     return await db.scalar(select(Tenant).where(Tenant.schema_name == schema)) if schema else None
 
 
-async def room(db: AsyncSession, tenant: Tenant | None, kind: str) -> tuple[int | None, str]:
-    """How many more of `kind` the plan allows (None: no limit), and the sentence that says the limit.
+@dataclass
+class Room:
+    """A limited kind's limit, its usage, how many more fit, and the sentence that says the limit."""
+    limit: int
+    used: int
+    message: str
+
+    @property
+    def left(self) -> int:
+        return max(self.limit - self.used, 0)
+
+
+async def room(db: AsyncSession, tenant: Tenant | None, kind: str) -> Room | None:
+    """The plan's room for more of `kind`; None when the plan sets no limit.
 
     `tenant` may be None inside a session bound to a tenant schema: it is found from the binding.
     """
     tenant = tenant or await _bound_tenant(db)
     limit = limits_for(tenant).get(kind) if tenant is not None else None
     if limit is None:
-        return None, ""
-    return max(limit - await usage(db, tenant, kind), 0), _message(kind, limit)
+        return None
+    return Room(limit, await usage(db, tenant, kind), _message(kind, limit))
 
 
 async def check_limit(db: AsyncSession, tenant: Tenant | None, kind: str, adding: int = 1) -> None:
     """Raise FormError (a clear message under the key "form") when `adding` more would pass the limit."""
-    allowed, message = await room(db, tenant, kind)
-    if allowed is not None and adding > allowed:
-        raise FormError({"form": message})
+    if (space := await room(db, tenant, kind)) is not None and adding > space.left:
+        raise FormError({"form": space.message})
 
 
 async def usage_summary(db: AsyncSession, tenant: Tenant) -> list[dict[str, Any]]:
