@@ -280,7 +280,9 @@ def _mostly_slow(total: int, slow: int) -> bool:
 async def _taken_keys(db: AsyncSession, imp: Import, fields: list | None, match_by: list[str],
                       keyed: list[str], total: int) -> None:
     """import_taken(kind, value): the matching keys a fast row must not have. Taken here, before any
-    insert: keys of the rows the row rules will see, keys repeated in the file, existing clients'."""
+    insert: keys of the rows the row rules will see, keys repeated in the file, existing clients'.
+    The rows SQL does not vouch for are put through the row rules here for their keys, and again
+    when applied: keeping their results would hold up to half the file in memory."""
     from saas.clients.imports import client_keys
 
     await db.execute(text("CREATE TEMP TABLE import_taken (kind text, value text) ON COMMIT DROP"))
