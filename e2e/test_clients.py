@@ -15,7 +15,9 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from playwright.sync_api import Dialog, Locator, Page, Response, expect
+
 from e2e.test_foundation import signup, visit
+from saas.core import clock
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CLIENT_URL = re.compile(r"/t/[a-z0-9-]+/clients/\d+$")
@@ -319,7 +321,7 @@ def test_operations_update_metrics_without_reload(page: Page) -> None:
     expect(page.locator("#operations tbody")).to_contain_text("No operations yet.")
     card_url = page.url
     set_marker(page)
-    today = date.today()
+    today = clock.today()
     ops = page.locator("#operations table.ops-table tbody tr")
 
     add_operation(page, "sale", today - timedelta(days=10), "1000", paid_on=today - timedelta(days=10))

@@ -2,24 +2,21 @@
 from __future__ import annotations
 
 import re
-import time
 
 from playwright.sync_api import Page, expect
 
 from e2e.conftest import ARTIFACTS
 
-DEMO_LIMIT_S = 90  # 60 s on an idle machine; CI shares two cores with the test server and worker
+DEMO_WAIT_S = 240  # a guard against a hang, not a speed check (bench/ measures the demo's speed)
 
 
 def test_try_the_demo_reaches_the_dashboard_and_builds_a_campaign(page: Page, worker) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.goto("/")
-    started = time.monotonic()
     page.get_by_role("button", name=re.compile("Try the demo")).click()
     expect(page.locator("#demo-progress progress")).to_be_visible()
-    page.wait_for_url(re.compile(r"/t/[\w-]+/$"), timeout=DEMO_LIMIT_S * 1000)
+    page.wait_for_url(re.compile(r"/t/[\w-]+/$"), timeout=DEMO_WAIT_S * 1000)
     expect(page.locator("svg.chart").first).to_be_visible(timeout=15000)
-    assert time.monotonic() - started < DEMO_LIMIT_S
     expect(page.locator("html")).to_have_attribute("lang", "ru")  # the demo company speaks Russian
     page.locator("button[name=lang][value=en]").click()  # the rest of the test reads English labels
     expect(page.locator("html")).to_have_attribute("lang", "en")

@@ -50,6 +50,7 @@ from saas.analytics import scoring
 from saas.clients.models import Client, Direction, Import, ProductGroup
 from saas.clients.operations import refresh_all_metrics
 from saas.clients.service import _apply_passport
+from saas.core import clock
 from saas.db import Database, check_schema
 from saas.tenants import service as accounts
 from saas.tenants.models import Membership, Tenant, User
@@ -107,8 +108,8 @@ def demo_emails(slug: str) -> list[str]:
 async def create_demo(db: Database, *, clients: int = 5000, years: int = 3, seed: int = 42,
                       name: str | None = None, reset: bool = False, today: date | None = None) -> DemoResult:
     """Create a demo company (is_demo) with `clients` clients and `years` years of history to today."""
-    clock = [("start", time.perf_counter())]
-    today = today or date.today()
+    marks = [("start", time.perf_counter())]
+    today = today or clock.today()
     rng = np.random.default_rng(seed)
     fake = Faker("ru_RU")
     fake.seed_instance(seed)
@@ -117,7 +118,7 @@ async def create_demo(db: Database, *, clients: int = 5000, years: int = 3, seed
     start = np.datetime64(first_day, "D")
     h = _history(rng, clients, days, start)
     cards = _cards(fake, rng, h, start, today)
-    clock.append(("generate", time.perf_counter()))
+    marks.append(("generate", time.perf_counter()))
     password = f"demo-{seed}-pass"
     async with db.session() as s:
         name = await _claim(s, name or DEFAULT_NAME, reset)
@@ -125,17 +126,17 @@ async def create_demo(db: Database, *, clients: int = 5000, years: int = 3, seed
         members, owner_id = await _team(s, tenant, password)
         await s.execute(text("SELECT set_config('search_path', :s, true)"), {"s": tenant.schema_name})
         counts = await _write(s, tenant.schema_name, rng, h, cards, start, f"user:{owner_id}")
-        clock.append(("write", time.perf_counter()))
+        marks.append(("write", time.perf_counter()))
         await refresh_all_metrics(s)
         await s.execute(text("ANALYZE clients, operations"))  # fresh tables: give the planner statistics
-        clock.append(("metrics", time.perf_counter()))
+        marks.append(("metrics", time.perf_counter()))
         scores = await scoring.refresh(s, today=today)
-        clock.append(("analytics", time.perf_counter()))
+        marks.append(("analytics", time.perf_counter()))
         counts["operations"] += await add_demo_campaigns(s, tenant, rng, today)
-    clock.append(("commit", time.perf_counter()))
-    timings = {n: round(t - clock[i - 1][1], 2) for i, (n, t) in enumerate(clock) if i}
+    marks.append(("commit", time.perf_counter()))
+    timings = {n: round(t - marks[i - 1][1], 2) for i, (n, t) in enumerate(marks) if i}
     return DemoResult(tenant.slug, name, members[0][0], password, members,
-                      {**counts, "members": len(members)}, round(clock[-1][1] - clock[0][1], 2), timings,
+                      {**counts, "members": len(members)}, round(marks[-1][1] - marks[0][1], 2), timings,
                       scores.method, scores.status_counts)
 
 
@@ -150,7 +151,7 @@ async def add_demo_campaigns(session: AsyncSession, tenant: Tenant, rng: np.rand
     from saas.campaigns.models import CampaignMember
     from saas.clients.operations import refresh_metrics
 
-    today = today or date.today()
+    today = today or clock.today()
     actor = "system:demo"
     finished = await campaigns.do_save_campaign(session, {
         "name": "Осенняя распродажа", "goal": "Вернуть активных клиентов и клиентов в группе риска",
@@ -419,10 +420,14 @@ def _imports(rng: np.random.Generator, h: dict[str, Any], start: np.datetime64,
     out = []
     for filename, file_type, encoding, day, members, status in plans:
         when = _at(_dates(start, np.array([day]))[0], 11)
+        # A file that created nobody is a real history too (a short demo may have no one joining
+        # before the import's day): its rejected and skipped rows still make its report.
         created = len(members) if status == "done" else int(rng.integers(150, 300))  # undone: its rows are gone
-        bad = [{"line": int(rng.integers(2, created + 2)), **r} for r in REJECTED[:int(rng.integers(1, 4))]]
+        reasons = REJECTED[:int(rng.integers(1, 4))]
         skipped = int(rng.integers(0, 12))
-        total = created + len(bad) + skipped
+        total = created + len(reasons) + skipped
+        lines = np.sort(rng.choice(np.arange(2, total + 2), size=len(reasons), replace=False))
+        bad = [{"line": int(line), **r} for line, r in zip(lines, reasons, strict=True)]
         out.append((Import(
             kind="clients", status=status, filename=filename.format(y=when.year), file_type=file_type,
             encoding=encoding, delimiter=";" if file_type == "csv" else None,

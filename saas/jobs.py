@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import rq
@@ -20,9 +20,10 @@ from rq.exceptions import DuplicateJobError, NoSuchJobError
 from sqlalchemy import select, text, update
 
 from saas.config import Settings, get_settings
+from saas.core import clock
 from saas.db import Database
-from saas.web.i18n import lazy
 from saas.tenants.models import Job, Tenant
+from saas.web.i18n import lazy
 
 DEFAULT_QUEUE = "default"
 QUEUES = (DEFAULT_QUEUE,)
@@ -97,19 +98,19 @@ def run_tenant_job(tenant_id: int, job_row_id: int, body: Callable[[Database, Te
                 job = await s.get(Job, job_row_id)
                 if job is None or job.status in ("done", "cancelled"):
                     return {"skipped": "nothing to do"}
-                job.status, job.started_at, job.error = "running", datetime.now(UTC), None
+                job.status, job.started_at, job.error = "running", clock.now(), None
             try:
                 result = await body(db, tenant, job)
             except Exception as exc:
                 async with db.session(tenant.schema_name) as s:
                     await s.execute(update(Job).where(Job.id == job_row_id).values(
-                        status="failed", error=f"{type(exc).__name__}: {exc}"[:500], finished_at=datetime.now(UTC)))
+                        status="failed", error=f"{type(exc).__name__}: {exc}"[:500], finished_at=clock.now()))
                 raise
             async with db.session(tenant.schema_name) as s:
                 current = await s.scalar(select(Job.status).where(Job.id == job_row_id))
                 if current == "running":
                     await s.execute(update(Job).where(Job.id == job_row_id).values(
-                        status="done", finished_at=datetime.now(UTC)))
+                        status="done", finished_at=clock.now()))
             return result
         finally:
             await db.dispose()
@@ -140,7 +141,7 @@ async def do_fail_job(db: Database, tenant_id: int, job_row_id: int, reason: str
     async with db.session(tenant.schema_name) as s:
         row = (await s.execute(
             update(Job).where(Job.id == job_row_id, Job.status.in_(("queued", "running")))
-            .values(status="failed", error=_(reason), finished_at=datetime.now(UTC))
+            .values(status="failed", error=_(reason), finished_at=clock.now())
             .returning(Job.kind, Job.object_id))).first()
         if row is None:
             return False

@@ -7,7 +7,6 @@ session, beside the ordinary login) with a short idle timeout; it is re-asked af
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -19,6 +18,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saas.admin.service import audit
+from saas.core import clock
 from saas.tenants import service
 from saas.tenants.models import User
 from saas.web import sessions
@@ -54,12 +54,12 @@ def _platform_admin(user: User | None) -> User:
 async def admin_ctx(request: Request, db: AsyncSession, user: User | None) -> AdminCtx:
     user = _platform_admin(user)
     session = request.scope.setdefault("session", {})
-    fresh = time.time() - float(session.get("admin_seen") or 0) <= ADMIN_IDLE_SECONDS
+    fresh = clock.timestamp() - float(session.get("admin_seen") or 0) <= ADMIN_IDLE_SECONDS
     if session.get("admin_user_id") != user.id or not fresh:
         session.pop("admin_user_id", None)
         session.pop("admin_seen", None)
         raise AdminLoginRequired()
-    session["admin_seen"] = int(time.time())
+    session["admin_seen"] = int(clock.timestamp())
     return AdminCtx(db=db, user=user)
 
 
@@ -94,7 +94,7 @@ async def admin_login(request: Request, db: AsyncSession, user: User | None, dat
         return render(request, "admin/login.html", status_code=503, user=user, form=form,
                       errors={"form": _("Login is temporarily unavailable. Try again in a minute.")})
     session = request.scope.setdefault("session", {})
-    session.update(admin_user_id=user.id, admin_seen=int(time.time()))
+    session.update(admin_user_id=user.id, admin_seen=int(clock.timestamp()))
     sessions.rotate(request)
     audit(db, f"admin:{user.id}", "admin.login", ip=ip)
     return redirect(request, form["next"])

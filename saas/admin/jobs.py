@@ -4,9 +4,10 @@ whose 24-hour link has expired."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from saas.config import Settings, get_settings
+from saas.core import clock
 
 
 def maintenance() -> dict:
@@ -33,7 +34,7 @@ def ensure_maintenance(settings: Settings | None = None) -> None:
     from saas.jobs import schedule_once
 
     settings = settings or get_settings()
-    run_at = (datetime.now(UTC) + timedelta(hours=1)).replace(minute=7, second=0, microsecond=0)
+    run_at = (clock.now() + timedelta(hours=1)).replace(minute=7, second=0, microsecond=0)
     schedule_once(settings, run_at, "saas.admin.jobs.maintenance_and_reschedule",
                   f"{settings.redis_prefix}-platform-{run_at:%Y%m%d%H}")
 

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saas.analytics.scoring import refresh
 from saas.config import get_settings
+from saas.core import clock
 from saas.jobs import QueueUnavailable, enqueue, rq_job_id, run_tenant_job, sync_redis
 from saas.tenants.models import Job, Tenant
 
@@ -41,7 +42,7 @@ async def do_queue_refresh(db: AsyncSession, tenant: Tenant, *, check_queue: boo
     # Serialise concurrent presses (two web processes), so the second reuses the first's job.
     await db.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"{tenant.schema_name}:{KIND}"})
     existing = await running_refresh(db)
-    if existing is not None and existing.created_at > datetime.now(UTC) - timedelta(hours=2):
+    if existing is not None and existing.created_at > clock.now() - timedelta(hours=2):
         return existing
     settings = get_settings()
     if check_queue:
@@ -95,7 +96,7 @@ def ensure_nightly(settings=None) -> None:  # noqa: ANN001
     from saas.jobs import schedule_once
 
     settings = settings or get_settings()
-    now = datetime.now(UTC)
+    now = clock.now()
     run_at = now.replace(hour=NIGHTLY_HOUR_UTC, minute=0, second=0, microsecond=0)
     if run_at <= now:
         run_at += timedelta(days=1)

@@ -1,7 +1,6 @@
 """The company dashboard (the workspace's overview), the score refresh, and analytics settings."""
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from litestar import Request, get, post
@@ -12,6 +11,7 @@ from sqlalchemy import select
 from saas.analytics import charts, growth, queries
 from saas.analytics import settings as analytics_settings
 from saas.analytics.jobs import KIND, do_queue_refresh, running_refresh
+from saas.core import clock
 from saas.jobs import QueueUnavailable
 from saas.tenants import service as tenant_service
 from saas.tenants.models import Job
@@ -91,7 +91,7 @@ async def overview(request: Request, ctx: TenantCtx) -> Any:
         memberships=await tenant_service.memberships_of(ctx.db, ctx.user.id),
         data=data, charts=build_charts(data, ctx.tenant.currency), job=job, cfg=cfg,
         top_risk=await queries.top_risk(ctx.db), STATUS_LABELS=STATUS_LABELS, SEGMENT_LABELS=SEGMENT_LABELS,
-        RISK_LABELS=RISK_LABELS, label=label, current_year=date.today().year,
+        RISK_LABELS=RISK_LABELS, label=label, current_year=clock.today().year,
     )
 
 

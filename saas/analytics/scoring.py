@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from saas.analytics import btyd, growth, reliability, rfm
 from saas.analytics import settings as analytics_settings
 from saas.analytics.models import ModelFit, Setting
+from saas.core import clock
 
 WEEK = 7.0
 PURCHASES = text("""
@@ -145,9 +146,9 @@ def fit_models(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, m_x: np.ndarray) -
 
 
 async def refresh(db: AsyncSession, *, today: date | None = None, progress: Progress | None = None) -> RefreshResult:
-    today = today or date.today()
+    today = today or clock.today()
     cfg = await analytics_settings.load(db)
-    clock = {"start": time.perf_counter()}
+    marks = {"start": time.perf_counter()}
 
     async def step(done: int) -> None:
         if progress:
@@ -167,7 +168,7 @@ async def refresh(db: AsyncSession, *, today: date | None = None, progress: Prog
         ok = (pos < len(ids)) & (ids[np.minimum(pos, len(ids) - 1)] == pay_ids)
         for name, col in zip(PAYMENT_FIELDS, pay_row[1:], strict=True):
             factors[name][pos[ok]] = np.asarray(col, dtype=float)[ok]
-    clock["stats"] = time.perf_counter()
+    marks["stats"] = time.perf_counter()
     await step(25)
 
     bought = x >= 0
@@ -197,7 +198,7 @@ async def refresh(db: AsyncSession, *, today: date | None = None, progress: Prog
             else:  # the client's own average purchase
                 spend[b] = np.where(deals[b] > 0, revenue[b] / np.maximum(deals[b], 1), 0)
             clv[b] = year * spend[b]
-    clock["fit"] = time.perf_counter()
+    marks["fit"] = time.perf_counter()
     await step(60)
 
     if method == "pareto-nbd":
@@ -210,7 +211,7 @@ async def refresh(db: AsyncSession, *, today: date | None = None, progress: Prog
     segment = rfm.segment_of(r, f, m)
     segment[~bought] = "prospects"
     risk, risk_group, lost = reliability.score(factors, cfg["weights"], cfg["bands"])
-    clock["score"] = time.perf_counter()
+    marks["score"] = time.perf_counter()
 
     await db.execute(text("DELETE FROM client_scores"))
     raw = (await (await db.connection()).get_raw_connection()).driver_connection
@@ -236,11 +237,11 @@ async def refresh(db: AsyncSession, *, today: date | None = None, progress: Prog
                         quality={**fit.extra, "unit": "week"}))
     await step(85)
     await store_dashboard(db, today, method, n_repeat, int(bought.sum()))
-    clock["write"] = time.perf_counter()
+    marks["write"] = time.perf_counter()
     await step(100)
     counts = {s: int((status == s).sum()) for s in ("new", "active", "at_risk", "lost")}
-    marks = list(clock.items())
-    seconds = {name: round(t - marks[i - 1][1], 3) for i, (name, t) in enumerate(marks) if i}
+    stamps = list(marks.items())
+    seconds = {name: round(t - stamps[i - 1][1], 3) for i, (name, t) in enumerate(stamps) if i}
     return RefreshResult(len(ids), method, fits, seconds, counts)
 
 

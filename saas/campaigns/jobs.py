@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from saas.campaigns.models import Campaign
 from saas.campaigns.service import build
 from saas.config import get_settings
+from saas.core import clock
 from saas.jobs import QueueUnavailable, enqueue, get_queue, rq_job_id, rq_status, run_tenant_job, sync_redis
 from saas.tenants.models import Job, Tenant
 from saas.web.i18n import _
@@ -84,7 +85,7 @@ async def reconcile(db: AsyncSession, tenant: Tenant, campaign: Campaign) -> Non
     state = None  # Redis down: judge by age alone
     if job is not None:
         state = await asyncio.to_thread(rq_status, settings, rq_job_id(settings, tenant.schema_name, KIND, job.id))
-    too_old = job is None or job.created_at < datetime.now(UTC) - STUCK_AFTER
+    too_old = job is None or job.created_at < clock.now() - STUCK_AFTER
     if state in ("failed", "stopped", "canceled", "missing") or (state is None and too_old):
         reason = job.error if job is not None and job.error else _("The build stopped; press Build again.")
         # Guarded by status: the worker may have swapped the list in since we read the campaign

@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from litestar.exceptions import NotFoundException
@@ -18,6 +18,7 @@ from saas.campaigns.results import GroupStats, rate_uplift, revenue_uplift
 from saas.clients.importing import formula_safe
 from saas.clients.models import Client
 from saas.clients.service import audit
+from saas.core import clock
 from saas.tenants.limits import check_limit
 from saas.tenants.service import FormError
 from saas.web.i18n import _
@@ -158,7 +159,7 @@ def _suppressions(campaign: Campaign, source: Any) -> tuple[Any, dict[str, Any]]
         recent = (select(CampaignMember.client_id)
                   .select_from(CampaignMember.__table__.join(other, other.c.id == CampaignMember.campaign_id))
                   .where(~CampaignMember.control, other.c.id != (campaign.id or 0),
-                         other.c.launched_at >= datetime.now(UTC) - timedelta(days=sup["frequency_days"]))
+                         other.c.launched_at >= clock.now() - timedelta(days=sup["frequency_days"]))
                   .distinct().subquery("recent"))
         source = source.outerjoin(recent, recent.c.client_id == c.id)
         out["recently_contacted"] = recent.c.client_id.is_not(None)
@@ -233,7 +234,7 @@ def _counts(t: Any, reasons: list[str]) -> list[Any]:
 async def preview(db: AsyncSession, campaign: Campaign, today: date | None = None) -> Preview:
     """The live count: matched, eligible and excluded per reason, in one parallel-safe scan."""
     await _plan_for_these_values(db)
-    t, reasons = target(campaign, today or date.today())
+    t, reasons = target(campaign, today or clock.today())
     row = (await db.execute(select(*_counts(t, reasons)))).one()
     return Preview(row[0], row[1], dict(zip(reasons, row[2:], strict=True)), [])
 
@@ -243,7 +244,7 @@ async def sample(db: AsyncSession, campaign: Campaign, today: date | None = None
     """The top of the ranking, as the list would start. Asked for apart from the count, so the count
     the builder waits on stays one scan (an ordered sample in it would keep PostgreSQL serial)."""
     await _plan_for_these_values(db)
-    t, _reasons = target(campaign, today or date.today())
+    t, _reasons = target(campaign, today or clock.today())
     top = select(t.c.id, t.c.score).where(t.c.eligible).order_by(t.c.score.desc(), t.c.id).limit(limit).subquery()
     rows = await db.execute(select(Client, top.c.score).join(top, top.c.id == Client.id)
                             .order_by(top.c.score.desc(), Client.id))
@@ -253,7 +254,7 @@ async def sample(db: AsyncSession, campaign: Campaign, today: date | None = None
 async def build(db: AsyncSession, campaign: Campaign, today: date | None = None) -> int:
     """Replace the member snapshot in the caller's transaction, with one statement: it reads the
     target once, inserts the ranked top, and counts the exclusions per reason."""
-    t, reasons = target(campaign, today or date.today())
+    t, reasons = target(campaign, today or clock.today())
     matched = select(t).cte("matched").prefix_with("MATERIALIZED")
     chosen = select(matched.c.id, matched.c.score).where(matched.c.eligible) \
         .order_by(matched.c.score.desc(), matched.c.id)
@@ -273,7 +274,7 @@ async def build(db: AsyncSession, campaign: Campaign, today: date | None = None)
                                    .scalar_subquery()).select_from(matched))).one()
     campaign.members_count, campaign.control_count = row[-2], row[-1]
     campaign.excluded = dict(zip(reasons, row[:-2], strict=True))
-    campaign.status, campaign.error, campaign.built_at = "ready", None, datetime.now(UTC)
+    campaign.status, campaign.error, campaign.built_at = "ready", None, clock.now()
     return row[-2]
 
 
@@ -323,7 +324,7 @@ async def export(db: AsyncSession, campaign: Campaign, fmt: str, actor: str) -> 
 async def do_launch(db: AsyncSession, campaign: Campaign, actor: str) -> None:
     if campaign.status != "ready":
         raise FormError({"status": _("Build the list before launching.")})
-    campaign.launched_at = datetime.now(UTC)
+    campaign.launched_at = clock.now()
     await audit(db, actor, "campaign.launched", "campaign", campaign.id)
 
 
@@ -373,6 +374,6 @@ async def results(db: AsyncSession, campaign: Campaign) -> dict[str, Any] | None
     target, control = rows.get(False, GroupStats(0, 0, 0, 0)), rows.get(True, GroupStats(0, 0, 0, 0))
     return {"target": target, "control": control, "rate": rate_uplift(target, control),
             "revenue": revenue_uplift(target, control), "window_end": end,
-            "finished": date.today() >= end}
+            "finished": clock.today() >= end}
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import or_, select, update
 
 from saas.clients import custom
 from saas.clients.models import SavedView
+from saas.core import clock
 from saas.tenants.service import FormError
 from saas.web.deps import TenantCtx
 from saas.web.i18n import _
@@ -45,9 +46,8 @@ async def field_update(request: Request, ctx: TenantCtx, field_id: int, data: Fo
     action = str(data.get("action") or "save")
     try:
         if action == "archive":
-            from datetime import UTC, datetime
 
-            field.archived_at = datetime.now(UTC)
+            field.archived_at = clock.now()
         elif action == "restore":
             field.archived_at = None
         elif action in ("up", "down"):

@@ -31,6 +31,7 @@ from saas.clients.contacts import RU_MOBILE_PATTERN, SPECIAL_DOMAINS
 from saas.clients.import_rows import INLINE_BELOW, forked, normalise_raw
 from saas.clients.importing import RowResult, read_table
 from saas.clients.models import Import
+from saas.core import clock
 from saas.tenants.limits import room
 
 CHUNK = 100_000  # rows per INSERT … SELECT: one progress step each
@@ -242,7 +243,7 @@ async def classify(db: AsyncSession, imp: Import, today: date | None = None,
         await progress(0, imp.total_rows, "checking")
     staging = {field: f"c{i}" for i, field in enumerate(_mapped(imp))}
     await db.execute(text(f"CREATE TEMP TABLE import_norm ON COMMIT DROP AS {norm_select(staging)}"),
-                     _bind_values(today or date.today()))
+                     _bind_values(today or clock.today()))
     await db.execute(text("CREATE INDEX ON import_stage (n)"))
     await db.execute(text("CREATE INDEX ON import_norm (n)"))
     await db.execute(text("ANALYZE import_norm"))

@@ -22,6 +22,7 @@ from typing import Any
 import openpyxl
 
 from saas.clients.contacts import normalise_email, normalise_phone  # noqa: F401 - part of this module's API
+from saas.core import clock
 from saas.web.i18n import lazy  # noqa: E402 - a marker only; this module stays pure
 
 MAX_BYTES = 100 * 1024 * 1024
@@ -379,14 +380,14 @@ def parse_date(value: str, *, today: date | None = None) -> date:
         return date(1899, 12, 30 if serial > 60 else 31) + timedelta(days=serial)
     for pattern in _DATE_FORMATS:
         found = pattern.match(text)
-        clock = found and _TIME.fullmatch(text, found.end())
-        if not clock:
+        hms = found and _TIME.fullmatch(text, found.end())
+        if not hms:
             continue
-        if clock["H"] and (int(clock["H"]) > 23 or int(clock["M"]) > 59 or int(clock["S"] or 0) > 59):
+        if hms["H"] and (int(hms["H"]) > 23 or int(hms["M"]) > 59 or int(hms["S"] or 0) > 59):
             raise ValueError(BAD_DATE)
         year = int(found["y"])
         if len(found["y"]) == 2:
-            year += 2000 if year <= (today or date.today()).year % 100 else 1900
+            year += 2000 if year <= (today or clock.today()).year % 100 else 1900
         try:
             return date(year, int(found["m"]), int(found["d"]))
         except ValueError:
@@ -459,7 +460,7 @@ class _Checker:
                 self.raw[f] = text
         self.values: dict[str, Any] = {}
         self.errors: dict[str, str] = {}
-        self.today = today or date.today()
+        self.today = today or clock.today()
 
     def put(self, name: str, parse: Callable[[str], Any]) -> Any:
         """values[name] = parse(raw value), or errors[name] = the message of its ValueError."""

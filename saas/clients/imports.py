@@ -11,7 +11,7 @@ import dataclasses
 import io
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -20,13 +20,19 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saas.clients import crypto, import_bulk, service
-from saas.clients.importing import (
-    CLIENT_FIELDS, OPERATION_FIELDS, MAX_BYTES, ImportFileError, RowResult, guess_mapping,
-    normalise_client_row, normalise_operation_row, read_table,
-)
 from saas.clients.import_rows import batches, mapped_rows  # noqa: F401 - mapped_rows: the dry run's
+from saas.clients.importing import (
+    CLIENT_FIELDS,
+    MAX_BYTES,
+    OPERATION_FIELDS,
+    ImportFileError,
+    RowResult,
+    guess_mapping,
+    read_table,
+)
 from saas.clients.models import Client, Import, ImportUndo, Operation
 from saas.clients.operations import refresh_metrics
+from saas.core import clock
 from saas.tenants.limits import room
 from saas.tenants.models import Job
 from saas.tenants.service import FormError
@@ -370,7 +376,7 @@ async def _update_client(db: AsyncSession, run: Run, client: Client, values: dic
     for column, ids in (await _interest_ids(db, run, values)).items():
         setattr(client, column, list(dict.fromkeys([*getattr(client, column), *ids])))
     if tuple(getattr(client, field) for field in UNDO_FIELDS) != unchanged:
-        client.updated_at = datetime.now(UTC)  # a row that repeats the card changes nothing, not even this
+        client.updated_at = clock.now()  # a row that repeats the card changes nothing, not even this
     after = {"phone": client.phone, "email": client.email, "passport": client.passport_bidx}
     return [(kind, old) for kind, old in before.items() if old and after[kind] != old]
 
@@ -474,7 +480,7 @@ async def do_undo(db: AsyncSession, imp: Import, actor: str) -> dict[str, int]:
         restored += 1
     await db.execute(delete(ImportUndo).where(ImportUndo.import_id == imp.id))
     await refresh_metrics(db, sorted(affected))
-    imp.status, imp.undone_at = "undone", datetime.now(UTC)
+    imp.status, imp.undone_at = "undone", clock.now()
     await service.audit(db, actor, "import.undone", "import", imp.id, operations=ops_deleted,
                         clients=clients_deleted, restored=restored)
     return {"operations": ops_deleted, "clients": clients_deleted, "restored": restored}

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 from sqlalchemy import update
 
@@ -10,6 +9,7 @@ from saas.clients.importing import ImportFileError
 from saas.clients.imports import Progress, run_import
 from saas.clients.models import Import
 from saas.config import get_settings
+from saas.core import clock
 from saas.jobs import enqueue, rq_job_id, run_tenant_job
 from saas.tenants.models import Job, Tenant
 
@@ -33,23 +33,23 @@ def import_file(tenant_id: int, import_id: int, job_id: int) -> dict:
                 if imp.options.get("mode") == "all" and counts["rejected"]:
                     rejected = imp.rejected
                     raise RejectedRows(counts["rejected"], rejected)
-                imp.status, imp.finished_at, imp.payload = "done", datetime.now(UTC), None
+                imp.status, imp.finished_at, imp.payload = "done", clock.now(), None
         except RejectedRows as exc:
             n, rejected = exc.args
             async with db.session(schema) as s:
                 await s.execute(update(Import).where(Import.id == import_id).values(
-                    status="failed", rejected_count=n, rejected=rejected, finished_at=datetime.now(UTC),
+                    status="failed", rejected_count=n, rejected=rejected, finished_at=clock.now(),
                     error=f"{n} row(s) rejected; nothing was imported (all-or-nothing mode)"))
             return {"rejected": n}
         except ImportFileError as exc:  # a problem deep in the file: the user's to fix, not ours
             async with db.session(schema) as s:
                 await s.execute(update(Import).where(Import.id == import_id).values(
-                    status="failed", error=str(exc)[:500], finished_at=datetime.now(UTC)))
+                    status="failed", error=str(exc)[:500], finished_at=clock.now()))
             return {"failed": str(exc)}
         except Exception as exc:
             async with db.session(schema) as s:
                 await s.execute(update(Import).where(Import.id == import_id).values(
-                    status="failed", error=f"{type(exc).__name__}: {exc}"[:500], finished_at=datetime.now(UTC)))
+                    status="failed", error=f"{type(exc).__name__}: {exc}"[:500], finished_at=clock.now()))
             raise
         from saas.analytics_hooks import after_import  # scores refresh after every import
 

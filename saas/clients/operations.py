@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from saas.clients.importing import parse_amount, parse_date
 from saas.clients.models import Client, Operation
 from saas.clients.service import audit, check_dictionary_ids
+from saas.core import clock
 from saas.tenants.service import FormError
 from saas.web.i18n import _
 
@@ -90,7 +91,7 @@ class OperationInput:
 
 async def check_operation(db: AsyncSession, raw: dict[str, Any], *, today: date | None = None) -> OperationInput:
     """Validate an operation from a form or the API; every error names its field."""
-    today = today or date.today()
+    today = today or clock.today()
     errors: dict[str, str] = {}
     kind = str(raw.get("kind") or "sale").strip()
     if kind not in KINDS:
@@ -193,7 +194,7 @@ async def overdue_amounts(db: AsyncSession, client_ids: list[int], today: date |
     rows = await db.execute(
         select(Operation.client_id, func.sum(Operation.amount))
         .where(Operation.client_id.in_(client_ids), Operation.kind != "return", Operation.paid_on.is_(None),
-               Operation.due_on < (today or date.today()))
+               Operation.due_on < (today or clock.today()))
         .group_by(Operation.client_id)
     )
     return {cid: total for cid, total in rows}

@@ -19,11 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from saas.analytics.models import ClientScore
 from saas.clients import crypto
-from saas.clients.models import Client
 from saas.clients.custom import definitions as custom_definitions
 from saas.clients.custom import filter_condition as custom_filter
 from saas.clients.custom import sort_expression as custom_sort_expression
+from saas.clients.models import Client
 from saas.clients.operations import overdue_amounts
+from saas.core import clock
 
 PAGE = 50
 COUNT_CAP = 10_000
@@ -131,7 +132,7 @@ def parse_filter(params: dict[str, Any]) -> ClientFilter:
 
 def resolve_date(value: str, *, end: bool = False, today: date | None = None) -> date:
     """A date, or a relative one that saved views keep relative: -30d, this_month, this_year."""
-    today = today or date.today()
+    today = today or clock.today()
     if re.fullmatch(r"-\d{1,5}d", value):
         from datetime import timedelta
 
@@ -222,7 +223,7 @@ def _overdue_ids() -> Select:
     from saas.clients.models import Operation
 
     return select(Operation.client_id).where(
-        Operation.kind != "return", Operation.paid_on.is_(None), Operation.due_on < func.current_date())
+        Operation.kind != "return", Operation.paid_on.is_(None), Operation.due_on < clock.today())
 
 
 def encode_cursor(sort: str, client: Client, fields: list | None = None) -> str:

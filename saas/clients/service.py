@@ -6,7 +6,7 @@ normaliser over raw strings keyed by field name, so the rules are never written 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from litestar.exceptions import NotFoundException
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from saas.clients import crypto
 from saas.clients.importing import normalise_client_row
 from saas.clients.models import Client, Direction, Operation, ProductGroup
+from saas.core import clock
 from saas.tenants.limits import check_limit
 from saas.tenants.models import AuditEvent
 from saas.tenants.service import FormError
@@ -29,7 +30,7 @@ TEXT_DEFAULTS = {"last_name": "", "first_name": "", "middle_name": ""}
 
 
 def now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 async def audit(db: AsyncSession, actor: str, action: str, object_type: str | None = None,
@@ -166,7 +167,7 @@ def _apply_consent(client: Client, consent: dict[str, bool], source: str) -> Non
         if channel not in consent:
             continue
         if consent[channel] and channel not in current:
-            current[channel] = {"at": date.today().isoformat(), "source": source}
+            current[channel] = {"at": clock.today().isoformat(), "source": source}
         elif not consent[channel]:
             current.pop(channel, None)
     client.consent = current

@@ -2,7 +2,6 @@
 and restore such a ZIP into an empty company. Owners and admins only."""
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
@@ -10,6 +9,7 @@ from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
+from saas.core import clock
 from saas.jobs import QueueUnavailable
 from saas.tenants import exports, restore
 from saas.tenants.service import FormError
@@ -60,7 +60,7 @@ async def export_download(request: Request, ctx: TenantCtx, job_id: int, key: st
     data = await exports.do_download(ctx.db, job, key, ctx.actor)
     if data is None:
         return render(request, "tenants/export_expired.html", status_code=410, ctx=ctx, user=ctx.user, job=job)
-    name = f"kartoteka-{ctx.tenant.slug}-{job.finished_at or date.today():%Y-%m-%d}.zip"
+    name = f"kartoteka-{ctx.tenant.slug}-{job.finished_at or clock.today():%Y-%m-%d}.zip"
     return Response(data, media_type="application/zip", headers={
         "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "private, no-store"})
 

@@ -17,7 +17,7 @@ import secrets
 import tempfile
 import zipfile
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from litestar.exceptions import NotFoundException
@@ -29,6 +29,7 @@ from saas.clients import export as client_export
 from saas.clients import service as client_service
 from saas.clients.models import Client, CustomField, Direction, Operation, ProductGroup
 from saas.config import Settings, get_settings
+from saas.core import clock
 from saas.db import Database, check_schema
 from saas.tenants.models import Job, Tenant
 from saas.web.i18n import _
@@ -113,7 +114,7 @@ async def write_zip(db: AsyncSession, out: Any, *, full_passport: bool, progress
                                       func.coalesce(func.sum(Client.unpaid_total), 0)))).one()
     n_ops = await db.scalar(select(func.count(Operation.id)))
     manifest: dict[str, Any] = {
-        "format": FORMAT, "version": VERSION, "exported_at": datetime.now(UTC).isoformat(),
+        "format": FORMAT, "version": VERSION, "exported_at": clock.now().isoformat(),
         "passport": "full" if full_passport else "masked", "delimiter": ";", "encoding": "utf-8-sig",
         "totals": {"clients": totals[0], "operations": n_ops, "revenue": str(totals[1]), "unpaid": str(totals[2])},
         "files": {},
@@ -199,7 +200,7 @@ async def do_start_job(db: AsyncSession, tenant: Tenant, *, kind: str, user_id: 
         await db.commit()
         raise
     if payload is not None:  # an upload that never runs is emptied by the maintenance all the same
-        await remember_expiry(settings, tenant.schema_name, job.id, datetime.now(UTC) + VALID_FOR)
+        await remember_expiry(settings, tenant.schema_name, job.id, clock.now() + VALID_FOR)
     return job
 
 
@@ -234,7 +235,7 @@ def expires_at(job: Job) -> datetime | None:
 
 def is_expired(job: Job, now: datetime | None = None) -> bool:
     when = expires_at(job)
-    return bool((job.result or {}).get("expired")) or (when is not None and (now or datetime.now(UTC)) >= when)
+    return bool((job.result or {}).get("expired")) or (when is not None and (now or clock.now()) >= when)
 
 
 async def do_download(db: AsyncSession, job: Job, key: str, actor: str) -> bytes | None:
@@ -275,7 +276,7 @@ async def remove_expired(db: Database, settings: Settings | None = None, now: da
     settings = settings or get_settings()
     redis = sync_redis(settings.redis_url)
     key = expiring_key(settings)
-    due = await asyncio.to_thread(redis.zrangebyscore, key, "-inf", (now or datetime.now(UTC)).timestamp())
+    due = await asyncio.to_thread(redis.zrangebyscore, key, "-inf", (now or clock.now()).timestamp())
     removed = 0
     for member in due:
         schema, _sep, job_id = member.decode().partition(":")
@@ -307,7 +308,7 @@ def build_export(tenant_id: int, job_id: int) -> dict:
         out.seek(0)
         data = out.read()
         out.close()
-        finished = datetime.now(UTC)
+        finished = clock.now()
         result = {**job.result, "expires_at": (finished + VALID_FOR).isoformat(), "bytes": len(data),
                   "clients": manifest["totals"]["clients"], "operations": manifest["totals"]["operations"]}
         async with db.session(schema) as s:

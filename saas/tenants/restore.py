@@ -14,7 +14,7 @@ import io
 import json
 import zipfile
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -22,9 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from saas.clients import service as client_service
 from saas.clients.importing import (
-    CLIENT_FIELDS, MAX_BYTES, formula_safe, normalise_client_row, normalise_operation_row, parse_bool,
+    CLIENT_FIELDS,
+    MAX_BYTES,
+    formula_safe,
+    normalise_client_row,
+    normalise_operation_row,
+    parse_bool,
 )
 from saas.clients.models import Client, CustomField, Direction, Operation, ProductGroup
+from saas.core import clock
 from saas.db import Database
 from saas.tenants.exports import FORMAT, VERSION, do_start_job
 from saas.tenants.models import Job, Tenant
@@ -249,7 +255,7 @@ def restore_job(tenant_id: int, job_id: int) -> dict:
             message = str(exc) if isinstance(exc, RestoreError) else " ".join(exc.errors.values())
             async with db.session(schema) as s:
                 await s.execute(update(Job).where(Job.id == job.id).values(
-                    payload=None, status="failed", error=message[:500], finished_at=datetime.now(UTC)))
+                    payload=None, status="failed", error=message[:500], finished_at=clock.now()))
             return {"failed": message}
         async with db.session(schema) as s:  # the file is not kept once used
             await s.execute(update(Job).where(Job.id == job.id).values(

@@ -8,12 +8,13 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saas.core import clock
 from saas.db import schema_for
 from saas.migrate import create_tenant_schema
 from saas.tenants.models import ROLES, ApiToken, Invitation, Membership, PasswordReset, Tenant, User
@@ -49,7 +50,7 @@ class TenantAccess:
 
 
 def now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def token_hash(token: str) -> str:

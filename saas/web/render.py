@@ -1,7 +1,6 @@
 """Page rendering: one function builds every page's context, so no page forgets a part of it."""
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Response, Template
 from litestar.template.config import TemplateConfig
 
+from saas.core import clock
 from saas.web import i18n
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -32,7 +32,7 @@ def configure_engine(engine: JinjaTemplateEngine) -> None:
     )
     env.globals.update(
         get_locale=i18n.get_locale, LOCALES=i18n.LOCALES, language_name=i18n.language_name,
-        role_label=role_label, workspace_nav=workspace_nav, today=date.today,
+        role_label=role_label, workspace_nav=workspace_nav, today=clock.today,
         reliability_reason=reliability_reason, score_labels=score_labels,
     )
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from typing import Any
 
 from litestar.datastructures import Cookie
@@ -16,6 +15,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from redis.exceptions import RedisError
 
 from saas.config import Settings
+from saas.core import clock
 
 CREATED = "_created"
 
@@ -76,9 +76,9 @@ class SessionMiddleware:
                 if sid:
                     await redis.delete(key + sid)
                 sid = secrets.token_urlsafe(32)
-                data.setdefault(CREATED, time.time())
+                data.setdefault(CREATED, clock.timestamp())
                 if rotate_now:
-                    data[CREATED] = time.time()
+                    data[CREATED] = clock.timestamp()
                 changed = True
                 _set_cookie(message, name, sid, settings)
             ttl = settings.session_idle_seconds
@@ -99,7 +99,7 @@ async def _load(redis, settings: Settings, sid: str) -> dict[str, Any]:  # noqa:
     if not raw:
         return {}
     data = json.loads(raw)
-    if time.time() - float(data.get(CREATED, 0)) > settings.session_absolute_seconds:
+    if clock.timestamp() - float(data.get(CREATED, 0)) > settings.session_absolute_seconds:
         return {}
     return data
 

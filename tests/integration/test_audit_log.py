@@ -3,8 +3,9 @@ htmx rows; paging keeps the filters."""
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import timedelta
 
+from saas.core import clock
 from testkit import Browser, sql
 from tests.integration.test_account import user_id
 from tests.integration.test_clients_web import member, schema_of
@@ -25,7 +26,7 @@ def test_filters_by_person_action_and_date(http: Browser, make_http, db_url: str
                            "WHERE t.slug = :s AND m.role = 'admin'", {"s": slug})[0][0]
     assert http.form(f"/t/{slug}/settings", {**SETTINGS, "name": "Audit Filter Co 2"}).status_code == 303
     assert admin.form(f"/t/{slug}/tokens", {"name": "shop", "role": "viewer"}).status_code == 201
-    old = date.today() - timedelta(days=10)
+    old = clock.today() - timedelta(days=10)
     sql(db_url, f"""INSERT INTO "{schema}".audit_events (actor, action, created_at)
                     VALUES ('job:7', 'import.finished', now()),
                            ('user:{owner}', 'client.archived', CAST(:d AS date) + time '12:00')""", {"d": old})

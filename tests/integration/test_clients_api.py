@@ -12,9 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
+from saas.core import clock
 from testkit import Browser, cli, sql
 
-TODAY = date.today()
+TODAY = clock.today()
 
 
 # ---- helpers -------------------------------------------------------------------------------

@@ -7,14 +7,15 @@ import io
 import json
 import re
 import secrets
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from saas.core import clock
 from testkit import Browser, sql
 
-TODAY = date.today()
+TODAY = clock.today()
 PRIVATE = "private, no-store"
 HX = {"HX-Request": "true"}
 

@@ -10,11 +10,12 @@ import io
 import re
 import time
 import zipfile
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import httpx
 import pytest
 
+from saas.core import clock
 from testkit import Browser, cli, sql
 from tests.integration.test_clients_web import audit_count, member, schema_of
 
@@ -164,7 +165,7 @@ def test_an_expired_link_says_so_and_the_maintenance_deletes_the_file(source, db
     owner, slug, schema, _quiet = source
     job_id, link = build(owner, db_url, slug, schema, passport="masked")
     old_id, old_link = build(owner, db_url, slug, schema, passport="masked")
-    past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    past = (clock.now() - timedelta(minutes=1)).isoformat()
     sql(db_url, f"""UPDATE "{schema}".jobs SET result = jsonb_set(result, '{{expires_at}}', to_jsonb(CAST(:p AS text)))
                     WHERE id = :i""", {"p": past, "i": old_id})
     r = owner.get(old_link)
@@ -176,7 +177,7 @@ def test_an_expired_link_says_so_and_the_maintenance_deletes_the_file(source, db
     async def sweep() -> int:
         db = Database(db_url, pool_size=1)
         try:
-            return await remove_expired(db, now=datetime.now(UTC) + VALID_PLUS)
+            return await remove_expired(db, now=clock.now() + VALID_PLUS)
         finally:
             await db.dispose()
 

@@ -9,7 +9,7 @@ run and the row-by-row run of the same file end with the same clients, counts an
 from __future__ import annotations
 
 import random
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
@@ -17,11 +17,12 @@ from sqlalchemy import text
 from saas.clients import import_bulk, imports
 from saas.clients.import_rows import normalise_raw
 from saas.clients.imports import do_upload, run_import
+from saas.core import clock
 from saas.db import Database
 from saas.tenants.service import do_create_tenant
 from testkit import with_database
 
-TODAY = date.today()
+TODAY = clock.today()
 SPACES = ["", " ", "  ", "\t", "\xa0", "\u2003", "\u3000", "\x1c", "\u200b"]  # \u200b is not whitespace
 WORDS = ["Иванов", "Петров-Водкин", "O'Brien", "Ли", "Мария", "Анна", "Сергеевич", "оглы", "Ёлкина"]
 INITIALS = ["И.И.", "А.", "Б.В."]

@@ -13,9 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from saas.core import clock
 from testkit import Browser, cli
 
-TODAY = date.today()
+TODAY = clock.today()
 KINDS = ("sale", "service", "return")
 
 

@@ -1,0 +1,1 @@
+"""The core every domain builds on: nothing here imports a domain package."""
