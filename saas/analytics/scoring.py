@@ -17,7 +17,9 @@ import numpy as np
 from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from saas.analytics import btyd, growth, reliability, rfm
+from saas.analytics import btyd, reliability, rfm
+from saas.analytics.dashboard import store_dashboard
+from saas.analytics.payments import payment_factors
 from saas.analytics import settings as analytics_settings
 from saas.analytics.models import ModelFit, Setting
 from saas.core import clock
@@ -44,46 +46,6 @@ PURCHASES = text("""
            array_agg(revenue_total::float8 ORDER BY id), array_agg(operations_count ORDER BY id)
     FROM s
 """)
-PAYMENTS = text("""
-    WITH due AS (
-        SELECT client_id, amount, paid_on,
-               coalesce(paid_on, :today) - due_on AS days_late,
-               (paid_on > due_on OR (paid_on IS NULL AND due_on < :today)) AS late,
-               row_number() OVER (PARTITION BY client_id ORDER BY due_on DESC) AS recent
-        FROM operations
-        WHERE kind <> 'return' AND due_on IS NOT NULL AND (paid_on IS NOT NULL OR due_on < :today)
-    ), pay AS (
-        SELECT client_id, count(*) AS payments, count(*) FILTER (WHERE late) AS late,
-               coalesce(avg(greatest(days_late, 0)) FILTER (WHERE late), 0) AS avg_days_late,
-               coalesce(stddev_pop(greatest(days_late, 0)), 0) AS days_late_std,
-               coalesce(sum(amount) FILTER (WHERE paid_on IS NULL), 0) AS overdue,
-               coalesce(max(days_late) FILTER (WHERE paid_on IS NULL), 0) AS overdue_age,
-               count(*) FILTER (WHERE recent <= 5) AS last_n,
-               count(*) FILTER (WHERE recent <= 5 AND days_late > 30) AS late30_last
-        FROM due GROUP BY client_id
-    ), ret AS (
-        SELECT client_id, count(*) FILTER (WHERE kind = 'return') AS returns,
-               count(*) FILTER (WHERE kind <> 'return') AS deals,
-               coalesce(sum(amount) FILTER (WHERE kind <> 'return'), 0) AS gross
-        FROM operations GROUP BY client_id
-    ), s AS (
-        SELECT ret.client_id AS id, coalesce(pay.payments, 0) AS payments, coalesce(pay.late, 0) AS late,
-               coalesce(pay.avg_days_late, 0)::float8 AS avg_days_late,
-               coalesce(pay.days_late_std, 0)::float8 AS days_late_std,
-               coalesce(pay.overdue, 0)::float8 AS overdue, coalesce(pay.overdue_age, 0) AS overdue_age,
-               coalesce(pay.last_n, 0) AS last_n, coalesce(pay.late30_last, 0) AS late30_last,
-               ret.returns, ret.deals, ret.gross::float8 AS gross
-        FROM ret LEFT JOIN pay USING (client_id)
-    )
-    SELECT array_agg(id ORDER BY id), array_agg(payments ORDER BY id), array_agg(late ORDER BY id),
-           array_agg(avg_days_late ORDER BY id), array_agg(days_late_std ORDER BY id),
-           array_agg(overdue ORDER BY id), array_agg(overdue_age ORDER BY id), array_agg(last_n ORDER BY id),
-           array_agg(late30_last ORDER BY id), array_agg(returns ORDER BY id), array_agg(deals ORDER BY id),
-           array_agg(gross ORDER BY id)
-    FROM s
-""")
-PAYMENT_FIELDS = ("payments", "late", "avg_days_late", "days_late_std", "overdue", "overdue_age", "last_n",
-                  "late30_last", "returns", "deals", "gross")
 WRITE = """
     INSERT INTO client_scores (client_id, status, p_alive, expected_purchases, expected_spend, clv,
         r_score, f_score, m_score, segment, risk_score, risk_group, risk_factors, method, computed_at)
@@ -160,14 +122,7 @@ async def refresh(db: AsyncSession, *, today: date | None = None, progress: Prog
         return RefreshResult(0, "rules")
     ids = np.asarray(row[0], dtype=np.int64)
     x, first_age, last_age, repeat_total, revenue, deals = _arrays(row[1:], 6)
-    pay_row = (await db.execute(PAYMENTS, {"today": today})).one()
-    pay_ids = np.asarray(pay_row[0] or [], dtype=np.int64)
-    factors = {name: np.zeros(len(ids)) for name in PAYMENT_FIELDS}
-    if len(pay_ids):
-        pos = np.searchsorted(ids, pay_ids)
-        ok = (pos < len(ids)) & (ids[np.minimum(pos, len(ids) - 1)] == pay_ids)
-        for name, col in zip(PAYMENT_FIELDS, pay_row[1:], strict=True):
-            factors[name][pos[ok]] = np.asarray(col, dtype=float)[ok]
+    factors = await payment_factors(db, ids, today)
     marks["stats"] = time.perf_counter()
     await step(25)
 
@@ -243,52 +198,3 @@ async def refresh(db: AsyncSession, *, today: date | None = None, progress: Prog
     stamps = list(marks.items())
     seconds = {name: round(t - stamps[i - 1][1], 3) for i, (name, t) in enumerate(stamps) if i}
     return RefreshResult(len(ids), method, fits, seconds, counts)
-
-
-# ---- the dashboard's figures, computed at refresh time ---------------------------------------
-
-YEARLY = text("""
-    WITH cy AS (SELECT DISTINCT client_id, extract(year FROM occurred_on)::int AS k
-                FROM operations WHERE kind <> 'return' AND occurred_on <= :today),
-    l AS (SELECT k, lag(k) OVER (PARTITION BY client_id ORDER BY k) AS prev FROM cy)
-    SELECT k, count(*), count(*) FILTER (WHERE prev IS NULL), count(*) FILTER (WHERE prev = k - 1),
-           count(*) FILTER (WHERE prev < k - 1)
-    FROM l GROUP BY k ORDER BY k
-""")
-MONTHLY = text("""
-    WITH cm AS (SELECT DISTINCT client_id,
-                       (extract(year FROM occurred_on) * 12 + extract(month FROM occurred_on) - 1)::int AS k
-                FROM operations WHERE kind <> 'return' AND occurred_on <= :today
-                  AND occurred_on > :today - interval '3 years'),
-    l AS (SELECT k, lag(k) OVER (PARTITION BY client_id ORDER BY k) AS prev FROM cm)
-    SELECT k, count(*), count(*) FILTER (WHERE prev IS NULL), count(*) FILTER (WHERE prev = k - 1),
-           count(*) FILTER (WHERE prev < k - 1)
-    FROM l GROUP BY k ORDER BY k
-""")
-COHORTS = text("""
-    WITH cq AS (SELECT DISTINCT client_id,
-                       (extract(year FROM occurred_on) * 4 + extract(quarter FROM occurred_on) - 1)::int AS q
-                FROM operations WHERE kind <> 'return' AND occurred_on <= :today),
-    f AS (SELECT client_id, min(q) AS q0 FROM cq GROUP BY client_id)
-    SELECT f.q0, cq.q - f.q0, count(*) FROM cq JOIN f USING (client_id)
-    WHERE f.q0 >= (SELECT max(q0) FROM f) - 11
-    GROUP BY 1, 2 ORDER BY 1, 2
-""")
-
-
-async def store_dashboard(db: AsyncSession, today: date, method: str, repeat_buyers: int, buyers: int) -> None:
-    yearly = [tuple(r) for r in (await db.execute(YEARLY, {"today": today})).all()]
-    monthly = [tuple(r) for r in (await db.execute(MONTHLY, {"today": today})).all()]
-    cohorts = [tuple(r) for r in (await db.execute(COHORTS, {"today": today})).all()]
-    years = growth.periods(yearly)
-    summary = growth.summary(years, today.year)
-    value = {
-        "computed_for": today.isoformat(), "method": method, "repeat_buyers": repeat_buyers, "buyers": buyers,
-        "years": [p.__dict__ for p in years], "months": [p.__dict__ for p in growth.periods(monthly)],
-        "summary": summary.__dict__, "cohorts": growth.cohort_matrix(cohorts),
-    }
-    row = await db.get(Setting, "dashboard")
-    if row is None:
-        db.add(Setting(key="dashboard", value=value))
-    else:
-        row.value = value
