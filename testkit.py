@@ -89,7 +89,7 @@ os.environ.update(
 
 
 def _migrate() -> None:
-    from saas.db import Database
+    from saas.core.db import Database
     from saas.migrate import migrate_all
 
     async def go() -> None:
@@ -195,7 +195,7 @@ def sql(db_url: str, query: str, params: dict | None = None) -> list[tuple]:
     """Run one statement on the test database outside the app (for checks the UI does not show)."""
     from sqlalchemy import text
 
-    from saas.db import Database
+    from saas.core.db import Database
 
     async def go() -> list[tuple]:
         db = Database(db_url, pool_size=1)
@@ -211,7 +211,7 @@ def sql(db_url: str, query: str, params: dict | None = None) -> list[tuple]:
 
 def with_database(db_url: str, fn):  # noqa: ANN001, ANN201 - fn: async (Database) -> result
     """asyncio.run(fn(db)) with a Database on the test database, disposed after."""
-    from saas.db import Database
+    from saas.core.db import Database
 
     async def go():  # noqa: ANN202
         db = Database(db_url, pool_size=2)

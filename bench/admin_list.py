@@ -28,7 +28,7 @@ from sqlalchemy import text  # noqa: E402
 
 from saas.admin.service import list_tenants  # noqa: E402
 from saas.config import normalise_database_url  # noqa: E402
-from saas.db import Database  # noqa: E402
+from saas.core.db import Database  # noqa: E402
 from saas.migrate import migrate_shared  # noqa: E402
 
 FILL = """

@@ -59,7 +59,7 @@ from bench.tenants import admin_url, log, with_db
 from saas.analytics import btyd, scoring, simulate
 from saas.clients.operations import refresh_all_metrics
 from saas.config import normalise_database_url
-from saas.db import Database
+from saas.core.db import Database
 from saas.migrate import migrate_shared
 from saas.tenants.service import do_create_tenant
 
@@ -175,7 +175,7 @@ WORKER = """
 import asyncio, json, sys, time
 sys.path.insert(0, sys.argv[1])
 from saas.analytics.scoring import refresh
-from saas.db import Database
+from saas.core.db import Database
 # Peak RSS of this process image (VmHWM): ru_maxrss would keep the forking parent's RSS across exec.
 rss = lambda: round(int(next(x for x in open("/proc/self/status") if x.startswith("VmHWM:")).split()[1]) / 1024, 1)
 

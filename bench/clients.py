@@ -68,7 +68,7 @@ from saas.clients.models import Client
 from saas.clients.operations import do_add_operation, refresh_all_metrics
 from saas.clients.queries import decode_cursor, list_clients, parse_filter
 from saas.config import normalise_database_url
-from saas.db import Database
+from saas.core.db import Database
 from saas.migrate import migrate_shared
 from saas.tenants.service import do_create_tenant
 

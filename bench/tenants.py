@@ -43,7 +43,7 @@ import asyncpg  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from saas.config import normalise_database_url  # noqa: E402
-from saas.db import Database  # noqa: E402
+from saas.core.db import Database  # noqa: E402
 from saas.migrate import MIGRATIONS, head, migrate_shared, migrate_tenants_parallel, tenant_ddl  # noqa: E402
 from saas.tenants.service import do_create_tenant  # noqa: E402
 

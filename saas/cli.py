@@ -36,7 +36,7 @@ def services(*, redis: bool = False) -> Settings:
 
 
 def _run(coro_fn, settings: Settings):  # noqa: ANN001, ANN202
-    from saas.db import Database
+    from saas.core.db import Database
 
     async def main():  # noqa: ANN202
         db = Database(settings.database_url, pool_size=5)

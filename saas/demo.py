@@ -51,7 +51,7 @@ from saas.clients.models import Client, Direction, Import, ProductGroup
 from saas.clients.operations import refresh_all_metrics
 from saas.clients.service import _apply_passport
 from saas.core import clock
-from saas.db import Database, check_schema
+from saas.core.db import Database, bind, ident
 from saas.tenants import service as accounts
 from saas.tenants.models import Membership, Tenant, User
 from saas.web.security import hash_password
@@ -124,7 +124,7 @@ async def create_demo(db: Database, *, clients: int = 5000, years: int = 3, seed
         name = await _claim(s, name or DEFAULT_NAME, reset)
         tenant = await accounts.do_create_tenant(s, name, None, locale="ru", is_demo=True)
         members, owner_id = await _team(s, tenant, password)
-        await s.execute(text("SELECT set_config('search_path', :s, true)"), {"s": tenant.schema_name})
+        await bind(s, tenant.schema_name)
         counts = await _write(s, tenant.schema_name, rng, h, cards, start, f"user:{owner_id}")
         marks.append(("write", time.perf_counter()))
         await refresh_all_metrics(s)
@@ -207,7 +207,7 @@ async def _claim(s: AsyncSession, name: str, reset: bool) -> str:
 
 
 async def _delete(s: AsyncSession, tenant: Tenant) -> None:
-    await s.execute(text(f'DROP SCHEMA IF EXISTS "{check_schema(tenant.schema_name)}" CASCADE'))
+    await s.execute(text(f"DROP SCHEMA IF EXISTS {ident(tenant.schema_name)} CASCADE"))
     await s.execute(delete(Membership).where(Membership.tenant_id == tenant.id))
     await s.execute(delete(User).where(User.email.in_(demo_emails(tenant.slug))))
     await s.execute(delete(Tenant).where(Tenant.id == tenant.id))

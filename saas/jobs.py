@@ -21,7 +21,7 @@ from sqlalchemy import select, text, update
 
 from saas.config import Settings, get_settings
 from saas.core import clock
-from saas.db import Database
+from saas.core.db import Database
 from saas.tenants.models import Job, Tenant
 from saas.web.i18n import lazy
 

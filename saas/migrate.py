@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from saas.db import check_schema
+from saas.core.db import bind, ident, schema_for
 from saas.models import shared_metadata, tenant_metadata
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,10 +68,9 @@ async def migrate_shared(engine: AsyncEngine) -> None:
 
 
 async def migrate_tenant(engine: AsyncEngine, schema: str, location: str | None = None) -> str:
-    check_schema(schema)
     target = head("tenant", location)
     async with engine.begin() as conn:
-        await conn.execute(text("SELECT set_config('search_path', :s, true)"), {"s": schema})
+        await bind(conn, schema)
         await conn.run_sync(_upgrade, "tenant", schema, location)
         await conn.execute(
             text("UPDATE shared.tenants SET schema_version = :v WHERE schema_name = :s"), {"v": target, "s": schema}
@@ -111,7 +110,7 @@ async def migrate_tenants(
 
 def _migrate_shard(url: str, index: int, count: int, location: str | None) -> int:
     """Entry of a migration process (see migrate_tenants_parallel)."""
-    from saas.db import make_engine
+    from saas.core.db import make_engine
 
     async def main() -> int:
         engine = make_engine(url, pool_size=1, max_overflow=0)
@@ -174,13 +173,12 @@ def tenant_ddl() -> str:
 
 async def create_tenant_schema(conn, schema: str) -> str:  # noqa: ANN001 - an AsyncConnection in a transaction
     """Create a tenant schema at head in one round trip, inside the caller's transaction."""
-    check_schema(schema)
-    await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    await conn.execute(text("SELECT set_config('search_path', :s, true)"), {"s": schema})
+    await conn.execute(text(f"CREATE SCHEMA {ident(schema)}"))
+    await bind(conn, schema)
     raw = await conn.get_raw_connection()
     # asyncpg runs a multi-statement script through the simple query protocol.
     await raw.driver_connection.execute(tenant_ddl())
-    await conn.execute(text("SELECT set_config('search_path', '', true)"))
+    await bind(conn, None)
     return head("tenant")
 
 
@@ -193,9 +191,9 @@ def run_alembic_cli(name: str) -> None:
     from alembic import context
 
     from saas.config import get_settings
-    from saas.db import make_engine
+    from saas.core.db import make_engine
 
-    schema = "shared" if name == "shared" else "t_0"
+    schema = "shared" if name == "shared" else schema_for(0)
     metadata = shared_metadata if name == "shared" else tenant_metadata
 
     def run(sync_conn) -> None:  # noqa: ANN001
@@ -216,8 +214,8 @@ def run_alembic_cli(name: str) -> None:
     async def main() -> None:
         engine = make_engine(get_settings().database_url)
         async with engine.begin() as conn:
-            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-            await conn.execute(text("SELECT set_config('search_path', :s, true)"), {"s": schema})
+            await conn.execute(text("CREATE SCHEMA IF NOT EXISTS " + (schema if name == "shared" else ident(schema))))
+            await bind(conn, schema, allow_shared=True)
             await conn.run_sync(run)
         await engine.dispose()
 

@@ -1,5 +1,5 @@
 """Import every domain's models so both metadata objects are complete."""
-from saas.db import SharedBase, TenantBase  # noqa: F401
+from saas.core.db import SharedBase, TenantBase  # noqa: F401
 from saas.tenants import models as _tenants  # noqa: F401
 
 shared_metadata = SharedBase.metadata

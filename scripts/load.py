@@ -194,7 +194,7 @@ class Company:
 async def seed(tenants: int, clients: int) -> list[Company]:
     from sqlalchemy import text
 
-    from saas.db import Database
+    from saas.core.db import Database
     from saas.demo import create_demo
     from saas.migrate import migrate_all
     from saas.tenants import service
@@ -402,7 +402,7 @@ async def verify(companies: list[Company]) -> dict[str, tuple[set[str], int]]:
     """Per schema: the load's notes found (operations and clients), and the clients whose metrics are off."""
     from sqlalchemy import text
 
-    from saas.db import Database
+    from saas.core.db import Database
 
     db = Database(os.environ["DATABASE_URL"].replace("postgresql://", "postgresql+asyncpg://", 1), pool_size=2)
     found: dict[str, tuple[set[str], int]] = {}

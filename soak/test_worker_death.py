@@ -23,7 +23,7 @@ from sqlalchemy import text
 
 from saas.tenants.models import Job
 from saas.config import get_settings
-from saas.db import Database
+from saas.core.db import Database
 from saas.jobs import enqueue, rq_job_id
 from testkit import Browser, cli
 from tests.integration.test_scoring import schema_of, seed

@@ -19,7 +19,7 @@ from uuid import UUID
 
 from sqlalchemy import text
 
-from saas.db import Database, check_schema
+from saas.core.db import Database, check_schema, qualified
 from saas.tenants.models import Tenant
 from saas.tenants.service import now
 
@@ -71,7 +71,7 @@ async def export_tenant(database: Database, tenant: Tenant, out: Path) -> dict[s
 
 
 async def _table(raw: Any, zf: zipfile.ZipFile, schema: str, table: str) -> dict[str, Any]:
-    stmt = await raw.prepare(f'SELECT * FROM "{schema}"."{table}"')  # noqa: S608 - names from pg_tables
+    stmt = await raw.prepare(f"SELECT * FROM {qualified(schema, table)}")  # noqa: S608 - names checked
     columns = [{"name": a.name, "type": a.type.name} for a in stmt.get_attributes()]
     entry = await asyncio.to_thread(zf.open, f"{table}.jsonl", "w", force_zip64=True)
     rows, chunk = 0, []

@@ -13,7 +13,7 @@ from saas.core import clock
 def maintenance() -> dict:
     from saas.admin.service import purge_due
     from saas.admin.stats import refresh_stale
-    from saas.db import Database
+    from saas.core.db import Database
     from saas.tenants.exports import remove_expired
 
     async def main() -> dict:

@@ -16,7 +16,7 @@ from litestar.exceptions import NotFoundException
 from sqlalchemy import BigInteger, DateTime, String, Text, cast, delete, func, literal, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from saas.db import check_schema
+from saas.core.db import bind, check_schema, ident
 from saas.tenants.limits import KINDS, PLANS
 from saas.tenants.models import Membership, PlatformAudit, Tenant, User
 from saas.tenants.service import FormError, now
@@ -186,9 +186,9 @@ async def _catch_up_schema(db: AsyncSession, tenant: Tenant) -> None:
         return
     async with _restore_lock:  # Alembic's `op` is process-wide: one upgrade at a time in a process
         conn = await db.connection()
-        await conn.execute(text("SELECT set_config('search_path', :s, true)"), {"s": check_schema(tenant.schema_name)})
+        await bind(conn, tenant.schema_name)
         await conn.run_sync(_upgrade, "tenant", tenant.schema_name, None)
-        await conn.execute(text("SELECT set_config('search_path', '', true)"))
+        await bind(conn, None)
     tenant.schema_version = head("tenant")
 
 
@@ -243,7 +243,7 @@ async def do_purge(db: AsyncSession, tenant_id: int, actor: str) -> dict[str, An
     schema = check_schema(tenant.schema_name)
     tables = await db.scalar(text("SELECT count(*) FROM pg_tables WHERE schemaname = :s"), {"s": schema})
     user_ids = list(await db.scalars(select(Membership.user_id).where(Membership.tenant_id == tenant.id)))
-    await db.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    await db.execute(text(f"DROP SCHEMA IF EXISTS {ident(schema)} CASCADE"))
     await db.execute(delete(Tenant).where(Tenant.id == tenant.id))
     orphans = select(User.id).where(User.id.in_(user_ids), ~User.is_platform_admin,
                                     ~select(Membership).where(Membership.user_id == User.id).exists())

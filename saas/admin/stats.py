@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from saas.db import check_schema
+from saas.core.db import check_schema, qualified
 from saas.tenants.models import Membership, Tenant
 from saas.tenants.service import now
 
@@ -19,11 +19,12 @@ STORAGE = ("SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class
 async def measure(db: AsyncSession, tenant: Tenant) -> dict[str, Any]:
     schema = check_schema(tenant.schema_name)
     users = await db.scalar(select(func.count()).select_from(Membership).where(Membership.tenant_id == tenant.id))
-    if await db.scalar(text("SELECT to_regclass(:t) IS NULL"), {"t": f'"{schema}".clients'}):
+    if await db.scalar(text("SELECT to_regclass(:t) IS NULL"), {"t": qualified(schema, "clients")}):
         return {"users": int(users), "missing_schema": True}
     counts = (await db.execute(text(
-        f'SELECT (SELECT count(*) FROM "{schema}".clients WHERE erased_at IS NULL), '  # noqa: S608 - checked name
-        f'(SELECT count(*) FROM "{schema}".operations), (SELECT count(*) FROM "{schema}".campaigns)'))).one()
+        f"SELECT (SELECT count(*) FROM {qualified(schema, 'clients')} WHERE erased_at IS NULL), "  # noqa: S608 - checked name
+        f"(SELECT count(*) FROM {qualified(schema, 'operations')}), "  # noqa: S608 - checked name
+        f"(SELECT count(*) FROM {qualified(schema, 'campaigns')})"))).one()
     storage = await db.scalar(text(STORAGE), {"s": schema})
     return {"users": int(users), "clients": int(counts[0]), "operations": int(counts[1]),
             "campaigns": int(counts[2]), "storage_bytes": int(storage)}

@@ -68,7 +68,7 @@ async def do_queue_refresh(db: AsyncSession, tenant: Tenant, *, check_queue: boo
 
 def nightly() -> int:
     """Queue a refresh for every active tenant (scheduled by the worker's RQ scheduler)."""
-    from saas.db import Database
+    from saas.core.db import Database
 
     async def main() -> int:
         settings = get_settings()

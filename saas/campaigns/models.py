@@ -8,7 +8,7 @@ from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, DateTime, Flo
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from saas.db import TenantBase
+from saas.core.db import TenantBase
 
 CHANNELS = ("email", "sms", "calls", "post", "none")
 

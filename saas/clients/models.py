@@ -12,7 +12,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
-from saas.db import TenantBase
+from saas.core.db import TenantBase
 
 MONEY = Numeric(14, 2)
 TOTAL = Numeric(18, 2)  # a client's sums of many operations

@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 from saas.clients import crypto
 from saas.clients.models import Client
 from saas.clients.service import audit
-from saas.db import Database
+from saas.core.db import Database
 
 BATCH = 500
 

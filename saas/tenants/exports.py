@@ -30,7 +30,7 @@ from saas.clients import service as client_service
 from saas.clients.models import Client, CustomField, Direction, Operation, ProductGroup
 from saas.config import Settings, get_settings
 from saas.core import clock
-from saas.db import Database, check_schema
+from saas.core.db import Database, bind, check_schema
 from saas.tenants.models import Job, Tenant
 from saas.web.i18n import _
 
@@ -302,7 +302,7 @@ def build_export(tenant_id: int, job_id: int) -> dict:
         out = tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024)
         async with db.session() as s:  # one read-only snapshot: clients and operations agree
             await s.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
-            await s.execute(text("SELECT set_config('search_path', :s, true)"), {"s": schema})
+            await bind(s, schema)
             manifest = await write_zip(s, out, full_passport=full,
                                        progress=Progress(lambda: db.session(schema), job.id))
         out.seek(0)

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from saas.db import check_schema
+from saas.core.db import check_schema, qualified
 from saas.tenants.models import Invitation, Membership, Tenant
 from saas.tenants.service import FormError
 from saas.web.i18n import _
@@ -43,10 +43,10 @@ def limits_for(tenant: Tenant) -> dict[str, int | None]:
 async def usage(db: AsyncSession, tenant: Tenant, kind: str) -> int:
     schema = check_schema(tenant.schema_name)
     if kind == "clients":
-        sql = f'SELECT count(*) FROM "{schema}".clients WHERE erased_at IS NULL'  # noqa: S608 - checked name
+        sql = f"SELECT count(*) FROM {qualified(schema, 'clients')} WHERE erased_at IS NULL"  # noqa: S608 - checked name
         return int(await db.scalar(text(sql)))
     if kind == "campaigns_per_month":
-        sql = (f'SELECT count(*) FROM "{schema}".campaigns '  # noqa: S608 - checked name
+        sql = (f"SELECT count(*) FROM {qualified(schema, 'campaigns')} "  # noqa: S608 - checked name
                "WHERE created_at >= date_trunc('month', now() AT TIME ZONE :tz) AT TIME ZONE :tz")
         return int(await db.scalar(text(sql), {"tz": tenant.timezone or "UTC"}))
     if kind == "users":

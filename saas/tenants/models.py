@@ -8,7 +8,7 @@ from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, ForeignKe
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from saas.db import SharedBase, TenantBase
+from saas.core.db import SharedBase, TenantBase
 
 ROLES = ("owner", "admin", "marketer", "viewer")
 ROLE_CHECK = "role IN ('owner', 'admin', 'marketer', 'viewer')"

@@ -31,7 +31,7 @@ from saas.clients.importing import (
 )
 from saas.clients.models import Client, CustomField, Direction, Operation, ProductGroup
 from saas.core import clock
-from saas.db import Database
+from saas.core.db import Database
 from saas.tenants.exports import FORMAT, VERSION, do_start_job
 from saas.tenants.models import Job, Tenant
 from saas.tenants.service import FormError

@@ -15,7 +15,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saas.core import clock
-from saas.db import schema_for
+from saas.core.db import schema_for
 from saas.migrate import create_tenant_schema
 from saas.tenants.models import ROLES, ApiToken, Invitation, Membership, PasswordReset, Tenant, User
 from saas.web.i18n import _

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 from litestar import Request
 from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saas.config import Settings
+from saas.core.db import bind
 from saas.tenants import service
 from saas.tenants.models import Tenant, User
 from saas.web.i18n import _, set_locale
@@ -93,8 +93,7 @@ class ApiCtx:
 
 async def bind_schema(db: AsyncSession, schema: str) -> None:
     """Bind the current and every later transaction of this session to one tenant schema."""
-    db.info["schema"] = schema
-    await db.execute(text("SELECT set_config('search_path', :s, true)"), {"s": schema})
+    await bind(db, schema)
 
 
 async def tenant_ctx(request: Request, slug: str, db: AsyncSession, user: User | None) -> TenantCtx:

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from saas.core import clock
-from saas.db import Database
+from saas.core.db import Database
 from testkit import Browser, cli, platform_admin
 from tests.integration.test_clients_api import sql
 from tests.integration.test_clients_web import create_client

@@ -49,7 +49,7 @@ def test_revoked_token_is_401(base_url: str, tenant: str, db_url: str) -> None:
 
     from sqlalchemy import text
 
-    from saas.db import Database
+    from saas.core.db import Database
 
     token = cli("tokens", "create", "--tenant", tenant, "--role", "owner", "--name", "gone").stdout.strip()
     assert api(base_url, token).get("/api/v1/me").status_code == 200

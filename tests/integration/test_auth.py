@@ -7,7 +7,7 @@ import re
 from sqlalchemy import select
 
 from testkit import Browser
-from saas.db import Database
+from saas.core.db import Database
 from saas.tenants.models import OutboxMail
 
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from saas.analytics.scoring import refresh
-from saas.db import Database
+from saas.core.db import Database
 from testkit import Browser, cli
 from tests.integration.test_scoring import schema_of, seed
 

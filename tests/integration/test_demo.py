@@ -10,7 +10,7 @@ from sqlalchemy import text
 import testkit
 from saas.clients.models import Client
 from saas.clients.service import reveal_passport
-from saas.db import Database
+from saas.core.db import Database
 from saas.demo import DemoError, DemoResult, create_demo
 from testkit import Browser, with_database
 

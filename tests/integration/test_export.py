@@ -159,7 +159,7 @@ def test_other_companies_and_roles_are_refused(source, db_url, make_http) -> Non
 
 
 def test_an_expired_link_says_so_and_the_maintenance_deletes_the_file(source, db_url) -> None:
-    from saas.db import Database
+    from saas.core.db import Database
     from saas.tenants.exports import remove_expired
 
     owner, slug, schema, _quiet = source

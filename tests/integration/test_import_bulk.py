@@ -18,7 +18,7 @@ from saas.clients import import_bulk, imports
 from saas.clients.import_rows import normalise_raw
 from saas.clients.imports import do_upload, run_import
 from saas.core import clock
-from saas.db import Database
+from saas.core.db import Database
 from saas.tenants.service import do_create_tenant
 from testkit import with_database
 

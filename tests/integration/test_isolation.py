@@ -15,7 +15,7 @@ from litestar.routes import HTTPRoute
 from sqlalchemy import text
 
 from testkit import Browser, cli
-from saas.db import Database
+from saas.core.db import Database
 
 PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
 ATTEMPTS = {"session": 0, "token": 0}  # requests made as the other tenant; reported at the end

@@ -5,7 +5,7 @@ import asyncio
 
 from sqlalchemy import text
 
-from saas.db import Database
+from saas.core.db import Database
 from saas.migrate import create_tenant_schema, head, migrate_tenant
 
 SHAPE = {

@@ -16,7 +16,7 @@ from rq import Queue
 from rq.job import Job as RQJob
 
 import testkit
-from saas.db import Database
+from saas.core.db import Database
 from testkit import Browser, cli
 from tests.integration.processes import Stack, wait_for
 from tests.integration.test_scoring import schema_of, seed

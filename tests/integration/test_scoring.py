@@ -12,7 +12,7 @@ from sqlalchemy import text
 from saas.analytics import simulate
 from saas.analytics.scoring import refresh
 from saas.clients.operations import refresh_all_metrics
-from saas.db import Database
+from saas.core.db import Database
 from testkit import Browser
 
 TODAY = date(2026, 6, 30)

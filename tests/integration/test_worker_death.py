@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 import testkit
-from saas.db import Database
+from saas.core.db import Database
 from testkit import Browser, cli
 from tests.integration.processes import Stack, kill_tree
 from tests.integration.test_scoring import schema_of, seed

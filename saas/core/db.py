@@ -1,8 +1,15 @@
-"""Engine, sessions and tenant binding.
+"""Engine, sessions and THE tenant binding: no module outside saas/core binds a schema.
 
 A tenant is bound per transaction: `after_begin` runs `set_config('search_path', schema, true)`
 (SET LOCAL) from `session.info["schema"]`, so the binding ends with the transaction and can never
 leak to the next user of a pooled connection. An unbound session sees no tenant tables at all.
+
+The ways in, all checking the name against ^t_[0-9a-z]+$:
+- `Database.tenant_session(tenant)` (or `.session(schema)`): a session bound from its first query;
+- `bind(session_or_connection, schema)`: bind a transaction already open (the web request checks
+  the membership on the unbound transaction first; the demo and restore create the schema first);
+- `qualified(schema, table)` / `ident(schema)`: the only way a schema name is written into SQL
+  (platform statistics, purges, exports that read a company without binding).
 """
 from __future__ import annotations
 
@@ -11,7 +18,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sqlalchemy import MetaData, event, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session
 
 SCHEMA_RE = re.compile(r"^t_[0-9a-z]+$")
@@ -46,6 +55,45 @@ def check_schema(schema: str) -> str:
     if not SCHEMA_RE.match(schema):
         raise ValueError("invalid tenant schema name")
     return schema
+
+
+TABLE_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
+SET_PATH = text("SELECT set_config('search_path', :s, true)")
+
+
+def ident(schema: str) -> str:
+    """The schema's name quoted for SQL, after the check."""
+    return f'"{check_schema(schema)}"'
+
+
+def qualified(schema: str, table: str) -> str:
+    """`"t_1".clients`: a company's table named in SQL without binding the session."""
+    if not TABLE_RE.match(table):
+        raise ValueError("invalid table name")
+    return f"{ident(schema)}.{table}"
+
+
+class _HasSchema(Protocol):
+    schema_name: str
+
+
+async def bind(target: AsyncSession | AsyncConnection, schema: str | None, *, allow_shared: bool = False) -> None:
+    """Bind the open transaction to `schema` (None: unbind it). A session stays bound for its later
+    transactions too; a bare connection only for this transaction (SET LOCAL). `allow_shared` is for
+    authoring shared-schema migrations only."""
+    if schema is not None and not (allow_shared and schema == "shared"):
+        check_schema(schema)
+    if isinstance(target, AsyncSession):
+        if schema is None:
+            target.info.pop("schema", None)
+        else:
+            target.info["schema"] = schema
+    await target.execute(SET_PATH, {"s": schema or ""})
+
+
+def bind_sync(connection: Any, schema: str | None) -> None:
+    """`bind` for a synchronous connection (Alembic's migrations run through run_sync)."""
+    connection.execute(SET_PATH, {"s": check_schema(schema) if schema is not None else ""})
 
 
 @event.listens_for(Session, "after_begin")
@@ -86,6 +134,10 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
+
+    def tenant_session(self, tenant: _HasSchema) -> Any:
+        """A session bound to the company's schema (the registry's name, checked)."""
+        return self.session(tenant.schema_name)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
