@@ -5,10 +5,21 @@ import os
 import subprocess
 import sys
 
+from pathlib import Path
+
 import pytest
 
 import testkit
 from testkit import Browser, LiveServer
+
+
+WORKER_LOG = Path(__file__).resolve().parent / "test-artifacts" / "worker.log"
+
+
+def pytest_collection_finish(session) -> None:  # noqa: ANN001
+    """Services and the run's database only when a test outside tests/unit will run."""
+    if any("tests/unit/" not in item.nodeid for item in session.items):
+        testkit.prepare()
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:  # noqa: ANN001
@@ -34,8 +45,10 @@ def base_url(live_server: LiveServer) -> str:
 @pytest.fixture(scope="session")
 def worker():
     """A real RQ worker process on this run's queue."""
-    proc = subprocess.Popen([sys.executable, "-m", "saas.cli", "worker"], env=os.environ.copy(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    WORKER_LOG.parent.mkdir(exist_ok=True)
+    with WORKER_LOG.open("ab") as log:  # kept: a failed job's traceback is read here, not lost
+        proc = subprocess.Popen([sys.executable, "-m", "saas.cli", "worker"], env=os.environ.copy(),
+                                stdout=log, stderr=subprocess.STDOUT)
     yield proc
     proc.terminate()
     try:

@@ -77,15 +77,33 @@ async def _drop_db(admin: str) -> None:
     await conn.close()
 
 
-ADMIN_PG = _admin_pg_url()
-asyncio.run(_create_db(ADMIN_PG))
-DATABASE_URL = _with_db(ADMIN_PG, DB_NAME)
-REDIS_URL = _redis_url()
-PORT = _free_port()
-os.environ.update(
-    SAAS_ENV="test", DATABASE_URL=DATABASE_URL, REDIS_URL=REDIS_URL, REDIS_PREFIX=PREFIX,
-    DATA_DIR=str(TMP / "data"), HOST="127.0.0.1", PORT=str(PORT), BASE_URL=f"http://127.0.0.1:{PORT}",
-)
+_env: dict[str, object] = {}
+
+
+def prepare() -> dict[str, object]:
+    """Start (or reach) the services, create this run's database and migrate it: once, on first use.
+
+    Nothing happens at import, so `pytest tests/unit` never starts PostgreSQL."""
+    if _env:
+        return _env
+    admin = _admin_pg_url()
+    asyncio.run(_create_db(admin))
+    _env.update(ADMIN_PG=admin, DATABASE_URL=_with_db(admin, DB_NAME))
+    _env.update(REDIS_URL=_redis_url(), PORT=_free_port())
+    os.environ.update(
+        SAAS_ENV="test", DATABASE_URL=str(_env["DATABASE_URL"]), REDIS_URL=str(_env["REDIS_URL"]),
+        REDIS_PREFIX=PREFIX, DATA_DIR=str(TMP / "data"), HOST="127.0.0.1", PORT=str(_env["PORT"]),
+        BASE_URL=f"http://127.0.0.1:{_env['PORT']}",
+    )
+    _migrate()
+    return _env
+
+
+def __getattr__(name: str) -> object:
+    """ADMIN_PG, DATABASE_URL, REDIS_URL and PORT prepare the run when first read."""
+    if name in ("ADMIN_PG", "DATABASE_URL", "REDIS_URL", "PORT"):
+        return prepare()[name]
+    raise AttributeError(name)
 
 
 def _migrate() -> None:
@@ -100,27 +118,26 @@ def _migrate() -> None:
     asyncio.run(go())
 
 
-_migrate()
-
-
 def cleanup() -> None:
     import redis
 
+    if not _env:
+        shutil.rmtree(TMP, ignore_errors=True)
+        return
+
     try:
-        r = redis.Redis.from_url(REDIS_URL)
+        r = redis.Redis.from_url(str(_env["REDIS_URL"]))
         for pattern in (f"{PREFIX}*", f"rq:*{PREFIX}*"):
             for key in r.scan_iter(pattern, count=1000):
                 r.delete(key)
     except Exception:  # noqa: BLE001 - cleanup is best effort
         pass
-    asyncio.run(_drop_db(ADMIN_PG))
+    asyncio.run(_drop_db(str(_env["ADMIN_PG"])))
     for proc in _owned:
         from saas.embedded import stop_process
 
         stop_process(proc)
     shutil.rmtree(TMP, ignore_errors=True)
-
-
 
 
 class LiveServer:
@@ -179,6 +196,7 @@ class Browser(httpx.Client):
 
 
 def cli(*args: str, input: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    prepare()  # the CLI reads this run's database and Redis from the environment
     return subprocess.run([sys.executable, "-m", "saas.cli", *args], input=input, capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=120)
 

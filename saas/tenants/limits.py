@@ -92,7 +92,9 @@ async def room(db: AsyncSession, tenant: Tenant | None, kind: str) -> Room | Non
     `tenant` may be None inside a session bound to a tenant schema: it is found from the binding.
     """
     tenant = tenant or await _bound_tenant(db)
-    limit = limits_for(tenant).get(kind) if tenant is not None else None
+    if tenant is None:  # never "no limit" by accident: an unbound session has no company to count
+        raise LookupError("room() needs the tenant or a session bound to its schema")
+    limit = limits_for(tenant).get(kind)
     if limit is None:
         return None
     return Room(limit, await usage(db, tenant, kind), _message(kind, limit))
