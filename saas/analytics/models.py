@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, CheckConstraint, DateTime, Float, Identity, I
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from saas.db import TenantBase
+from saas.core.db import TenantBase
 
 STATUSES = ("new", "active", "at_risk", "lost")
 RISK_GROUPS = ("reliable", "watch", "risk")

@@ -322,7 +322,7 @@ async def do_bulk(db: AsyncSession, ids: list[int], action: str, value: str | No
         column = Client.product_group_ids if kind == "product_groups" else Client.direction_ids
         stmt = base.where(~column.any(item_id)).values({column: func.array_append(column, item_id)})
     elif action == "archive":
-        stmt = base.where(Client.archived_at.is_(None)).values(archived_at=func.now())
+        stmt = base.where(Client.archived_at.is_(None)).values(archived_at=clock.now())
     elif action == "restore":
         stmt = base.where(Client.archived_at.is_not(None)).values(archived_at=None)
     else:

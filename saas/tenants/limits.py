@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saas.core import clock
 from saas.core.db import check_schema, qualified
 from saas.tenants.models import Invitation, Membership, Tenant
 from saas.tenants.service import FormError
@@ -53,7 +54,7 @@ async def usage(db: AsyncSession, tenant: Tenant, kind: str) -> int:
         members = await db.scalar(select(func.count()).select_from(Membership)
                                   .where(Membership.tenant_id == tenant.id))
         pending = await db.scalar(select(func.count()).select_from(Invitation).where(
-            Invitation.tenant_id == tenant.id, Invitation.accepted_at.is_(None), Invitation.expires_at > func.now()))
+            Invitation.tenant_id == tenant.id, Invitation.accepted_at.is_(None), Invitation.expires_at > clock.now()))
         return int(members) + int(pending)
     raise ValueError(f"unknown limit {kind!r}")
 

