@@ -9,14 +9,19 @@ Poisson repeats while alive; rows are stored in date order as a live system writ
 12% services, 20% of sales on 14-day credit (some paid late, some never).
 
 Measured:
-* refresh - `saas.analytics.scoring.refresh(session)` end to end (statistics from SQL, fits,
-  predictions, the scores written back, the dashboard figures, commit), each run in a fresh
-  subprocess like an RQ worker: "first" fills an empty client_scores, "second" replaces a full one
-  (the nightly case). `steps` is RefreshResult.seconds. Floor: one bare pass reading the same
-  per-client statistics - `SELECT client_id, count(DISTINCT occurred_on), min, max, sum(amount) FROM
-  operations WHERE kind <> 'return' GROUP BY client_id`, fetched fully over asyncpg. Nothing can
-  score clients without reading that much, so refresh/floor says what the rest costs.
-  `sql_seconds` times each query refresh issues, alone, to show where the time goes.
+* refresh - `saas.analytics.scoring.refresh(session)` end to end (the statistics pass, the
+  payment pass, the backtest - candidates fitted on the history up to the cut-off, holdout
+  predictions, the model choice, the status check - today's fit, the spend model, predictions and
+  CLV, the scores written back, the dashboard figures, commit), each run in a fresh subprocess like
+  an RQ worker: "first" fills an empty client_scores, "second" replaces a full one (the nightly
+  case). `steps` is RefreshResult.seconds; `backtest_share` is the backtest's part of the whole.
+  Floor: one bare pass reading the same per-client statistics - `SELECT client_id, count(DISTINCT
+  occurred_on), min, max, sum(amount) FROM operations WHERE kind <> 'return' GROUP BY client_id`,
+  fetched fully over asyncpg. Nothing can score clients without reading that much, so
+  refresh/floor says what the rest costs. `sql_seconds` times each query refresh issues, alone, to
+  show where the time goes.
+* live - `scoring.score_clients` for one client (what a form write adds to its transaction), and
+  for 1,000 clients (an import's batch), median of 5, in milliseconds.
 * fits - btyd.fit_pareto, fit_bgnbd, fit_bgnbd(modified=True), fit_gamma_gamma on data simulated
   from each model's own process (CDNOW-like parameters in weeks, T uniform 26..156 weeks), grouped
   as the product does (`compress(x, round(t_x), round(T))`), at each --fit-sizes; plus Pareto/NBD
@@ -53,10 +58,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import asyncpg
 import numpy as np
+from sqlalchemy import text
 
 from bench.clients import CLIENT_COLUMNS, OP_COLUMNS, SEED, TODAY, Pools, client_rows
 from bench.tenants import admin_url, log, with_db
-from saas.analytics import btyd, scoring, simulate
+from saas.analytics import btyd, scoring, simulate, statistics
+from saas.analytics.dashboard import growth_figures
+from saas.analytics.payments import payment_factors
 from saas.clients.operations import refresh_all_metrics
 from saas.config import normalise_database_url
 from saas.core.db import Database
@@ -186,7 +194,9 @@ async def main(url, schema):
     seconds = time.perf_counter() - started
     await db.dispose()
     print(json.dumps({"seconds": round(seconds, 2), "steps": r.seconds, "commit": round(seconds - sum(
-        r.seconds.values()), 2), "clients": r.clients, "method": r.method, "status": r.status_counts,
+        r.seconds.values()), 2), "backtest_share": round(r.seconds.get("backtest", 0) / seconds, 3),
+        "clients": r.clients, "method": r.method, "status": r.status_counts,
+        "ordered": r.backtest.get("status_ordered"), "holdout": (r.backtest.get("compare") or {}).get(r.method, {}).get("total"),
         "fits": {f.model: round(f.seconds, 2) for f in r.fits}, "converged": all(f.converged for f in r.fits),
         "memory_mb": {"baseline": baseline, "peak": rss(), "delta": round(rss() - baseline, 1)}}))
 
@@ -219,17 +229,40 @@ async def measure_refresh(db: Database, raw: asyncpg.Connection, schema: str, ur
         log(f"floor {floors[0][0]:.2f} s; refresh {run_name}: {runs[run_name]}")
     floor = min(f[0] for f in floors)
     sql = {}
+    cutoff = TODAY - timedelta(weeks=13)
     async with db.session(schema) as s:  # each query of the refresh alone (diagnostic, not the floor)
-        for name in ("PURCHASES", "PAYMENTS", "YEARLY", "MONTHLY", "COHORTS"):
+        for name, query in (("statistics", lambda: statistics.read(s, TODAY, cutoff)),
+                            ("payments", lambda: payment_factors(s, np.zeros(0, dtype=np.int64), TODAY)),
+                            ("growth", lambda: growth_figures(s, TODAY))):
             started = time.perf_counter()
-            (await s.execute(getattr(scoring, name), {"today": TODAY})).all()
+            await query()
             sql[name] = round(time.perf_counter() - started, 2)
     log(f"refresh's queries alone: {sql}")
+    live = await measure_live(db, schema)
+    log(f"live scoring: {live}")
     return {"refresh": runs, "floor_seconds": round(floor, 2), "floor_runs": [round(f[0], 2) for f in floors],
-            "floor_clients": floors[0][1], "sql_seconds": sql,
+            "floor_clients": floors[0][1], "sql_seconds": sql, "live_ms": live,
             "ratio_first": round(runs["first"]["seconds"] / floor, 2),
             "ratio_second": round(runs["second"]["seconds"] / floor, 2),
             "peak_worker_memory_mb": max(r["memory_mb"]["peak"] for r in runs.values())}
+
+
+async def measure_live(db: Database, schema: str) -> dict[str, float]:
+    """Live scoring (no commit: each run rolls back) for 1 and 1,000 clients, median of 5, ms."""
+    async with db.session(schema) as s:
+        ids = [int(i) for i in (await s.execute(text("SELECT id FROM clients ORDER BY id LIMIT 1000"))).scalars()]
+    out = {}
+    for n in (1, 1000):
+        times = []
+        for _ in range(5):
+            async with db.session(schema) as session:
+                await session.execute(text("SELECT 1"))  # the transaction and its tenant binding
+                started = time.perf_counter()
+                await scoring.score_clients(session, ids[:n], today=TODAY)
+                times.append((time.perf_counter() - started) * 1000)
+                await session.rollback()  # leave the scores as the refresh wrote them
+        out[str(n)] = round(sorted(times)[2], 1)
+    return out
 
 
 def simulated(n: int, seed: int, chunk: int = 100_000) -> dict[str, tuple]:

@@ -18,10 +18,16 @@ def test_try_the_demo_reaches_the_dashboard_and_builds_a_campaign(page: Page, wo
     page.wait_for_url(re.compile(r"/t/[\w-]+/$"), timeout=DEMO_WAIT_S * 1000)
     expect(page.locator("svg.chart").first).to_be_visible(timeout=15000)
     expect(page.locator("html")).to_have_attribute("lang", "ru")  # the demo company speaks Russian
+    # growth says which years it compares, in Russian; the monthly new/lost chart is there
+    expect(page.locator(".growth-basis")).to_contain_text("Сравниваются только полные годы")
+    expect(page.locator(".growth-cagr")).to_contain_text(re.compile(r"CAGR считается по полным годам \d{4}–\d{4}"))
+    expect(page.locator("svg.chart[aria-label='Новые и потерянные клиенты по месяцам']")).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "demo-dashboard-ru.png"), full_page=True)
     page.locator("button[name=lang][value=en]").click()  # the rest of the test reads English labels
     expect(page.locator("html")).to_have_attribute("lang", "en")
     assert page.locator("svg.chart").count() >= 5
-    expect(page.locator(".method-note")).to_contain_text("Pareto/NBD")
+    # the model the refresh chose on its backtest, and why
+    expect(page.locator(".method-note")).to_contain_text(re.compile(r"(Pareto|BG|MBG)/NBD model .* It was chosen because"))
     page.screenshot(path=str(ARTIFACTS / "demo-dashboard.png"), full_page=True)
 
     # the refresh button's progress finishes with new numbers ("last refreshed" moves)
@@ -36,6 +42,16 @@ def test_try_the_demo_reaches_the_dashboard_and_builds_a_campaign(page: Page, wo
     page.locator("a.client-name").first.click()
     expect(page.locator(".score-panel")).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "demo-client-card.png"), full_page=True)
+    # the same card in Russian: status and segment side by side with their meanings, reasons in Russian
+    page.locator("button[name=lang][value=ru]").click()
+    expect(page.locator("html")).to_have_attribute("lang", "ru")
+    expect(page.locator(".score-panel .meanings dt").first).to_contain_text("Статус")
+    expect(page.locator(".score-panel .meanings dt").nth(1)).to_contain_text("Сегмент (RFM)")
+    expect(page.locator(".score-panel .reliability-reason")).not_to_contain_text(
+        re.compile(r"payments|overdue|days|history"))
+    page.screenshot(path=str(ARTIFACTS / "demo-client-card-ru.png"), full_page=True)
+    page.locator("button[name=lang][value=en]").click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
 
     # a campaign with three conditions: the live count changes, build, progress, list, CSV
     page.get_by_role("link", name="Campaigns").first.click()

@@ -16,6 +16,8 @@ from saas.core.db import Database
 from saas.admin import guard as admin_guard
 from saas.admin.routes import admin_router
 from saas.tenants.api import api_router
+from saas.analytics import api as analytics_api
+from saas.analytics import live as analytics_live
 from saas.analytics import routes as analytics_routes
 from saas.campaigns import api as campaign_api
 from saas.campaigns import routes as campaign_routes
@@ -69,6 +71,8 @@ def pages_router() -> Router:
 
 
 def build_app(settings: Settings) -> Litestar:
+    analytics_api.register()  # the clients API shows scores through it (analytics sits above clients)
+    analytics_live.register()  # a write to a client's operations re-scores that client
     if not settings.database_url or not settings.redis_url:
         raise SystemExit("configuration error: DATABASE_URL and REDIS_URL must be set for the web process "
                          "(`saas run` sets them for the embedded servers)")
@@ -87,7 +91,7 @@ def build_app(settings: Settings) -> Litestar:
             pages_router(),
             workspace_router(),
             admin_router(),
-            api_router([*client_api.HANDLERS, *campaign_api.HANDLERS]),
+            api_router([*client_api.HANDLERS, *analytics_api.HANDLERS, *campaign_api.HANDLERS]),
             create_static_files_router(path="/static", directories=[ROOT / "static"], include_in_schema=False),
         ],
         dependencies={

@@ -402,9 +402,11 @@ def _form_guard(fn):  # noqa: ANN001, ANN202
 
 
 def _register_domain_commands() -> None:
+    from saas.analytics import live
     from saas.analytics.cli import analytics
 
     main.add_command(analytics)
+    live.register()  # every command that writes operations (worker jobs, the demo) re-scores those clients
 
 
 _register_domain_commands()

@@ -154,8 +154,8 @@ async def add_demo_campaigns(session: AsyncSession, tenant: Tenant, rng: np.rand
     today = today or clock.today()
     actor = "system:demo"
     finished = await campaigns.do_save_campaign(session, {
-        "name": "Осенняя распродажа", "goal": "Вернуть активных клиентов и клиентов в группе риска",
-        "channel": "email", "criteria": {"any": [{"status": ["active", "at_risk"]}]}, "ranking": "clv",
+        "name": "Осенняя распродажа", "goal": "Вернуть клиентов под угрозой ухода и потерянных, напомнить о себе активным",
+        "channel": "email", "criteria": {"any": [{"status": ["active", "at_risk", "lost"]}]}, "ranking": "clv",
         "size": 1200, "control_share": 0.2, "starts_on": today - timedelta(days=60),
         "ends_on": today - timedelta(days=30)}, actor)
     await campaigns.build(session, finished)

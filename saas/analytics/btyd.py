@@ -21,11 +21,15 @@ hundreds of repeat purchases neither overflow nor vanish.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import betaln, expit, gammaln, hyp2f1, logsumexp
+
+from saas.web.i18n import lazy
 
 Array = np.ndarray
 PARAMS = {
@@ -36,8 +40,31 @@ PARAMS = {
 }
 
 
+# A fitted parameter outside this range is taken as "ran to the boundary": the likelihood kept
+# improving as the parameter went to 0 or infinity, which means the data cannot identify it (e.g.
+# r and α both → ∞ when purchase rates look homogeneous, r = 2.7e19 on one-time buyers only).
+# In weeks or days, real time-scale parameters (α, β, γ) sit between ~0.01 and ~10^4, shape
+# parameters between ~0.01 and ~100, so the range leaves two to four orders of magnitude of room.
+PARAM_RANGE = (1e-6, 1e6)
+
+# Why a fit is not used (msgids: the caller translates them; `Fit.detail` holds the numbers).
+NOT_CONVERGED = lazy("The optimiser did not converge.")
+AT_BOUNDARY = lazy("A parameter ran to the edge of its range: the data cannot pin it down.")
+BAD_LIKELIHOOD = lazy("The log-likelihood at the optimum is not a finite, non-zero number.")
+NOT_IDENTIFIED = lazy("The likelihood is flat in some direction: the parameters are not identified.")
+INFINITE_SPEND = lazy("The spend model has q ≤ 1, so its expected spend is infinite.")
+
+
 @dataclass
 class Fit:
+    """One maximum-likelihood fit and the evidence for trusting it.
+
+    usable/reason: False with a msgid when the fit must not be used (see `judge`); `detail` holds the
+    language-neutral specifics ("r = 2.7e+19"). bic = k ln(n) − 2 LL, n = clients. se: standard
+    errors on the natural scale, from the inverse numerical Hessian of the negative log-likelihood
+    in log-parameters (the parameterisation the optimiser works in), mapped back by the delta method
+    SE(θ) = θ · SE(log θ); None for a parameter whose variance is not positive.
+    """
     model: str
     params: dict[str, float]
     log_likelihood: float
@@ -45,11 +72,24 @@ class Fit:
     seconds: float
     converged: bool
     message: str = ""
-    extra: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    usable: bool = True
+    reason: str | None = None
+    detail: str = ""
+    bic: float = float("nan")
+    se: dict[str, float | None] = field(default_factory=dict)
+
+    def reject(self, reason: str, detail: str = "") -> None:
+        if self.usable:  # the first reason found is the one reported
+            self.usable, self.reason, self.detail = False, reason, detail
 
     def as_dict(self) -> dict:
-        return {"model": self.model, "params": self.params, "log_likelihood": self.log_likelihood,
-                "clients": self.clients, "seconds": round(self.seconds, 3), "converged": self.converged}
+        def num(v: float | None) -> float | None:
+            return float(v) if v is not None and np.isfinite(v) else None
+        return {"model": self.model, "params": {k: num(v) for k, v in self.params.items()},
+                "log_likelihood": num(self.log_likelihood), "bic": num(self.bic), "clients": self.clients,
+                "seconds": round(self.seconds, 3), "converged": self.converged, "usable": self.usable,
+                "reason": self.reason, "detail": self.detail, "se": {k: num(v) for k, v in self.se.items()}}
 
 
 # ---- sufficient statistics -------------------------------------------------------------------
@@ -101,29 +141,70 @@ def compress(*columns: Array) -> tuple[list[Array], Array, Array]:
     return [c[new] for c in ordered], weights, inverse
 
 
+@dataclass(frozen=True)
+class Pairs:
+    """Distinct (x, t_x) and (x, T) pairs and distinct x of a data set, with the indexes expanding
+    each back to rows. The likelihoods are sums of terms in x, (x, t_x) and (x, T) alone; on grouped
+    data of a million clients (10^5 distinct rows) there are only ~10^3-10^4 of each, so the special
+    functions run on those and a gather builds the rows."""
+    x_tx: Array
+    tx: Array
+    tx_index: Array
+    x_T: Array
+    T: Array
+    T_index: Array
+    xs: Array
+    x_index: Array
+
+    @classmethod
+    def of(cls, x: Array, t_x: Array, T: Array) -> Pairs:
+        (xa, ta), _w, ia = compress(x, t_x)
+        (xb, tb), _w, ib = compress(x, T)
+        (xs,), _w, ix = compress(x)
+        return cls(xa, ta, ia, xb, tb, ib, xs, ix)
+
+
 # ---- BG/NBD and MBG/NBD ----------------------------------------------------------------------
 
 
-def _nbd_terms(r, alpha, x, t_x, T):  # noqa: ANN001, ANN202
-    a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-    return a1, -(r + x) * np.log(alpha + T), -(r + x) * np.log(alpha + t_x)
+def _on_x(pairs: Pairs | None, fn, x: Array) -> Array:
+    """fn(x), evaluated once per distinct x when the distinct values are known."""
+    return fn(x) if pairs is None else fn(pairs.xs)[pairs.x_index]
 
 
-def bgnbd_log_likelihood(params: Array, x: Array, t_x: Array, T: Array) -> Array:
+def _on_pairs(pairs: Pairs | None, fn, x: Array, t: Array, column: str) -> Array:
+    """fn(x, t) with t = t_x or T, evaluated once per distinct (x, t) pair when they are known."""
+    if pairs is None:
+        return fn(x, t)
+    if column == "t_x":
+        return fn(pairs.x_tx, pairs.tx)[pairs.tx_index]
+    return fn(pairs.x_T, pairs.T)[pairs.T_index]
+
+
+def bgnbd_log_likelihood(params: Array, x: Array, t_x: Array, T: Array, pairs: Pairs | None = None) -> Array:
     r, alpha, a, b = params
-    a1, a3, a4 = _nbd_terms(r, alpha, x, t_x, T)
-    a2 = betaln(a, b + x) - betaln(a, b)
-    with np.errstate(divide="ignore"):
-        a4 = np.where(x > 0, np.log(a) - np.log(np.maximum(b + x - 1, 1e-300)) + a4, -np.inf)
-    return a1 + a2 + np.logaddexp(a3, a4)
+
+    def head(xs: Array) -> Array:
+        return gammaln(r + xs) - gammaln(r) + r * np.log(alpha) + betaln(a, b + xs) - betaln(a, b)
+
+    def died(xs: Array) -> Array:
+        with np.errstate(divide="ignore"):
+            return np.where(xs > 0, np.log(a) - np.log(np.maximum(b + xs - 1, 1e-300)), -np.inf)
+
+    a3 = _on_pairs(pairs, lambda xs, t: -(r + xs) * np.log(alpha + t), x, T, "T")
+    a4 = _on_pairs(pairs, lambda xs, t: -(r + xs) * np.log(alpha + t), x, t_x, "t_x")
+    return _on_x(pairs, head, x) + np.logaddexp(a3, _on_x(pairs, died, x) + a4)
 
 
-def mbgnbd_log_likelihood(params: Array, x: Array, t_x: Array, T: Array) -> Array:
+def mbgnbd_log_likelihood(params: Array, x: Array, t_x: Array, T: Array, pairs: Pairs | None = None) -> Array:
     r, alpha, a, b = params
-    a1, a3, a4 = _nbd_terms(r, alpha, x, t_x, T)
-    first = betaln(a, b + x + 1) - betaln(a, b) + a3
-    second = betaln(a + 1, b + x) - betaln(a, b) + a4
-    return a1 + np.logaddexp(first, second)
+
+    def head(xs: Array) -> Array:
+        return gammaln(r + xs) - gammaln(r) + r * np.log(alpha) - betaln(a, b)
+
+    a3 = _on_pairs(pairs, lambda xs, t: betaln(a, b + xs + 1) - (r + xs) * np.log(alpha + t), x, T, "T")
+    a4 = _on_pairs(pairs, lambda xs, t: betaln(a + 1, b + xs) - (r + xs) * np.log(alpha + t), x, t_x, "t_x")
+    return _on_x(pairs, head, x) + np.logaddexp(a3, a4)
 
 
 def bgnbd_p_alive(params: dict, x: Array, t_x: Array, T: Array) -> Array:
@@ -157,33 +238,45 @@ def bgnbd_expected(params: dict, t: float, x: Array, t_x: Array, T: Array, *, mo
 # ---- Pareto/NBD ------------------------------------------------------------------------------
 
 
-def _pareto_log_a0(r, alpha, s, beta, x, t_x, T):  # noqa: ANN001, ANN202
-    """log A0 of the Pareto/NBD likelihood, choosing the 2F1 form that converges (z in [0, 1))."""
-    rsx = r + s + x
+def _pareto_log_a0(r, alpha, s, beta, x, t_x, T, pairs: Pairs | None = None):
+    """log A0 of the Pareto/NBD likelihood, choosing the 2F1 form that converges (z in [0, 1)).
+
+    A0 = F(t_x) − F(T), each F a function of (x, t) alone: with `pairs`, F is evaluated once per
+    distinct (x, t_x) and (x, T) pair (a few thousand on a million clients) and expanded back."""
     # Euler's transformation 2F1(a, b; c; z) = (1 - z)^(c-a-b) 2F1(c-a, c-b; c; z) with a = r+s+x,
     # c = a + 1 turns the series into 2F1(1, ·; r+s+x+1; z), which stays near 1 however large x is;
     # the untransformed 2F1(r+s+x, r+x; r+s+x+1; z) grows like (1-z)^-(r+x) and overflows for
     # heavy buyers when alpha < beta. (1-z)^(c-a-b) is taken in logs.
-    if alpha >= beta:
-        big, b2, power = alpha, r + x, -s          # 2F1(rsx, s+1; rsx+1; z) = (1-z)^-s 2F1(1, r+x; rsx+1; z)
-        z_tx, z_T = (alpha - beta) / (alpha + t_x), (alpha - beta) / (alpha + T)
+    def log_f(xs, t):
+        rsx = r + s + xs
+        if alpha >= beta:
+            big, b2, power = alpha, r + xs, -s         # 2F1(rsx, s+1; rsx+1; z) = (1-z)^-s 2F1(1, r+x; rsx+1; z)
+        else:
+            big, b2, power = beta, s + 1, 1 - r - xs   # 2F1(rsx, r+x; rsx+1; z) = (1-z)^(1-r-x) 2F1(1, s+1; rsx+1; z)
+        z = abs(alpha - beta) / (big + t)
+        return power * np.log1p(-z) + np.log(hyp2f1(1.0, b2, rsx + 1, z)) - rsx * np.log(big + t)
+
+    if pairs is None:
+        log_f_tx, log_f_T = log_f(x, t_x), log_f(x, T)
     else:
-        big, b2, power = beta, s + 1, 1 - r - x    # 2F1(rsx, r+x; rsx+1; z) = (1-z)^(1-r-x) 2F1(1, s+1; rsx+1; z)
-        z_tx, z_T = (beta - alpha) / (beta + t_x), (beta - alpha) / (beta + T)
-    log_f_tx = power * np.log1p(-z_tx) + np.log(hyp2f1(1.0, b2, rsx + 1, z_tx)) - rsx * np.log(big + t_x)
-    log_f_T = power * np.log1p(-z_T) + np.log(hyp2f1(1.0, b2, rsx + 1, z_T)) - rsx * np.log(big + T)
+        log_f_tx = log_f(pairs.x_tx, pairs.tx)[pairs.tx_index]
+        log_f_T = log_f(pairs.x_T, pairs.T)[pairs.T_index]
     # A0 = F(t_x) - F(T) > 0; in logs without cancelling to zero for long histories.
     with np.errstate(divide="ignore", invalid="ignore"):
         diff = np.log1p(-np.exp(np.minimum(log_f_T - log_f_tx, 0.0)))
     return log_f_tx + diff
 
 
-def pareto_log_likelihood(params: Array, x: Array, t_x: Array, T: Array) -> Array:
+def pareto_log_likelihood(params: Array, x: Array, t_x: Array, T: Array, pairs: Pairs | None = None) -> Array:
     r, alpha, s, beta = params
-    head = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
-    alive_all_along = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
-    died = np.log(s) - np.log(r + s + x) + _pareto_log_a0(r, alpha, s, beta, x, t_x, T)
-    return head + np.logaddexp(alive_all_along, died)
+
+    def head(xs: Array) -> Array:
+        return gammaln(r + xs) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+
+    alive_all_along = _on_pairs(pairs, lambda xs, t: -(r + xs) * np.log(alpha + t) - s * np.log(beta + t), x, T, "T")
+    died = _on_x(pairs, lambda xs: np.log(s) - np.log(r + s + xs), x) + _pareto_log_a0(r, alpha, s, beta, x, t_x, T,
+                                                                                         pairs)
+    return _on_x(pairs, head, x) + np.logaddexp(alive_all_along, died)
 
 
 def pareto_p_alive(params: dict, x: Array, t_x: Array, T: Array) -> Array:
@@ -223,31 +316,124 @@ def gamma_gamma_expected(params: dict, x: Array, m_x: Array) -> Array:
 
 # ---- fitting ---------------------------------------------------------------------------------
 
-LOG_LIKELIHOODS = {
+LOG_LIKELIHOODS: dict[str, Callable[..., Array]] = {
     "bg-nbd": bgnbd_log_likelihood,
     "mbg-nbd": mbgnbd_log_likelihood,
     "pareto-nbd": pareto_log_likelihood,
 }
 
 
-def _fit(model: str, loglik, data: tuple[Array, ...], weights: Array, start: Array) -> Fit:  # noqa: ANN001
-    """Maximum likelihood over log-parameters (so they stay positive), weighted by group sizes."""
+def _fit(model: str, loglik, data: tuple[Array, ...], weights: Array, start: Array) -> Fit:
+    """Maximum likelihood over log-parameters (so they stay positive), weighted by group sizes,
+    then judged (see `judge`): every Fit says whether it may be used, and why not."""
     started = time.perf_counter()
-    total = weights.sum()
+    total = float(weights.sum())
 
     def objective(log_params: Array) -> float:
-        values = loglik(np.exp(log_params), *data)
-        ll = np.dot(weights, values)
+        with np.errstate(all="ignore"):
+            values = loglik(np.exp(log_params), *data)
+            ll = (weights * values).sum()  # not np.dot: threaded BLAS stalls on a busy machine
         return -ll / total if np.isfinite(ll) else 1e100
 
-    best = minimize(objective, np.log(start), method="L-BFGS-B", options={"ftol": 1e-12, "gtol": 1e-7})
-    if not best.success:  # a rough surface: let the simplex find the basin, then polish
-        rough = minimize(objective, best.x, method="Nelder-Mead", options={"maxfev": 3000, "adaptive": True})
-        polished = minimize(objective, rough.x, method="L-BFGS-B", options={"ftol": 1e-12, "gtol": 1e-7})
-        best = min((best, rough, polished), key=lambda res: res.fun)
+    if total <= 0:
+        fit = Fit(model, dict(zip(PARAMS[model], start.tolist(), strict=True)), float("nan"), 0, 0.0, False,
+                  "no data")
+        fit.reject(BAD_LIKELIHOOD, "no clients")
+        return fit
+    with np.errstate(all="ignore"):
+        best = minimize(objective, np.log(start), method="L-BFGS-B", options={"ftol": 1e-12, "gtol": 1e-7})
+        if not best.success:  # a rough surface: let the simplex find the basin, then polish
+            rough = minimize(objective, best.x, method="Nelder-Mead", options={"maxfev": 3000, "adaptive": True})
+            polished = minimize(objective, rough.x, method="L-BFGS-B", options={"ftol": 1e-12, "gtol": 1e-7})
+            best = min((best, rough, polished), key=lambda res: res.fun)
+        for _restart in range(2):  # "converged" on a tiny relative change while the gradient is not ~0
+            if _gradient(objective, best.x) < GRADIENT_TOLERANCE:
+                break
+            again = minimize(objective, best.x, method="L-BFGS-B", options={"ftol": 1e-15, "gtol": 1e-9})
+            best = again if again.fun <= best.fun else best
     params = dict(zip(PARAMS[model], np.exp(best.x).tolist(), strict=True))
-    return Fit(model, params, float(-best.fun * total), int(total), time.perf_counter() - started,
-               bool(best.success), str(best.message))
+    ll = float(-best.fun * total) if best.fun < 1e100 else float("nan")
+    fit = Fit(model, params, ll, round(total), 0.0, bool(best.success), str(best.message))
+    judge(fit, objective, np.asarray(best.x, dtype=float), total)
+    fit.seconds = time.perf_counter() - started
+    return fit
+
+
+def _hessian(f, at: Array, h: float) -> Array:
+    """Central-difference Hessian of f at `at` (2k + 4·k(k−1)/2 + 1 evaluations)."""
+    k = len(at)
+    f0 = f(at)
+    hess = np.zeros((k, k))
+    step = np.eye(k) * h
+    for i in range(k):
+        hess[i, i] = (f(at + step[i]) - 2 * f0 + f(at - step[i])) / (h * h)
+        for j in range(i + 1, k):
+            hess[i, j] = hess[j, i] = (f(at + step[i] + step[j]) - f(at + step[i] - step[j])
+                                       - f(at - step[i] + step[j]) + f(at - step[i] - step[j])) / (4 * h * h)
+    return hess
+
+
+# Converged means: the gradient of the mean negative log-likelihood per client, in log-parameters,
+# is ~0 (a change of 1e-4 in any log-parameter moves it by < 1e-8). The optimiser's own flag is
+# not enough either way: L-BFGS-B stops "successfully" on a tiny relative change while a parameter
+# is still running off to infinity, and fails ("ABNORMAL_TERMINATION_IN_LNSRCH") at a flat optimum.
+GRADIENT_TOLERANCE = 1e-4
+# A standard error of a log-parameter above this means the data leave the parameter free over a
+# factor of e^5 ≈ 150 per standard error: not identified (one client, or nobody ever leaving).
+MAX_LOG_SE = 5.0
+
+
+def _gradient(objective, at: Array, h: float = 1e-3) -> float:
+    """Largest absolute central-difference partial derivative (inf when not finite)."""
+    with np.errstate(all="ignore"):
+        grad = np.array([(objective(at + h * e) - objective(at - h * e)) / (2 * h) for e in np.eye(len(at))])
+    return float(np.max(np.abs(grad))) if np.isfinite(grad).all() else float("inf")
+
+
+def judge(fit: Fit, objective, log_params: Array, total: float, h: float = 1e-3) -> None:
+    """Fill bic and se, and reject the fit (usable = False, with a reason) when it is
+    - not a finite, non-zero log-likelihood (0 means the data do not depend on the parameters,
+      as when every client's T is 0),
+    - at the boundary: a parameter outside PARAM_RANGE,
+    - not converged: the gradient is not ~0 (GRADIENT_TOLERANCE),
+    - not a maximum, or not identified: the Hessian of the negative log-likelihood is not positive
+      definite, or a log-parameter's standard error exceeds MAX_LOG_SE."""
+    k = len(log_params)
+    fit.bic = k * np.log(max(total, 1.0)) - 2 * fit.log_likelihood if np.isfinite(fit.log_likelihood) else np.nan
+    fit.se = {name: None for name in fit.params}
+    lo, hi = PARAM_RANGE
+    outside = [f"{name} = {value:.3g}" for name, value in fit.params.items() if not lo <= value <= hi]
+    if not np.isfinite(fit.log_likelihood) or fit.log_likelihood == 0.0:
+        fit.reject(BAD_LIKELIHOOD, f"LL = {fit.log_likelihood}")
+    if outside:
+        fit.reject(AT_BOUNDARY, ", ".join(outside))
+    if not fit.usable:
+        return
+    gradient = _gradient(objective, log_params, h)
+    fit.extra["gradient"] = gradient if np.isfinite(gradient) else None
+    fit.converged = gradient < GRADIENT_TOLERANCE
+    if not fit.converged:
+        fit.reject(NOT_CONVERGED, f"gradient {gradient:.2g}; {fit.message}")
+        return
+    with np.errstate(all="ignore"):
+        hess = _hessian(objective, log_params, h) * total  # of the total negative log-likelihood
+    try:
+        np.linalg.cholesky(hess)
+    except np.linalg.LinAlgError:
+        fit.reject(NOT_IDENTIFIED, "the Hessian is not positive definite")
+    try:
+        cov = np.linalg.inv(hess) if np.isfinite(hess).all() else None
+    except np.linalg.LinAlgError:
+        cov = None
+    if cov is not None:
+        var = np.diag(cov)
+        theta = np.exp(log_params)
+        fit.se = {name: (float(theta[i] * np.sqrt(var[i])) if var[i] > 0 else None)
+                  for i, name in enumerate(fit.params)}
+        loose = [f"SE(log {name}) = {np.sqrt(var[i]):.3g}" for i, name in enumerate(fit.params)
+                 if var[i] > MAX_LOG_SE ** 2]
+        if loose:
+            fit.reject(NOT_IDENTIFIED, ", ".join(loose))
 
 
 def fit_bgnbd(x: Array, t_x: Array, T: Array, weights: Array | None = None, *, modified: bool = False) -> Fit:
@@ -255,13 +441,24 @@ def fit_bgnbd(x: Array, t_x: Array, T: Array, weights: Array | None = None, *, m
     scale = float(np.average(T, weights=weights)) or 1.0
     start = np.array([1.0, scale, 1.0, 1.0])
     model = "mbg-nbd" if modified else "bg-nbd"
-    return _fit(model, LOG_LIKELIHOODS[model], (x, t_x, T), weights, start)
+    pairs = Pairs.of(x, t_x, T)
+    base = LOG_LIKELIHOODS[model]
+
+    def loglik(params: Array, x: Array, t_x: Array, T: Array) -> Array:
+        return base(params, x, t_x, T, pairs)
+
+    return _fit(model, loglik, (x, t_x, T), weights, start)
 
 
 def fit_pareto(x: Array, t_x: Array, T: Array, weights: Array | None = None) -> Fit:
     weights = np.ones_like(x, dtype=float) if weights is None else weights
     scale = float(np.average(T, weights=weights)) or 1.0
-    return _fit("pareto-nbd", pareto_log_likelihood, (x, t_x, T), weights, np.array([1.0, scale, 1.0, scale]))
+    pairs = Pairs.of(x, t_x, T)
+
+    def loglik(params: Array, x: Array, t_x: Array, T: Array) -> Array:
+        return pareto_log_likelihood(params, x, t_x, T, pairs)
+
+    return _fit("pareto-nbd", loglik, (x, t_x, T), weights, np.array([1.0, scale, 1.0, scale]))
 
 
 def fit_gamma_gamma(x: Array, m_x: Array, weights: Array | None = None) -> Fit:
@@ -270,10 +467,32 @@ def fit_gamma_gamma(x: Array, m_x: Array, weights: Array | None = None) -> Fit:
     x, m_x = x[keep], m_x[keep]
     weights = np.ones_like(x, dtype=float) if weights is None else weights[keep]
     mean = float(np.average(m_x, weights=weights)) if len(x) else 1.0
-    fit = _fit("gamma-gamma", gamma_gamma_log_likelihood, (x, m_x), weights, np.array([2.0, 3.0, mean]))
-    if len(x) > 2:
-        fit.extra["frequency_spend_correlation"] = float(np.corrcoef(x, m_x)[0, 1])
+    (xs,), _w, x_index = compress(x)
+    log_m, total = np.log(m_x), m_x * x
+
+    def loglik(params: Array, x: Array, m_x: Array) -> Array:
+        # gamma_gamma_log_likelihood, with the terms in x alone computed once per distinct x and the
+        # logs of the data taken once per fit
+        p, q, gamma = params
+        px = p * xs
+        head = gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(gamma) + px * np.log(xs)
+        return head[x_index] + (p * x - 1) * log_m - (p * x + q) * np.log(gamma + total)
+
+    fit = _fit("gamma-gamma", loglik, (x, m_x), weights, np.array([2.0, 3.0, mean]))
+    if fit.params["q"] <= 1:
+        fit.reject(INFINITE_SPEND, f"q = {fit.params['q']:.3g}")
+    fit.extra["frequency_spend_correlation"] = weighted_correlation(x, m_x, weights)
     return fit
+
+
+def weighted_correlation(a: Array, b: Array, weights: Array | None = None) -> float:
+    """Pearson correlation of a and b, each row counted `weights` times; nan when undefined."""
+    w = np.ones(len(a)) if weights is None else np.asarray(weights, dtype=float)
+    if len(a) < 3 or w.sum() <= 0:
+        return float("nan")
+    da, db = a - np.average(a, weights=w), b - np.average(b, weights=w)
+    denominator = np.sqrt((w * da * da).sum() * (w * db * db).sum())
+    return float((w * da * db).sum() / denominator) if denominator > 0 else float("nan")
 
 
 def total_log_likelihood(model: str, params: dict, *data: Array) -> float:
@@ -282,8 +501,25 @@ def total_log_likelihood(model: str, params: dict, *data: Array) -> float:
 
 
 __all__ = [
-    "Fit", "summarise", "compress", "fit_bgnbd", "fit_pareto", "fit_gamma_gamma",
-    "bgnbd_p_alive", "mbgnbd_p_alive", "pareto_p_alive", "bgnbd_expected", "pareto_expected",
-    "gamma_gamma_expected", "bgnbd_log_likelihood", "mbgnbd_log_likelihood", "pareto_log_likelihood",
-    "gamma_gamma_log_likelihood", "total_log_likelihood", "logsumexp",
+    "PARAM_RANGE",
+    "Fit",
+    "bgnbd_expected",
+    "bgnbd_log_likelihood",
+    "bgnbd_p_alive",
+    "compress",
+    "fit_bgnbd",
+    "fit_gamma_gamma",
+    "fit_pareto",
+    "gamma_gamma_expected",
+    "gamma_gamma_log_likelihood",
+    "judge",
+    "logsumexp",
+    "mbgnbd_log_likelihood",
+    "mbgnbd_p_alive",
+    "pareto_expected",
+    "pareto_log_likelihood",
+    "pareto_p_alive",
+    "summarise",
+    "total_log_likelihood",
+    "weighted_correlation",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -32,8 +33,30 @@ def _parse_date(text: str) -> date:
     return date.fromisoformat(text)
 
 
+@dataclass
+class Transactions:
+    ids: list[str]
+    days: np.ndarray
+    amounts: np.ndarray
+    lines: list[int]
+    amount_texts: list[str]
+
+    def describe(self, rows: np.ndarray, limit: int = 5) -> str:
+        """"line 7 (C12, 2031-01-05, 250.00); …" for the first `limit` of these row indexes."""
+        shown = [f"line {self.lines[k]} ({self.ids[k]}, {date.fromordinal(int(self.days[k])).isoformat()}, "
+                 f"{self.amount_texts[k].strip()})" for k in rows[:limit].tolist()]
+        more = len(rows) - limit
+        return "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
+
+
 def read_transactions(path: Path) -> tuple[list[str], np.ndarray, np.ndarray, int]:
-    """(client ids, day numbers, amounts, rows) from a CSV with client_id, date and amount columns.
+    """(client ids, day numbers, amounts, rows) from a CSV with client_id, date and amount columns."""
+    t = read_rows(path)
+    return t.ids, t.days, t.amounts, len(t.ids)
+
+
+def read_rows(path: Path) -> Transactions:
+    """The transactions of a CSV with client_id, date and amount columns, with their line numbers.
 
     The csv module reads rows into plain lists; dates are parsed once per distinct value (a file
     of 100k rows has a few hundred distinct days), then everything becomes numpy arrays.
@@ -111,18 +134,49 @@ def read_transactions(path: Path) -> tuple[list[str], np.ndarray, np.ndarray, in
             if not math.isfinite(value):
                 raise click.ClickException(
                     f"{path}, line {lines[k]}: bad amount {text!r} (expected a decimal number such as 1250.50)")
-    return ids, days, amounts, len(ids)
+    assert amounts is not None  # every amount parsed, or the loop above raised
+    return Transactions(ids, days, amounts, lines, amount_texts)
 
 
 # ---- the command -----------------------------------------------------------------------------
 
+RETURNS_HELP = ("How negative amounts are treated. returns: they are refunds, never purchase days; they reduce "
+                "the spend of the same day's and then the latest earlier purchases, never below zero. ignore: they "
+                "are dropped. error: they stop the command.")
 
-def _number(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
+
+def _number(value: float | None) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
 
 
 def _fmt(value: float) -> str:
     return f"{value:.10g}" if math.isfinite(value) else ""
+
+
+def _day(text: str | None, option: str) -> int | None:
+    if text is None:
+        return None
+    try:
+        return _parse_date(text).toordinal()
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a date YYYY-MM-DD", param_hint=option) from None
+
+
+def _iso(day: int) -> str:
+    return date.fromordinal(int(day)).isoformat()
+
+
+def _refuse(t: Transactions, rows: np.ndarray, what: str) -> None:
+    if len(rows):
+        raise click.ClickException(f"{len(rows)} row{'s' if len(rows) != 1 else ''} {what}: {t.describe(rows)}")
+
+
+def _fit_report(fit, holdout_error: float | None = None) -> dict:
+    out = fit.as_dict()
+    del out["model"]
+    if holdout_error is not None:
+        out["holdout_error"] = _number(holdout_error)
+    return out
 
 
 @analytics.command("fit")
@@ -130,109 +184,159 @@ def _fmt(value: float) -> str:
 @click.option("--unit", type=click.Choice(list(UNITS)), default="week", show_default=True,
               help="Time unit of the model parameters (and of t_x, T and --horizon).")
 @click.option("--calibration-end", metavar="YYYY-MM-DD", default=None,
-              help="Only transactions up to this day count, and T runs to it. Default: the last date in the file.")
-@click.option("--model", "model", type=click.Choice([*ALL_MODELS, "all"]), default="all", show_default=True)
+              help="The history runs to this day (T counts to it). Default: the last date in the file. "
+                   "Rows after it are refused, unless --holdout-end makes them the holdout.")
+@click.option("--holdout-end", metavar="YYYY-MM-DD", default=None,
+              help="Backtest: fit up to --calibration-end, predict the purchases up to this day, and print "
+                   "predicted against actual (per number of repeat purchases and in total).")
+@click.option("--model", "model", type=click.Choice(["auto", "all", *ALL_MODELS]), default="auto",
+              show_default=True,
+              help="auto (or all): fit the three purchase models and Gamma-Gamma, and use the purchase model with "
+                   "the lowest holdout error (with --holdout-end), else the lowest BIC. A named model is fitted "
+                   "alone.")
+@click.option("--returns", "returns", type=click.Choice(["returns", "ignore", "error"]), default="returns",
+              show_default=True, help=RETURNS_HELP)
 @click.option("--predict", "predict_path", metavar="OUT.csv", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Write per-client P(alive), expected purchases and expected spend.")
+              default=None, help="Write per-client P(alive), expected purchases, expected spend and CLV.")
 @click.option("--horizon", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Prediction horizon in --unit units. Default: 52 weeks or 365 days.")
-def fit(csv_file: Path, unit: str, calibration_end: str | None, model: str, predict_path: Path | None,
-        horizon: float | None) -> None:
+              help="Horizon of expected_purchases in --unit units. Default: 52 weeks or 365 days.")
+@click.option("--horizon-months", type=click.IntRange(min=1, max=600), default=12, show_default=True,
+              help="CLV horizon in months.")
+@click.option("--discount", type=click.FloatRange(min=0, max=1), default=0.10, show_default=True,
+              help="Annual discount rate of the CLV, as a fraction (0.10 = 10%).")
+@click.option("--margin", type=click.FloatRange(min=0, max=1, min_open=True), default=1.0, show_default=True,
+              help="Gross margin as a share of revenue (1.0: CLV is revenue).")
+def fit(csv_file: Path, unit: str, calibration_end: str | None, holdout_end: str | None, model: str,
+        returns: str, predict_path: Path | None, horizon: float | None, horizon_months: int, discount: float,
+        margin: float) -> None:
     """Fit BTYD models to a CSV of transactions (client_id,date,amount) and print them as JSON.
 
-    Parameters are in the published convention for the chosen unit (not rescaled). With
-    --predict, P(alive) and expected purchases come from Pareto/NBD (else BG/NBD, else MBG/NBD);
-    expected_spend is the Gamma-Gamma expected value of one transaction of the client.
+    Purchases are positive amounts; one client's purchases on one day are one purchase. Parameters
+    are in the published convention for the chosen unit (not rescaled). Each fit says whether it is
+    usable and why not (not converged, a parameter at the boundary, a flat likelihood); the data
+    themselves may be refused (one client, no repeat buyers, everything on one day). expected_spend
+    is the Gamma-Gamma expectation when that model is usable, else the client's own mean purchase
+    (net of returns). clv = Σ over months m of expected purchases in month m × expected_spend ×
+    margin / (1 + discount)^(m/12).
     """
-    from saas.analytics import btyd
+    from saas.analytics import backtest, btyd, clv, selection
+    from saas.core import clock
 
-    models = list(ALL_MODELS) if model == "all" else [model]
-    if predict_path is not None and not set(models) & set(PURCHASE_MODELS):
-        raise click.UsageError("--predict needs a purchase model: pareto-nbd, bg-nbd or mbg-nbd (or all)")
+    purchase_models = list(PURCHASE_MODELS) if model in ("auto", "all") else [m for m in (model,) if m != "gamma-gamma"]
+    with_spend = model in ("auto", "all", "gamma-gamma")
+    if predict_path is not None and not purchase_models:
+        raise click.UsageError("--predict needs a purchase model: pareto-nbd, bg-nbd or mbg-nbd (or auto)")
+    cal_end, hold_end = _day(calibration_end, "--calibration-end"), _day(holdout_end, "--holdout-end")
+    if hold_end is not None:
+        if cal_end is None:
+            raise click.UsageError("--holdout-end needs --calibration-end (the end of the history to fit)")
+        if hold_end <= cal_end:
+            raise click.BadParameter("must be after --calibration-end", param_hint="--holdout-end")
+    today = clock.today().toordinal()
+    for day, option in ((cal_end, "--calibration-end"), (hold_end, "--holdout-end")):
+        if day is not None and day > today:
+            raise click.BadParameter(f"{_iso(day)} is after today ({_iso(today)})", param_hint=option)
     if horizon is None:
         horizon = 52.0 if unit == "week" else 365.0
+    step = float(UNITS[unit])
 
-    ids, days, amounts, rows = read_transactions(csv_file)
-    if calibration_end is None:
-        end = int(days.max())
-    else:
-        try:
-            end = _parse_date(calibration_end).toordinal()
-        except ValueError:
-            raise click.BadParameter(f"{calibration_end!r} is not a date YYYY-MM-DD",
-                                     param_hint="--calibration-end") from None
+    t = read_rows(csv_file)
+    days, amounts = t.days, t.amounts
+    _refuse(t, np.flatnonzero(days > today), f"dated after today ({_iso(today)})")
+    end = int(days.max()) if cal_end is None else cal_end
     if not (days <= end).any():
         raise click.ClickException(
-            f"no transactions on or before the calibration end {date.fromordinal(end).isoformat()} "
-            f"(the first is on {date.fromordinal(int(days.min())).isoformat()})")
+            f"no transactions on or before the calibration end {_iso(end)} (the first is on {_iso(days.min())})")
+    last = end if hold_end is None else hold_end
+    _refuse(t, np.flatnonzero(days > last),
+            f"dated after the {'holdout' if hold_end is not None else 'calibration'} end ({_iso(last)})")
+    if returns == "error":
+        _refuse(t, np.flatnonzero(amounts < 0), "with a negative amount (--returns error)")
+    if not (amounts[days <= end] > 0).any():
+        raise click.ClickException(f"no purchases up to {_iso(end)}: every amount is zero or negative "
+                                   "(purchases are positive amounts)")
 
-    labels, codes = np.unique(np.asarray(ids, dtype=object).astype(str), return_inverse=True)
-    client, x, t_x, T, m_x = btyd.summarise(codes.ravel(), days, amounts, end, unit=float(UNITS[unit]))
+    labels, codes = np.unique(np.asarray(t.ids, dtype=object).astype(str), return_inverse=True)
+    mode = "ignore" if returns == "ignore" else "returns"
+    data = backtest.split(codes.ravel(), days, amounts, end, end if hold_end is None else hold_end, step, mode)
+    client, x, t_x, T, m_x = data.client, data.x, data.t_x, data.T, data.m_x
 
-    (gx, gt_x, gT), weights, inverse = btyd.compress(x, t_x, T)
-    fits: dict[str, btyd.Fit] = {}
-    out_models: dict[str, dict] = {}
-    for name in models:
-        if name == "gamma-gamma":
-            usable = (x > 0) & (m_x > 0)
-            if usable.sum() < 3:
-                out_models[name] = {"error": "needs at least 3 clients with repeat purchases of positive value"}
-                continue
-            (sx, sm), sw, _ = btyd.compress(x[usable], m_x[usable])
-            result = btyd.fit_gamma_gamma(sx, sm, sw)
-        elif name == "pareto-nbd":
-            result = btyd.fit_pareto(gx, gt_x, gT, weights)
-        else:
-            result = btyd.fit_bgnbd(gx, gt_x, gT, weights, modified=name == "mbg-nbd")
-        fits[name] = result
-        out_models[name] = {"params": {k: _number(v) for k, v in result.params.items()},
-                            "log_likelihood": _number(result.log_likelihood), "converged": result.converged,
-                            "clients": result.clients, "seconds": round(result.seconds, 3)}
-
-    report = {
+    report: dict = {
         "unit": unit,
-        "calibration_end": date.fromordinal(end).isoformat(),
+        "calibration_end": _iso(end),
         "clients": len(client),
         "repeat_buyers": int((x > 0).sum()),
-        "transactions": int((x + 1).sum()),  # distinct purchase days per client, up to the calibration end
-        "rows": rows,
-        "models": out_models,
+        "transactions": int((x + 1).sum()),  # purchase days per client, up to the calibration end
+        "rows": len(t.ids),
+        "returns": {"mode": returns, "rows": data.stats["return_rows"], "amount": data.stats["returned"],
+                    "refunded_in_full": data.stats["refunded_in_full"],
+                    "unmatched_amount": data.stats["unmatched_returns"]},
+        "zero_amount_rows": data.stats["zero_rows"],
     }
+    problem = selection.data_problem(x, t_x, T) if purchase_models else None
+    if problem is not None:
+        raise click.ClickException(f"{problem} ({len(client)} client{'s' if len(client) != 1 else ''}, "
+                                   f"{report['repeat_buyers']} with a repeat purchase, up to {_iso(end)})")
+
+    (gx, gt_x, gT), weights, inverse = btyd.compress(x, t_x, T)
+    fits = selection.fit_candidates(gx, gt_x, gT, weights, tuple(purchase_models)) if purchase_models else []
+    errors: dict[str, float] = {}
+    if hold_end is not None:
+        for f in fits:
+            if f.usable:
+                predicted = selection.expected(f, data.holdout_length, gx, gt_x, gT)[inverse]
+                errors[f.model] = backtest.holdout_error(x, predicted, data.holdout)
+    chosen, why = selection.choose(fits, errors or None) if fits else (None, "")
+    report["models"] = {f.model: _fit_report(f, errors.get(f.model)) for f in fits}
+
+    spend_fit = None
+    if with_spend:
+        spend_fit, message, correlation = selection.fit_spend(x, m_x)
+        entry = _fit_report(spend_fit) if spend_fit is not None else {"usable": False, "reason": message}
+        entry["frequency_spend_correlation"] = _number(correlation)
+        entry["warning"] = message if spend_fit is not None else None
+        report["models"]["gamma-gamma"] = entry
+    if fits:
+        report["chosen"] = {"model": chosen.model if chosen else None, "why": why}
+
+    if hold_end is not None and chosen is not None:
+        predicted = selection.expected(chosen, data.holdout_length, gx, gt_x, gT)[inverse]
+        report["backtest"] = {"model": chosen.model, "calibration_end": _iso(end), "holdout_end": _iso(hold_end),
+                              "holdout_length": data.holdout_length, "errors": errors,
+                              "holdout_new_clients": data.stats["holdout_new_clients"],
+                              **backtest.compare(x, predicted, data.holdout)}
+
+    if chosen is None and fits:
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+        raise click.ClickException(why)
     if predict_path is not None:
-        _write_predictions(predict_path, labels[client], x, t_x, T, m_x, fits, horizon, (gx, gt_x, gT), inverse)
-        report["predictions"] = {"file": str(predict_path), "horizon": horizon,
-                                 "purchase_model": next(m for m in PURCHASE_MODELS if m in fits),
-                                 "spend_model": "gamma-gamma" if "gamma-gamma" in fits else None}
+        assert chosen is not None  # --predict needs a purchase model, and none usable raised above
+        if spend_fit is not None:
+            spend = np.asarray(btyd.gamma_gamma_expected(spend_fit.params, x, m_x), dtype=float)
+            spend_model = "gamma-gamma"
+        else:  # the client's own mean purchase, net of returns
+            spend = data.spend / (x + 1)
+            spend_model = "client-mean"
+        grouped = (gx, gt_x, gT)
+        alive = selection.p_alive(chosen, *grouped)[inverse]
+        expected = selection.expected(chosen, horizon, *grouped)[inverse]
+        values = clv.discounted_clv(lambda h: selection.expected(chosen, h, *grouped)[inverse], spend,
+                                    horizon_months, discount, margin, unit_days=step)
+        _write_predictions(predict_path, labels[client], x, t_x, T, alive, expected, spend, values)
+        report["predictions"] = {"file": str(predict_path), "horizon": horizon, "purchase_model": chosen.model,
+                                 "spend_model": spend_model,
+                                 "clv": {"months": horizon_months, "annual_discount": discount, "margin": margin}}
     click.echo(json.dumps(report, indent=2, ensure_ascii=False))
 
 
 def _write_predictions(path: Path, client_ids: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray,
-                       m_x: np.ndarray, fits: dict, horizon: float, grouped: tuple, inverse: np.ndarray) -> None:
-    from saas.analytics import btyd
-
-    purchase = next(m for m in PURCHASE_MODELS if m in fits)
-    params = fits[purchase].params
-    gx, gt_x, gT = grouped  # identical histories share one computation, expanded back by `inverse`
-    with np.errstate(all="ignore"):
-        if purchase == "pareto-nbd":
-            alive = btyd.pareto_p_alive(params, gx, gt_x, gT)
-            expected = btyd.pareto_expected(params, horizon, gx, gt_x, gT)
-        else:
-            modified = purchase == "mbg-nbd"
-            alive = (btyd.mbgnbd_p_alive if modified else btyd.bgnbd_p_alive)(params, gx, gt_x, gT)
-            expected = btyd.bgnbd_expected(params, horizon, gx, gt_x, gT, modified=modified)
-        alive, expected = alive[inverse], expected[inverse]
-        if "gamma-gamma" in fits:
-            spend = np.asarray(btyd.gamma_gamma_expected(fits["gamma-gamma"].params, x, m_x), dtype=float)
-            spend = np.broadcast_to(spend, x.shape)
-        else:
-            spend = np.full(x.shape, np.nan)
+                       alive: np.ndarray, expected: np.ndarray, spend: np.ndarray, values: np.ndarray) -> None:
     try:
         with path.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["client_id", "x", "t_x", "T", "p_alive", "expected_purchases", "expected_spend"])
+            writer.writerow(["client_id", "x", "t_x", "T", "p_alive", "expected_purchases", "expected_spend", "clv"])
             writer.writerows(zip(client_ids.tolist(), x.astype(int).tolist(), map(_fmt, t_x.tolist()),
                                  map(_fmt, T.tolist()), map(_fmt, alive.tolist()), map(_fmt, expected.tolist()),
-                                 map(_fmt, spend.tolist()), strict=True))
+                                 map(_fmt, spend.tolist()), map(_fmt, values.tolist()), strict=True))
     except OSError as exc:
         raise click.ClickException(f"{path}: {exc.strerror}") from None

@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from saas.analytics.scoring import refresh
+from saas.analytics.scoring import json_safe, refresh
 from saas.config import get_settings
 from saas.core import clock
 from saas.jobs import QueueUnavailable, enqueue, rq_job_id, run_tenant_job, sync_redis
@@ -25,8 +25,10 @@ def refresh_scores(tenant_id: int, job_id: int) -> dict:
         async with db.session(tenant.schema_name) as s:
             result = await refresh(s, progress=progress)
             job_row = await s.get(Job, job.id)
+            chosen = (result.backtest.get("compare") or {}).get(result.method, {})
             job_row.result = {"clients": result.clients, "method": result.method, "seconds": result.seconds,
-                              "status": result.status_counts}
+                              "status": result.status_counts, "status_ordered": result.backtest.get("status_ordered"),
+                              "holdout": json_safe(chosen.get("total"))}
         return {"clients": result.clients, "method": result.method}
 
     return run_tenant_job(tenant_id, job_id, body)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from saas.core.db import TenantBase
 
 STATUSES = ("new", "active", "at_risk", "lost")
-RISK_GROUPS = ("reliable", "watch", "risk")
+RISK_GROUPS = ("reliable", "watch", "risk", "unknown")  # unknown: too few deferred payments to judge
 
 
 class ClientScore(TenantBase):
@@ -21,7 +21,7 @@ class ClientScore(TenantBase):
     __tablename__ = "client_scores"
     __table_args__ = (
         CheckConstraint("status IN ('new', 'active', 'at_risk', 'lost')", name="status"),
-        CheckConstraint("risk_group IN ('reliable', 'watch', 'risk')", name="risk_group"),
+        CheckConstraint("risk_group IN ('reliable', 'watch', 'risk', 'unknown')", name="risk_group"),
         Index("ix_client_scores_status", "status"),
         Index("ix_client_scores_segment", "segment"),
         Index("ix_client_scores_clv", "clv"),

@@ -1,4 +1,9 @@
-"""Per-client payment statistics for the reliability score, as arrays from one SQL pass."""
+"""Per-client payment sums for the reliability score (reliability.FIELDS), as arrays from one SQL pass.
+
+One scan of operations, grouped by client: each due payment's amount a, days beyond terms d and
+recency weight w = 0.5 ^ (days since due / half-life) are computed per row and summed, so Python
+only divides (see reliability.py for the formula).
+"""
 from __future__ import annotations
 
 from datetime import date
@@ -7,56 +12,60 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-PAYMENTS = text("""
-    WITH due AS (
-        SELECT client_id, amount, paid_on,
-               coalesce(paid_on, :today) - due_on AS days_late,
-               (paid_on > due_on OR (paid_on IS NULL AND due_on < :today)) AS late,
-               row_number() OVER (PARTITION BY client_id ORDER BY due_on DESC) AS recent
-        FROM operations
-        WHERE kind <> 'return' AND due_on IS NOT NULL AND (paid_on IS NOT NULL OR due_on < :today)
-    ), pay AS (
-        SELECT client_id, count(*) AS payments, count(*) FILTER (WHERE late) AS late,
-               coalesce(avg(greatest(days_late, 0)) FILTER (WHERE late), 0) AS avg_days_late,
-               coalesce(stddev_pop(greatest(days_late, 0)), 0) AS days_late_std,
-               coalesce(sum(amount) FILTER (WHERE paid_on IS NULL), 0) AS overdue,
-               coalesce(max(days_late) FILTER (WHERE paid_on IS NULL), 0) AS overdue_age,
-               count(*) FILTER (WHERE recent <= 5) AS last_n,
-               count(*) FILTER (WHERE recent <= 5 AND days_late > 30) AS late30_last
-        FROM due GROUP BY client_id
-    ), ret AS (
-        SELECT client_id, count(*) FILTER (WHERE kind = 'return') AS returns,
-               count(*) FILTER (WHERE kind <> 'return') AS deals,
-               coalesce(sum(amount) FILTER (WHERE kind <> 'return'), 0) AS gross
-        FROM operations GROUP BY client_id
+from saas.analytics.reliability import FIELDS, HALF_LIFE_DAYS, TERMS_FULL_DAYS
+
+PAYMENTS_SQL = """
+    WITH o AS (
+        SELECT client_id, kind, amount,
+               greatest(amount, 0)::float8 AS a,
+               (kind <> 'return' AND due_on IS NOT NULL AND (paid_on IS NOT NULL OR due_on < :today)) AS due,
+               paid_on IS NULL AS unpaid,
+               greatest(least(coalesce(paid_on, :today), :today) - due_on, 0)::float8 AS d,
+               greatest(:today - due_on, 0)::float8 AS age
+        FROM operations WHERE occurred_on <= :today {only}
+    ), r AS (
+        SELECT *, power(0.5, age / :half_life) AS w FROM o
     ), s AS (
-        SELECT ret.client_id AS id, coalesce(pay.payments, 0) AS payments, coalesce(pay.late, 0) AS late,
-               coalesce(pay.avg_days_late, 0)::float8 AS avg_days_late,
-               coalesce(pay.days_late_std, 0)::float8 AS days_late_std,
-               coalesce(pay.overdue, 0)::float8 AS overdue, coalesce(pay.overdue_age, 0) AS overdue_age,
-               coalesce(pay.last_n, 0) AS last_n, coalesce(pay.late30_last, 0) AS late30_last,
-               ret.returns, ret.deals, ret.gross::float8 AS gross
-        FROM ret LEFT JOIN pay USING (client_id)
+        SELECT client_id AS id,
+               count(*) FILTER (WHERE due) AS payments,
+               count(*) FILTER (WHERE due AND d > 0) AS late,
+               coalesce(sum(w * a) FILTER (WHERE due), 0) AS wa,
+               coalesce(sum(w * a * least(d, :cap)) FILTER (WHERE due), 0) AS wa_terms,
+               coalesce(sum(w * a * d) FILTER (WHERE due), 0) AS wa_days,
+               coalesce(sum(w) FILTER (WHERE due), 0) AS w,
+               coalesce(sum(w * least(d, :cap)) FILTER (WHERE due), 0) AS w_terms,
+               coalesce(sum(w * d) FILTER (WHERE due), 0) AS w_days,
+               coalesce(sum(a) FILTER (WHERE due), 0) AS due_amount,
+               coalesce(sum(a) FILTER (WHERE due AND unpaid), 0) AS overdue,
+               coalesce(sum(a * age) FILTER (WHERE due AND unpaid), 0) AS overdue_days,
+               count(*) FILTER (WHERE due AND unpaid) AS overdue_items,
+               count(*) FILTER (WHERE kind = 'return') AS returns,
+               count(*) FILTER (WHERE kind <> 'return' AND amount > 0) AS deals
+        FROM r GROUP BY client_id
     )
     SELECT array_agg(id ORDER BY id), array_agg(payments ORDER BY id), array_agg(late ORDER BY id),
-           array_agg(avg_days_late ORDER BY id), array_agg(days_late_std ORDER BY id),
-           array_agg(overdue ORDER BY id), array_agg(overdue_age ORDER BY id), array_agg(last_n ORDER BY id),
-           array_agg(late30_last ORDER BY id), array_agg(returns ORDER BY id), array_agg(deals ORDER BY id),
-           array_agg(gross ORDER BY id)
+           array_agg(wa ORDER BY id), array_agg(wa_terms ORDER BY id), array_agg(wa_days ORDER BY id),
+           array_agg(w ORDER BY id), array_agg(w_terms ORDER BY id), array_agg(w_days ORDER BY id),
+           array_agg(due_amount ORDER BY id), array_agg(overdue ORDER BY id), array_agg(overdue_days ORDER BY id),
+           array_agg(overdue_items ORDER BY id), array_agg(returns ORDER BY id), array_agg(deals ORDER BY id)
     FROM s
-""")
-PAYMENT_FIELDS = ("payments", "late", "avg_days_late", "days_late_std", "overdue", "overdue_age", "last_n",
-                  "late30_last", "returns", "deals", "gross")
+"""
+PAYMENTS = text(PAYMENTS_SQL.format(only=""))
+# The same for a few clients (live scoring after a write): the index on client_id, not a scan.
+PAYMENTS_SOME = text(PAYMENTS_SQL.format(only="AND client_id = ANY(CAST(:only AS bigint[]))"))
 
 
-async def payment_factors(db: AsyncSession, ids: np.ndarray, today: date) -> dict[str, np.ndarray]:
-    """The PAYMENT_FIELDS of each client in `ids` (sorted), zero where a client has no operations."""
-    pay_row = (await db.execute(PAYMENTS, {"today": today})).one()
+async def payment_factors(db: AsyncSession, ids: np.ndarray, today: date,
+                          only: list[int] | None = None) -> dict[str, np.ndarray]:
+    """reliability.FIELDS of each client in `ids` (sorted), zero where a client has no operations."""
+    query, only_param = (PAYMENTS, {}) if only is None else (PAYMENTS_SOME, {"only": list(only)})
+    pay_row = (await db.execute(query, {**only_param, "today": today, "half_life": HALF_LIFE_DAYS,
+                                           "cap": TERMS_FULL_DAYS})).one()
     pay_ids = np.asarray(pay_row[0] or [], dtype=np.int64)
-    factors = {name: np.zeros(len(ids)) for name in PAYMENT_FIELDS}
-    if len(pay_ids):
+    factors = {name: np.zeros(len(ids)) for name in FIELDS}
+    if len(pay_ids) and len(ids):
         pos = np.searchsorted(ids, pay_ids)
         ok = (pos < len(ids)) & (ids[np.minimum(pos, len(ids) - 1)] == pay_ids)
-        for name, col in zip(PAYMENT_FIELDS, pay_row[1:], strict=True):
+        for name, col in zip(FIELDS, pay_row[1:], strict=True):
             factors[name][pos[ok]] = np.asarray(col, dtype=float)[ok]
     return factors

@@ -1,6 +1,7 @@
 """The company dashboard (the workspace's overview), the score refresh, and analytics settings."""
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from litestar import Request, get, post
@@ -8,7 +9,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from sqlalchemy import select
 
-from saas.analytics import charts, growth, queries
+from saas.analytics import charts, growth, queries, rfm, validation
 from saas.analytics import settings as analytics_settings
 from saas.analytics.jobs import KIND, do_queue_refresh, running_refresh
 from saas.core import clock
@@ -17,17 +18,48 @@ from saas.tenants import service as tenant_service
 from saas.tenants.models import Job
 from saas.tenants.service import FormError
 from saas.web.deps import TenantCtx
-from saas.web.i18n import _, fmt_money, get_locale, lazy
+from saas.web.i18n import (
+    _,
+    fmt_date,
+    fmt_money,
+    fmt_number,
+    fmt_percent,
+    get_locale,
+    lazy,
+)
 from saas.web.render import flash, is_htmx, redirect, render
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 STATUS_LABELS = {"new": lazy("new"), "active": lazy("active"), "at_risk": lazy("at risk"), "lost": lazy("lost")}
-RISK_LABELS = {"reliable": lazy("reliable"), "watch": lazy("watch"), "risk": lazy("risk group")}
+RISK_LABELS = {"reliable": lazy("reliable"), "watch": lazy("watch"), "risk": lazy("risk group"),
+               "unknown": lazy("not enough history")}
 SEGMENT_LABELS = {
     "champions": lazy("Champions"), "loyal": lazy("Loyal"), "potential_loyalists": lazy("Potential loyalists"),
     "new": lazy("New customers"), "promising": lazy("Promising"), "need_attention": lazy("Need attention"),
     "about_to_sleep": lazy("About to sleep"), "cant_lose": lazy("Can't lose them"), "at_risk": lazy("At risk"),
-    "hibernating": lazy("Hibernating"), "lost": lazy("Lost"), "prospects": lazy("No purchases yet"),
+    "hibernating": lazy("Hibernating"), "lost": lazy("Lost"), rfm.NO_PURCHASES: lazy("No purchases yet"),
+}
+# One line each, shown beside the labels on the card: the status is the client's own forecast,
+# the segment a comparison with the company's other buyers, so they can differ.
+STATUS_MEANINGS = {
+    "new": lazy("First purchase recently, no repeat yet."),
+    "active": lazy("Likely to buy again soon, like a typical client of yours who is still with you."),
+    "at_risk": lazy("Less likely to buy soon than a typical client of yours: may be leaving."),
+    "lost": lazy("Unlikely to buy again without a reason to."),
+}
+SEGMENT_MEANINGS = {
+    "champions": lazy("Among your most recent, most frequent and biggest buyers."),
+    "loyal": lazy("Buy often and recently, for average amounts."),
+    "potential_loyalists": lazy("Recent buyers with a few purchases: could become loyal."),
+    "new": lazy("Among your most recent buyers, with few purchases so far."),
+    "promising": lazy("Fairly recent buyers with few purchases so far."),
+    "need_attention": lazy("Buy often, but the last purchase is getting old."),
+    "about_to_sleep": lazy("Few purchases, the last one neither recent nor old."),
+    "cant_lose": lazy("Used to buy often and for the most; not for a long time now."),
+    "at_risk": lazy("Used to buy often; not for a long time now."),
+    "hibernating": lazy("Few purchases, a long time ago."),
+    "lost": lazy("Few purchases, the last one among your oldest."),
+    rfm.NO_PURCHASES: lazy("No purchase yet, so not compared with your buyers."),
 }
 MONTHS = {"ru": "янв фев мар апр май июн июл авг сен окт ноя дек".split(),
           "en": "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()}
@@ -37,28 +69,87 @@ def label(mapping: dict[str, str], key: str) -> str:
     return _(mapping[key]) if key in mapping else key
 
 
+def ytd_label(through: str) -> str:
+    """'1 Jan – 30 Jun 2025' in the reader's language."""
+    end = date.fromisoformat(through)
+    return f"{fmt_date(end.replace(month=1, day=1), 'd MMM')} – {fmt_date(end, 'd MMM y')}"
+
+
+def signed_percent(rate: float) -> str:
+    return ("+" if rate > 0 else "") + fmt_percent(rate, 1)
+
+
+def growth_notes(cache: dict[str, Any]) -> dict[str, str]:
+    """The sentences that say which periods the growth figures compare (see growth.py)."""
+    notes: dict[str, str] = {}
+    if not cache.get("history_start"):
+        return notes
+    years = cache.get("years", [])
+    running = next((p["key"] for p in years if p.get("partial")), None)
+    start = fmt_date(date.fromisoformat(cache["history_start"]))
+    if cache["first_complete_year"] >= date.fromisoformat(cache["computed_for"]).year:
+        notes["basis"] = _("Your history starts on %(start)s: there is no whole year yet, so years are not compared.",
+                           start=start)
+    else:
+        notes["basis"] = _("Only whole years are compared: your history starts on %(start)s, so the yearly figures "
+                           "start with %(year)s, its first complete year.", start=start,
+                           year=cache["first_complete_year"])
+    if running is not None:
+        notes["basis"] += " " + _("%(year)s is still running: it is compared with the same dates of last year.",
+                                  year=running)
+    s = cache.get("summary") or {}
+    if s.get("cagr") is not None:
+        notes["cagr"] = _(
+            "CAGR covers the complete years %(y1)s–%(y2)s: active clients went from %(a)s to %(b)s, %(rate)s a year "
+            "compounded. The mean of the yearly rates (active ÷ active the year before − 1) over the same years: "
+            "%(mean)s.", y1=s["first_year"], y2=s["last_year"], a=fmt_number(s.get("first_active")),
+            b=fmt_number(s.get("last_active")), rate=signed_percent(s["cagr"]),
+            mean=signed_percent(s["mean_rate"]) if s.get("mean_rate") is not None else "—")
+    else:
+        complete = sum(1 for p in years if not p.get("partial"))
+        notes["cagr"] = _("An annual growth rate needs two complete years; your history has %(n)s so far.",
+                          n=fmt_number(complete))
+    ytd = cache.get("ytd")
+    if ytd:
+        if ytd.get("rate") is not None:
+            notes["ytd"] = _("%(now)s: %(n)s active clients; %(before)s: %(m)s (%(rate)s).",
+                             now=ytd_label(ytd["through"]), n=fmt_number(ytd["active"]),
+                             before=ytd_label(ytd["last_year_through"]), m=fmt_number(ytd["last_year_active"]),
+                             rate=signed_percent(ytd["rate"]))
+        else:
+            notes["ytd"] = _("%(now)s: %(n)s active clients. Last year is not complete in your history, so there "
+                             "is nothing whole to compare with.", now=ytd_label(ytd["through"]),
+                             n=fmt_number(ytd["active"]))
+    return notes
+
+
 def build_charts(data: dict[str, Any], currency: str) -> dict[str, Any]:
     cache = data["cache"] or {}
     out: dict[str, Any] = {}
-    years = cache.get("years", [])
+    years = [p for p in cache.get("years", []) if not p.get("partial")]  # whole years only
     if years:
         out["years"] = charts.bars(
             [str(p["key"]) for p in years],
             {_("new"): [p["new"] for p in years], _("reactivated"): [p["reactivated"] for p in years],
-             _("lost"): [p["lost"] for p in years]},
+             _("lost"): [p["lost"] or 0 for p in years]},
             {_("new"): charts.COLORS["new"], _("reactivated"): charts.COLORS["reactivated"],
              _("lost"): charts.COLORS["lost"]},
             _("New, reactivated and lost clients per year"), negative=(_("lost"),))
         out["active_years"] = charts.bars([str(p["key"]) for p in years], {_("active"): [p["active"] for p in years]},
                                           {_("active"): charts.COLORS["active"]}, _("Active clients per year"),
                                           height=180)
+    ytd = cache.get("ytd")
+    if ytd and ytd.get("last_year_active") is not None:
+        out["ytd"] = charts.hbars(
+            [(ytd_label(ytd["last_year_through"]), ytd["last_year_active"]), (ytd_label(ytd["through"]), ytd["active"])],
+            _("Active clients this year to date and on the same dates last year"), color=charts.COLORS["active"])
     months = cache.get("months", [])[-36:]
     if months:
         names = MONTHS.get(get_locale(), MONTHS["en"])
         labels = [f"{names[p['key'] % 12]} {p['key'] // 12 % 100:02d}" for p in months]
         out["months"] = charts.line(labels, [p["active"] for p in months], _("Active clients per month"))
         out["months_new"] = charts.bars(labels, {_("new"): [p["new"] for p in months],
-                                                 _("lost"): [p["lost"] for p in months]},
+                                                 _("lost"): [p["lost"] or 0 for p in months]},
                                         {_("new"): charts.COLORS["new"], _("lost"): charts.COLORS["lost"]},
                                         _("New and lost clients per month"), negative=(_("lost"),), height=180)
     status = data["status"]
@@ -90,6 +181,9 @@ async def overview(request: Request, ctx: TenantCtx) -> Any:
         request, "analytics/dashboard.html", ctx=ctx, user=ctx.user,
         memberships=await tenant_service.memberships_of(ctx.db, ctx.user.id),
         data=data, charts=build_charts(data, ctx.tenant.currency), job=job, cfg=cfg,
+        growth_notes=growth_notes(data["cache"] or {}),
+        status_lines=validation.status_lines(data["backtest"]),
+        method_sentence=validation.method_sentence(data["scoring"], data["backtest"], cfg),
         top_risk=await queries.top_risk(ctx.db), STATUS_LABELS=STATUS_LABELS, SEGMENT_LABELS=SEGMENT_LABELS,
         RISK_LABELS=RISK_LABELS, label=label, current_year=clock.today().year,
     )
@@ -140,4 +234,12 @@ async def settings_save(request: Request, ctx: TenantCtx, data: Form) -> Any:
     return redirect(request, f"{ctx.base}/analytics/settings")
 
 
-HANDLERS = [overview, refresh, refresh_progress, settings_page, settings_save]
+@get("/analytics/validation")
+async def validation_page(request: Request, ctx: TenantCtx) -> Any:
+    """How good are these answers: the backtest, the model choice and its evidence."""
+    data = await queries.dashboard(ctx.db)
+    return render(request, "analytics/validation.html", ctx=ctx, user=ctx.user,
+                  v=validation.page(data, await analytics_settings.load(ctx.db)))
+
+
+HANDLERS = [overview, refresh, refresh_progress, settings_page, settings_save, validation_page]

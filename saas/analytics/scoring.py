@@ -1,70 +1,50 @@
-"""The score refresh: statistics from SQL, model fits on compact arrays, scores written back.
+"""The score refresh and live scoring: statistics → arrays → scores → one write.
 
-Nothing here loads clients as Python rows. SQL reduces operations to a handful of numbers per
-client, returned as arrays; the models fit on identical (x, t_x, T) rows grouped with weights; the
-scores go back with one INSERT … SELECT FROM unnest(arrays), in the caller's transaction, so a
-reader sees the old snapshot or the new one, never half of it.
+Both paths run the same steps over numpy arrays (never a Python object per client):
+1. statistics.read: one SQL pass per client (all clients, or the few a write touched);
+2. the forecast (forecast.py): from a model fitted now (refresh) or the fit the last refresh
+   stored (live); RFM from rfm.rfm_scores (refresh) or the stored quintile boundaries (live);
+   reliability from the payment statistics;
+3. one write in the caller's transaction (the refresh: DELETE, then binary COPY built with numpy;
+   live scoring: INSERT … ON CONFLICT from arrays), so a reader sees the old snapshot or the new
+   one, never half of it.
+
+The refresh also runs the backtest and chooses the model on it (evidence.py), and stores what
+live scoring and the pages need: settings["scoring"] (the fit, thresholds, RFM boundaries, CLV
+settings) and settings["backtest"] (the comparison tables, every candidate, the choice and why).
 """
 from __future__ import annotations
 
+import io
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, text
+from sqlalchemy import delete, func, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from saas.analytics import btyd, reliability, rfm
-from saas.analytics.dashboard import store_dashboard
-from saas.analytics.payments import payment_factors
+from saas.analytics import btyd, evidence, forecast, pgcopy, reliability, rfm, selection, statistics
 from saas.analytics import settings as analytics_settings
+from saas.analytics.dashboard import store_dashboard
 from saas.analytics.models import ModelFit, Setting
+from saas.analytics.payments import payment_factors
 from saas.core import clock
 
-WEEK = 7.0
-PURCHASES = text("""
-    WITH days AS (
-        SELECT client_id, occurred_on AS d, sum(amount) AS amt,
-               row_number() OVER (PARTITION BY client_id ORDER BY occurred_on) AS rn
-        FROM operations WHERE kind <> 'return' AND occurred_on <= :today
-        GROUP BY client_id, occurred_on
-    ), per AS (
-        SELECT client_id, count(*) - 1 AS x, min(d) AS first_d, max(d) AS last_d,
-               coalesce(sum(amt) FILTER (WHERE rn > 1), 0) AS repeat_total
-        FROM days GROUP BY client_id
-    ), s AS (
-        SELECT c.id, coalesce(per.x, -1) AS x, coalesce(:today - per.first_d, -1) AS first_age,
-               coalesce(:today - per.last_d, -1) AS last_age, coalesce(per.repeat_total, 0) AS repeat_total,
-               c.revenue_total, c.operations_count
-        FROM clients c LEFT JOIN per ON per.client_id = c.id WHERE c.erased_at IS NULL
-    )
-    SELECT array_agg(id ORDER BY id), array_agg(x ORDER BY id), array_agg(first_age ORDER BY id),
-           array_agg(last_age ORDER BY id), array_agg(repeat_total::float8 ORDER BY id),
-           array_agg(revenue_total::float8 ORDER BY id), array_agg(operations_count ORDER BY id)
-    FROM s
-""")
-WRITE = """
-    INSERT INTO client_scores (client_id, status, p_alive, expected_purchases, expected_spend, clv,
-        r_score, f_score, m_score, segment, risk_score, risk_group, risk_factors, method, computed_at)
-    SELECT u.id, u.status, u.p_alive, u.expected, u.spend, u.clv, u.r, u.f, u.m, u.segment, u.risk, u.risk_group,
-        jsonb_build_object('payments', u.payments, 'late', u.late, 'overdue', u.overdue,
-                           'overdue_age', u.overdue_age, 'last_n', u.last_n, 'late30_last', u.late30_last,
-                           'returns', u.returns, 'deals', u.deals, 'p_late', u.p_late, 'p_overdue', u.p_overdue,
-                           'p_age', u.p_age, 'p_returns', u.p_returns),
-        $17, now()
-    FROM unnest($1::bigint[], $2::text[], $3::float8[], $4::float8[], $5::numeric[], $6::numeric[],
-                $7::int[], $8::int[], $9::int[], $10::text[], $11::int[], $12::text[],
-                $13::int[], $14::int[], $15::float8[], $16::int[], $18::int[], $19::int[], $20::int[],
-                $21::int[], $22::float8[], $23::float8[], $24::float8[], $25::float8[])
-        AS u(id, status, p_alive, expected, spend, clv, r, f, m, segment, risk, risk_group,
-             payments, late, overdue, overdue_age, last_n, late30_last, returns, deals,
-             p_late, p_overdue, p_age, p_returns)
-"""
-
+SCORING_KEY, BACKTEST_KEY = "scoring", "backtest"
 Progress = Callable[[int, int], Awaitable[None]]
+# client_scores columns written from arrays: (column, SQL array type, how the value is read)
+_COLUMNS = (
+    ("client_id", "bigint", "{v}"), ("status", "text", "{v}"), ("p_alive", "float8", "nullif({v}, 'NaN')"),
+    ("expected_purchases", "float8", "nullif({v}, 'NaN')"),
+    ("expected_spend", "float8", "round(nullif({v}, 'NaN')::numeric, 2)"),
+    ("clv", "float8", "round(nullif({v}, 'NaN')::numeric, 2)"),
+    ("r_score", "int", "{v}"), ("f_score", "int", "{v}"), ("m_score", "int", "{v}"), ("segment", "text", "{v}"),
+    ("risk_score", "int", "{v}"), ("risk_group", "text", "{v}"),
+)
 
 
 @dataclass
@@ -74,127 +54,217 @@ class RefreshResult:
     fits: list[btyd.Fit] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     status_counts: dict[str, int] = field(default_factory=dict)
+    backtest: dict[str, Any] = field(default_factory=dict)
 
 
-def _arrays(row: Any, n: int) -> list[np.ndarray]:
-    return [np.asarray(col if col is not None else [], dtype=float) for col in row[:n]]
+# ---- writing ------------------------------------------------------------------------------------
 
 
-def classify(p_alive: np.ndarray, x: np.ndarray, first_age: np.ndarray, cfg: dict[str, Any]) -> np.ndarray:
-    """Status from P(alive): new (no repeat yet, first purchase recent), active, at risk, lost."""
-    status = np.where(p_alive >= cfg["active_p"], "active", np.where(p_alive >= cfg["lost_p"], "at_risk", "lost"))
-    return np.where((x <= 0) & (first_age <= cfg["new_days"]), "new", status).astype(object)
+def _write_sql(factor_keys: list[str], upsert: bool) -> str:
+    n = len(_COLUMNS)
+    names = [c for c, _t, _e in _COLUMNS]
+    arrays = [f"${i + 1}::{t}[]" for i, (_c, t, _e) in enumerate(_COLUMNS)]
+    arrays += [f"${n + i + 1}::float8[]" for i in range(len(factor_keys))]
+    aliases = [f"c{i}" for i in range(n)] + [f"f{i}" for i in range(len(factor_keys))]
+    values = [e.format(v=f"u.c{i}") for i, (_c, _t, e) in enumerate(_COLUMNS)]
+    factors = ", ".join(f"'{key}', u.f{i}" for i, key in enumerate(factor_keys))
+    method = f"${n + len(factor_keys) + 1}"
+    sql = (f"INSERT INTO client_scores ({', '.join(names)}, risk_factors, method, computed_at) "
+           f"SELECT {', '.join(values)}, jsonb_build_object({factors}), {method}, now() "
+           f"FROM unnest({', '.join(arrays)}) AS u({', '.join(aliases)})")
+    if upsert:
+        sql += (" ON CONFLICT (client_id) DO UPDATE SET "
+                + ", ".join(f"{c} = EXCLUDED.{c}" for c in [*names[1:], "risk_factors", "method", "computed_at"]))
+    return sql
 
 
-def rule_status(x: np.ndarray, first_age: np.ndarray, last_age: np.ndarray, cfg: dict[str, Any]) -> tuple[
-        np.ndarray, float]:
-    """Honest rules for little history: recency against the company's typical gap between purchases."""
-    repeat = x > 0
-    gaps = (first_age[repeat] - last_age[repeat]) / x[repeat]
-    typical = float(np.median(gaps)) if repeat.any() else float(cfg["new_days"])
-    typical = max(typical, 1.0)
-    status = np.where(last_age <= 2 * typical, "active", np.where(last_age <= 4 * typical, "at_risk", "lost"))
-    status = np.where((x <= 0) & (first_age <= cfg["new_days"]), "new", status)
-    return np.where(x < 0, "new", status).astype(object), typical
+_COPY = {"bigint": pgcopy.int8, "int": pgcopy.int4, "text": pgcopy.text}
 
 
-def fit_models(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, m_x: np.ndarray) -> list[btyd.Fit]:
-    """Fit on weeks rounded to whole weeks (grouping makes the fit fast); predictions use exact values."""
-    (ux, utx, uT), weights, _inverse = btyd.compress(x, np.round(t_x), np.round(T))
-    fits = [btyd.fit_pareto(ux, utx, uT, weights), btyd.fit_bgnbd(ux, utx, uT, weights)]
-    if (x > 0).sum() >= 10:
-        fits.append(btyd.fit_gamma_gamma(x, m_x))
-    return fits
+async def _write(db: AsyncSession, columns: dict[str, np.ndarray], factors: dict[str, np.ndarray], method: str,
+                 *, upsert: bool) -> None:
+    """Insert (upsert: insert or update) one score row per client. A whole company (the refresh)
+    goes in by binary COPY built with numpy; a few clients (live scoring) by INSERT … ON CONFLICT."""
+    raw = (await (await db.connection()).get_raw_connection()).driver_connection
+    keys = sorted(factors)
+    if upsert:
+        args = [columns[c].tolist() for c, _t, _e in _COLUMNS] + [np.asarray(factors[k], dtype=float).tolist()
+                                                                 for k in keys]
+        await raw.execute(_write_sql(keys, upsert), *args, method)
+        return
+    fields = []
+    for name, sql_type, expression in _COLUMNS:
+        values = columns[name]
+        if "numeric" in expression:
+            fields.append(pgcopy.numeric2(values))
+        elif sql_type == "float8":
+            fields.append(pgcopy.float8(values))
+        else:
+            fields.append(_COPY[sql_type](values))
+    n = len(columns["client_id"])
+    fields.append(pgcopy.jsonb({k: np.asarray(factors[k], dtype=float) for k in keys}))
+    fields.append(pgcopy.text(np.full(n, method, dtype=object)))
+    data = pgcopy.encode(fields, n)
+    await raw.copy_to_table("client_scores", source=io.BytesIO(data), format="binary",
+                            columns=[c for c, _t, _e in _COLUMNS] + ["risk_factors", "method"])  # computed_at: now()
+
+
+def _score_columns(stats: statistics.Stats, fc: forecast.Forecast, r: np.ndarray, f: np.ndarray, m: np.ndarray,
+                   factors: dict[str, np.ndarray], cfg: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict]:
+    """The arrays of one write: forecast, RFM and reliability, per client."""
+    bought = stats.bought
+    segment = rfm.segment_of(r, f, m, bought)
+    risk, risk_group, lost = reliability.score(factors, cfg["weights"], cfg["bands"])
+    columns = {
+        "client_id": stats.ids, "status": fc.status, "p_alive": fc.p_alive, "expected_purchases": fc.expected,
+        "expected_spend": fc.spend, "clv": fc.clv, "r_score": r, "f_score": f, "m_score": m,
+        "segment": segment, "risk_score": risk, "risk_group": risk_group,
+    }
+    return columns, reliability.stored_factors(factors, lost)
+
+
+# ---- the refresh ----------------------------------------------------------------------------------
 
 
 async def refresh(db: AsyncSession, *, today: date | None = None, progress: Progress | None = None) -> RefreshResult:
     today = today or clock.today()
     cfg = await analytics_settings.load(db)
+    cutoff = today - timedelta(weeks=int(cfg["holdout_weeks"]))
     marks = {"start": time.perf_counter()}
 
-    async def step(done: int) -> None:
+    async def step(name: str, done: int) -> None:
+        marks[name] = time.perf_counter()
         if progress:
             await progress(done, 100)
 
-    row = (await db.execute(PURCHASES, {"today": today})).one()
-    if row[0] is None:
-        await db.execute(delete(Setting).where(Setting.key == "dashboard"))
+    stats = await statistics.read(db, today, cutoff)
+    factors = await payment_factors(db, stats.ids, today)
+    await step("stats", 20)
+    if not len(stats):
+        await db.execute(text("DELETE FROM client_scores"))
+        await db.execute(delete(Setting).where(Setting.key.in_(("dashboard", SCORING_KEY, BACKTEST_KEY))))
         return RefreshResult(0, "rules")
-    ids = np.asarray(row[0], dtype=np.int64)
-    x, first_age, last_age, repeat_total, revenue, deals = _arrays(row[1:], 6)
-    factors = await payment_factors(db, ids, today)
-    marks["stats"] = time.perf_counter()
-    await step(25)
 
-    bought = x >= 0
-    T, t_x = first_age / WEEK, (first_age - last_age) / WEEK
-    m_x = np.where(x > 0, repeat_total / np.maximum(x, 1), 0.0)
-    n_repeat = int((x > 0).sum())
-    p_alive = np.full(len(ids), np.nan)
-    expected = np.full(len(ids), np.nan)
-    spend = np.full(len(ids), np.nan)
-    clv = np.full(len(ids), np.nan)
-    fits: list[btyd.Fit] = []
-    method = "rules"
-    if n_repeat >= cfg["min_repeat_buyers"]:
-        fits = fit_models(x[bought], t_x[bought], T[bought], m_x[bought])
-        pareto = fits[0]
-        if pareto.converged and all(np.isfinite(v) and v > 0 for v in pareto.params.values()):
-            method = "pareto-nbd"
-            b = bought
-            (ux, utx, uT), _w, inverse = btyd.compress(x[b], t_x[b], T[b])
-            p_alive[b] = btyd.pareto_p_alive(pareto.params, ux, utx, uT)[inverse]
-            horizon = cfg["horizon_days"] / WEEK
-            expected[b] = btyd.pareto_expected(pareto.params, horizon, ux, utx, uT)[inverse]
-            year = btyd.pareto_expected(pareto.params, 365 / WEEK, ux, utx, uT)[inverse]
-            gg = next((f for f in fits if f.model == "gamma-gamma"), None)
-            if gg is not None and gg.params["q"] > 1:
-                spend[b] = btyd.gamma_gamma_expected(gg.params, x[b], m_x[b])
-            else:  # the client's own average purchase
-                spend[b] = np.where(deals[b] > 0, revenue[b] / np.maximum(deals[b], 1), 0)
-            clv[b] = year * spend[b]
-    marks["fit"] = time.perf_counter()
-    await step(60)
+    found = evidence.assess(stats, cfg)
+    spend_fit, spend_note, spend_corr = None, None, math.nan
+    if found.method != "rules":
+        repeat = stats.x > 0
+        spend_fit, spend_note, spend_corr = selection.fit_spend(stats.x[repeat], stats.repeat_mean[repeat])
+    await step("fit", 60)
 
-    if method == "pareto-nbd":
-        status = classify(np.nan_to_num(p_alive, nan=0.0), x, first_age, cfg)
-        status[~bought] = "new"
+    spend_params = spend_fit.params if spend_fit is not None else None
+    if found.method == "rules":
+        fc = forecast.rules_forecast(stats, found.limits["typical_gap_days"], cfg)
     else:
-        status, _typical = rule_status(x, first_age, last_age, cfg)
-    recency = np.where(bought, last_age, 1e9)
-    r, f, m = rfm.rfm_scores(recency, deals, revenue)
-    segment = rfm.segment_of(r, f, m)
-    segment[~bought] = "prospects"
-    risk, risk_group, lost = reliability.score(factors, cfg["weights"], cfg["bands"])
-    marks["score"] = time.perf_counter()
+        fc = forecast.model_forecast(stats, found.method, found.fit.params, spend_params, found.limits, cfg)
+    recency, frequency, monetary = forecast.rfm_inputs(stats)
+    r, f, m = rfm.rfm_scores(recency, frequency, monetary, stats.bought)
+    columns, stored = _score_columns(stats, fc, r, f, m, factors, cfg)
+    await step("score", 70)
 
     await db.execute(text("DELETE FROM client_scores"))
-    raw = (await (await db.connection()).get_raw_connection()).driver_connection
+    await _write(db, columns, stored, found.method, upsert=False)
+    await step("write", 85)
 
-    def clean(a: np.ndarray) -> list:
-        return [None if not np.isfinite(v) else float(v) for v in a]
-
-    def money(a: np.ndarray) -> list:
-        return [None if not np.isfinite(v) else round(float(v), 2) for v in a]
-
-    ints = lambda a: a.astype(int).tolist()  # noqa: E731
-    await raw.execute(
-        WRITE, ids.tolist(), status.tolist(), clean(p_alive), clean(expected), money(spend), money(clv),
-        ints(r), ints(f), ints(m), segment.tolist(), ints(risk), risk_group.tolist(),
-        ints(factors["payments"]), ints(factors["late"]), factors["overdue"].tolist(), ints(factors["overdue_age"]),
-        method, ints(factors["last_n"]), ints(factors["late30_last"]), ints(factors["returns"]),
-        ints(factors["deals"]), lost["late"].tolist(), lost["overdue"].tolist(), lost["age"].tolist(),
-        lost["returns"].tolist(),
-    )
+    scoring = {
+        "computed_for": today.isoformat(), "method": found.method, "reason": found.reason,
+        "reason_detail": found.reason_detail, "limits": found.limits,
+        "fit": {"model": found.fit.model, "params": found.fit.params} if found.fit is not None else None,
+        "spend": spend_params, "spend_note": spend_note, "spend_correlation": spend_corr,
+        "spend_fit": spend_fit.as_dict() if spend_fit is not None else None,
+        "rfm_bounds": forecast.rfm_bounds(recency, frequency, monetary, r, f, m, stats.bought),
+        "clv": {"annual_rate": cfg["discount_rate"], "margin": cfg["margin"], "months": cfg["clv_months"]},
+        "horizon_days": cfg["horizon_days"], "new_days": cfg["new_days"],
+        "repeat_buyers": int((stats.x > 0).sum()), "buyers": int(stats.bought.sum()),
+    }
+    await put_setting(db, SCORING_KEY, scoring)
+    await put_setting(db, BACKTEST_KEY, found.backtest)
+    fits = [*found.candidates, *found.refits, *([spend_fit] if spend_fit is not None else [])]
     for fit in fits:
-        db.add(ModelFit(model=fit.model, params=fit.params, log_likelihood=fit.log_likelihood,
+        stage = "calibration" if any(fit is c for c in found.candidates) else "whole history"
+        db.add(ModelFit(model=fit.model, params=json_safe(fit.params), log_likelihood=_finite(fit.log_likelihood),
                         clients=fit.clients, seconds=fit.seconds, converged=fit.converged,
-                        quality={**fit.extra, "unit": "week"}))
-    await step(85)
-    await store_dashboard(db, today, method, n_repeat, int(bought.sum()))
-    marks["write"] = time.perf_counter()
-    await step(100)
-    counts = {s: int((status == s).sum()) for s in ("new", "active", "at_risk", "lost")}
+                        quality=json_safe({"unit": "week", "stage": stage, "usable": fit.usable, "reason": fit.reason,
+                                           "detail": fit.detail, "bic": fit.bic, "se": fit.se,
+                                           "chosen": fit is found.fit, **fit.extra})))
+    bought = stats.bought
+    await store_dashboard(db, today, found.method, int((stats.x > 0).sum()), int(bought.sum()))
+    await step("dashboard", 100)
+    counts = {s: int((fc.status == s).sum()) for s in ("new", "active", "at_risk", "lost")}
     stamps = list(marks.items())
     seconds = {name: round(t - stamps[i - 1][1], 3) for i, (name, t) in enumerate(stamps) if i}
-    return RefreshResult(len(ids), method, fits, seconds, counts)
+    # "fit" splits into the backtest (its fits, predictions and tables), today's fit, and the rest
+    # (the spend model); each part is reported.
+    seconds["backtest"] = found.seconds.get("backtest", 0.0)
+    seconds["spend_fit"] = round(seconds["fit"] - found.seconds.get("backtest", 0.0) - found.seconds.get("fit", 0.0), 3)
+    seconds["fit"] = found.seconds.get("fit", 0.0)
+    return RefreshResult(len(stats), found.method, fits, seconds, counts, found.backtest)
+
+
+# ---- live scoring ---------------------------------------------------------------------------------
+
+
+async def score_clients(db: AsyncSession, client_ids: list[int], *, today: date | None = None) -> int:
+    """Re-score these clients now, in the caller's transaction, from the fit, thresholds and RFM
+    boundaries the last refresh stored (no refit). Nothing happens before a first refresh (there
+    is nothing to keep current). Returns the number of clients scored."""
+    stored_row = await db.get(Setting, SCORING_KEY)
+    if stored_row is None or not client_ids:
+        return 0
+    stored = stored_row.value
+    today = today or clock.today()
+    cfg = {**await analytics_settings.load(db), "new_days": stored.get("new_days", 90),
+           "horizon_days": stored.get("horizon_days", 90)}
+    clv_cfg = stored.get("clv") or {}
+    cfg.update({"discount_rate": clv_cfg.get("annual_rate", cfg["discount_rate"]),
+                "margin": clv_cfg.get("margin", cfg["margin"]), "clv_months": clv_cfg.get("months", cfg["clv_months"])})
+    stats = await statistics.read(db, today, today, client_ids)
+    gone = sorted(set(client_ids) - set(stats.ids.tolist()))
+    if gone:  # deleted or erased meanwhile
+        await db.execute(text("DELETE FROM client_scores WHERE client_id = ANY(CAST(:ids AS bigint[]))"),
+                         {"ids": gone})
+    if not len(stats):
+        return 0
+    factors = await payment_factors(db, stats.ids, today, only=stats.ids.tolist())
+    method = stored["method"]
+    if method == "rules" or not stored.get("fit"):
+        fc = forecast.rules_forecast(stats, stored["limits"].get("typical_gap_days", cfg["new_days"]), cfg)
+    else:
+        fc = forecast.model_forecast(stats, stored["fit"]["model"], stored["fit"]["params"], stored.get("spend"),
+                                     stored["limits"], cfg)
+    recency, frequency, monetary = forecast.rfm_inputs(stats)
+    r, f, m = forecast.rfm_live(recency, frequency, monetary, stats.bought, stored["rfm_bounds"])
+    columns, stored_factors = _score_columns(stats, fc, r, f, m, factors, cfg)
+    await _write(db, columns, stored_factors, method, upsert=True)
+    return len(stats)
+
+
+# ---- settings rows --------------------------------------------------------------------------------
+
+
+def _finite(value: Any) -> float | None:
+    return float(value) if value is not None and np.isfinite(value) else None
+
+
+def json_safe(value: Any) -> Any:
+    """Plain JSON for a JSONB column: numpy scalars as numbers, NaN and infinities as null."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+async def put_setting(db: AsyncSession, key: str, value: dict[str, Any]) -> None:
+    value = json_safe(value)
+    row = await db.get(Setting, key)
+    if row is None:
+        db.add(Setting(key=key, value=value))
+    else:
+        row.value, row.updated_at = value, func.now()

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Response, get, patch, post
 from litestar.exceptions import ServiceUnavailableException
+from litestar.params import Parameter
 
 from saas.campaigns import criteria as crit
 from saas.campaigns import jobs, service
@@ -126,7 +127,8 @@ async def api_build(ctx: ApiCtx, campaign_id: int) -> CampaignOut:
 
 
 @get("/campaigns/{campaign_id:int}/members", summary="The ranked list (keyset: after=rank)", responses=ERRORS)
-async def api_members(ctx: ApiCtx, campaign_id: int, after: int = 0, limit: int = 100) -> list[MemberOut]:
+async def api_members(ctx: ApiCtx, campaign_id: int, limit: int = 100,
+                      after: Annotated[int, Parameter(ge=0, le=2**31 - 1)] = 0) -> list[MemberOut]:  # rank: int4
     campaign = await service.access_campaign(ctx.db, campaign_id)
     rows = await service.members(ctx.db, campaign, after=after, limit=max(1, min(limit, 10000)))
     return [MemberOut(m.rank, m.client_id, m.score, m.control) for m, _c in rows]

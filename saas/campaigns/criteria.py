@@ -10,7 +10,7 @@ Conditions:
     no_purchase_days: N                          revenue_min, revenue_max: amount
     deals_min, deals_max: N                      tags: [tags] (any of them)
     birthday_from, birthday_to: "MM-DD"          (wraps over the new year when from > to)
-    risk_include, risk_exclude: ["reliable"|"watch"|"risk"]
+    risk_include, risk_exclude: ["reliable"|"watch"|"risk"|"unknown"]  (unknown: not enough payment history)
     custom: {"<field key>": value}              equals (for several choices: includes) the value
 """
 from __future__ import annotations
@@ -22,14 +22,14 @@ from typing import Any
 from sqlalchemy import and_, false, func, or_, true
 
 from saas.analytics.models import ClientScore
-from saas.analytics.rfm import SEGMENTS
+from saas.analytics.rfm import NO_PURCHASES, SEGMENTS
 from saas.clients.models import Client
 from saas.tenants.service import FormError
 from saas.web.i18n import _
 
 STATUSES = ("new", "active", "at_risk", "lost")
-RISKS = ("reliable", "watch", "risk")
-SEGMENT_NAMES = (*SEGMENTS, "prospects")
+RISKS = ("reliable", "watch", "risk", "unknown")
+SEGMENT_NAMES = (*SEGMENTS, NO_PURCHASES)
 LIST_KEYS = {"product_groups", "directions", "status", "segments", "tags", "risk_include", "risk_exclude"}
 KNOWN = LIST_KEYS | {"p_alive_min", "p_alive_max", "last_op_from", "last_op_to", "no_purchase_days",
                      "revenue_min", "revenue_max", "deals_min", "deals_max", "birthday_from", "birthday_to",

@@ -1,6 +1,7 @@
 """The clients API: `/api/v1/clients` and operations. The token decides the tenant and the role."""
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -8,18 +9,20 @@ from litestar import Request, delete, get, patch, post
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import PermissionDeniedException, ServiceUnavailableException
-from litestar.params import Body
+from litestar.params import Body, Parameter
 from litestar.openapi.datastructures import ResponseSpec
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from saas.clients import operations as ops
 from saas.clients import queries, service
 from saas.clients.models import Client, Operation
 from saas.clients.schemas import (
-    ClientIn, ClientOut, ClientPageOut, ErrorOut, ImportOut, Metrics, OperationIn, OperationOut, PassportIn,
-    PassportOut, RejectedRowOut,
+    ClientAnalyticsOut, ClientIn, ClientOut, ClientPageOut, ErrorOut, ImportOut, Metrics, OperationIn, OperationOut,
+    PassportIn, PassportOut, RejectedRowOut,
 )
 from saas.tenants.service import FormError
 from saas.web.deps import ApiCtx
+from saas.web.i18n import _
 
 ERRORS = {  # every API error is JSON: {"error": sentence, "status": code, "fields": {field: message}}
     400: ResponseSpec(ErrorOut, description="Unreadable request: bad JSON, a wrong type or an unknown field",
@@ -33,6 +36,53 @@ ERRORS = {  # every API error is JSON: {"error": sentence, "status": code, "fiel
 }
 
 
+@dataclass(frozen=True)
+class ScoresView:
+    """How the API reads and shows a client's scores. Analytics sits above clients, so it registers
+    this at startup (`saas.analytics.api.register`) instead of the clients API importing it."""
+
+    filters: Callable[[], dict[str, tuple[str, ...]]]  # list filter name -> the values it accepts
+    load: Callable[[AsyncSession, int], Awaitable[Any]]  # one client's score row, or None
+    out: Callable[[Any, str], ClientAnalyticsOut]  # (score row, company currency) -> payload
+
+
+_scores: list[ScoresView] = []
+
+
+def use_scores(view: ScoresView) -> None:
+    _scores[:] = [view]
+
+
+# The list's score filters and the ClientFilter fields they set; `segment` and `risk` are older names.
+SCORE_FILTERS = {"status": "status", "rfm_segment": "segment", "reliability_group": "risk"}
+OLD_NAMES = {"segment": "rfm_segment", "risk": "reliability_group"}
+
+
+def score_filters(params: dict[str, Any]) -> dict[str, str]:
+    """The score filters asked for (ClientFilter field -> value); an unknown value is a 422 naming the
+    values allowed, since silently ignoring it would answer with the whole list."""
+    if not _scores:
+        return {}
+    allowed = _scores[0].filters()
+    chosen: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for old, name in OLD_NAMES.items():
+        if str(params.get(old) or "").strip() and not str(params.get(name) or "").strip():
+            params = {**params, name: params[old]}
+    for name, field in SCORE_FILTERS.items():
+        value = str(params.get(name) or "").strip()
+        if not value:
+            continue
+        if value in allowed.get(name, ()):
+            chosen[field] = value
+        else:
+            errors[name] = _("Unknown value \"%(value)s\": use one of %(allowed)s.", value=value[:40],
+                             allowed=", ".join(allowed.get(name, ())))
+    if errors:
+        raise FormError(errors)
+    return chosen
+
+
 async def _names(ctx: ApiCtx) -> tuple[dict[int, str], dict[int, str]]:
     groups = {g.id: g.name for g in await service.dictionary(ctx.db, "product_groups", include_archived=True)}
     dirs = {d.id: d.name for d in await service.dictionary(ctx.db, "directions", include_archived=True)}
@@ -40,7 +90,7 @@ async def _names(ctx: ApiCtx) -> tuple[dict[int, str], dict[int, str]]:
 
 
 def client_out(c: Client, groups: dict[int, str], dirs: dict[int, str], overdue: Any = 0,
-               passport: dict[str, Any] | None = None) -> ClientOut:
+               passport: dict[str, Any] | None = None, analytics: ClientAnalyticsOut | None = None) -> ClientOut:
     if passport is not None:
         pp = PassportOut(masked=False, **{k: passport.get(k) for k in
                                           ("series", "number", "issued_by", "issued_on", "division_code")})
@@ -54,8 +104,12 @@ def client_out(c: Client, groups: dict[int, str], dirs: dict[int, str], overdue:
         directions=[dirs[i] for i in c.direction_ids if i in dirs], note=c.note, archived=c.archived_at is not None,
         metrics=Metrics(c.first_operation_on, c.last_operation_on, c.operations_count, str(c.revenue_total),
                         str(c.unpaid_total), str(overdue or "0.00")),
-        created_at=c.created_at, custom=dict(c.custom or {}),
+        created_at=c.created_at, custom=dict(c.custom or {}), analytics=analytics,
     )
+
+
+def _analytics(ctx: ApiCtx, score: Any) -> ClientAnalyticsOut | None:
+    return _scores[0].out(score, ctx.tenant.currency) if score is not None and _scores else None
 
 
 def op_out(o: Operation, groups: dict[int, str], dirs: dict[int, str]) -> OperationOut:
@@ -107,23 +161,36 @@ async def _one(ctx: ApiCtx, client: Client, reveal: str | None = None) -> Client
             raise PermissionDeniedException("Revealing passport data needs the admin or owner role.")
         passport = service.reveal_passport(client)
         await service.audit(ctx.db, ctx.actor, "passport.revealed", "client", client.id)
-    return client_out(client, groups, dirs, overdue, passport)
+    score = await _scores[0].load(ctx.db, client.id) if _scores else None
+    return client_out(client, groups, dirs, overdue, passport, _analytics(ctx, score))
 
 
 @get("/clients", summary="List clients (search, filters, keyset pages)", responses=ERRORS,
-     description="Also `cf_<key>`, `cf_<key>_min`, `cf_<key>_max` filter on custom fields. Bad filter values "
-                 "are ignored, as in the list page.")
+     description="Each client carries `analytics`, its scores from the last refresh (null before the first). "
+                 "`status`, `rfm_segment` and `reliability_group` filter on them; an unknown value is a 422 "
+                 "that lists the values allowed. Also `cf_<key>`, `cf_<key>_min`, `cf_<key>_max` filter on "
+                 "custom fields. Other bad filter values are ignored, as in the list page.")
 async def api_list_clients(  # the filters are read by parse_filter; declared here for the API document
-    request: Request, ctx: ApiCtx, q: str | None = None, tag: str | None = None, status: str | None = None,
-    segment: str | None = None, risk: str | None = None, debt: str | None = None, archived: str | None = None,
+    request: Request, ctx: ApiCtx, q: str | None = None, tag: str | None = None,
+    status: Annotated[str | None, Parameter(description="new, active, at_risk or lost")] = None,
+    rfm_segment: Annotated[str | None, Parameter(description="An RFM segment, e.g. champions")] = None,
+    reliability_group: Annotated[str | None, Parameter(description="e.g. reliable, watch, risk")] = None,
+    segment: Annotated[str | None, Parameter(description="Older name of rfm_segment")] = None,
+    risk: Annotated[str | None, Parameter(description="Older name of reliability_group")] = None,
+    debt: str | None = None, archived: str | None = None,
     sort: str | None = None, after: str | None = None, limit: str | None = None,
     product_group_id: str | None = None, direction_id: str | None = None, last_op_from: str | None = None,
     last_op_to: str | None = None, revenue_min: str | None = None, revenue_max: str | None = None,
 ) -> ClientPageOut:
-    f = queries.parse_filter(dict(request.query_params))
+    params = dict(request.query_params)
+    chosen = score_filters(params)
+    f = queries.parse_filter(params)
+    if _scores:  # the values analytics knows, not parse_filter's fixed lists
+        f.status, f.segment, f.risk = (chosen.get(k, "") for k in ("status", "segment", "risk"))
     page = await queries.list_clients(ctx.db, f)
     groups, dirs = await _names(ctx)
-    return ClientPageOut([client_out(c, groups, dirs, page.overdue.get(c.id, 0)) for c in page.rows],
+    return ClientPageOut([client_out(c, groups, dirs, page.overdue.get(c.id, 0),
+                                     analytics=_analytics(ctx, page.scores.get(c.id))) for c in page.rows],
                          page.next_cursor)
 
 

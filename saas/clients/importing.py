@@ -449,6 +449,42 @@ class RowResult:
     errors: dict[str, str]
 
 
+class Message(str):
+    """A rule's message that names a value: it reads as the English sentence, and keeps its msgid
+    and values so that the caller can translate it whole (`translated`)."""
+
+    msgid: str
+    params: dict[str, str]
+
+    def __new__(cls, msgid: str, **params: str) -> Message:
+        self = super().__new__(cls, msgid % params if params else msgid)
+        self.msgid, self.params = msgid, params
+        return self
+
+    def __reduce__(self) -> tuple:  # rows are normalised in a forked child and pickled back
+        return _message, (self.msgid, self.params)
+
+
+def _message(msgid: str, params: dict[str, str]) -> Message:
+    return Message(msgid, **params)
+
+
+def translated(message: str, gettext: Callable[..., str]) -> str:
+    """A rule's message in the reader's language: a plain msgid, or a Message with its values."""
+    if isinstance(message, Message):
+        return gettext(message.msgid, **message.params)
+    return gettext(message)
+
+
+FUTURE_OPERATION = "The operation date %(value)s is after today (%(today)s)."
+
+
+def future_operation_date(day: date, typed: str, today: date) -> Message | None:
+    """The one rule on an operation's date in the future, for imports, the form and the API. A future
+    purchase would make every model's calibration period end after today, so it is refused."""
+    return Message(FUTURE_OPERATION, value=typed.strip()[:40], today=today.isoformat()) if day > today else None
+
+
 class _Checker:
     """Collects normalised values and per-field errors, so that each field's rule is one line.
     Only fields with something in them are looked at: an empty cell means "not given"."""
@@ -469,7 +505,8 @@ class _Checker:
         try:
             value = parse(self.raw[name])
         except ValueError as exc:
-            self.errors[name] = str(exc)
+            given = exc.args[0] if exc.args else ""
+            self.errors[name] = given if isinstance(given, Message) else str(exc)
             return None
         if value not in ("", []):
             self.values[name] = value
@@ -488,6 +525,12 @@ class _Checker:
                 raise ValueError(too_early)
             return day
         return parse
+
+    def operation_date(self, value: str) -> date:
+        day = parse_date(value, today=self.today)
+        if error := future_operation_date(day, value, self.today):
+            raise ValueError(error)
+        return day
 
     def result(self, line: int) -> RowResult:
         return RowResult(line, self.values, self.errors)
@@ -601,7 +644,7 @@ def normalise_operation_row(raw: dict[str, str], line: int, region: str = "RU",
     if "kind" not in row.errors:
         row.values["kind"] = kind or "sale"
     row.require("occurred_on", "The operation date is required.")
-    row.put("occurred_on", row.date_rule("The operation date cannot be in the future."))
+    row.put("occurred_on", row.operation_date)
     row.put("due_on", row.date_rule())
     row.put("paid_on", row.date_rule("The payment date cannot be in the future."))
     if not any(k in row.raw for k in CLIENT_KEYS):
@@ -642,7 +685,7 @@ _CATALOG = [
     lazy('The amount is required.'),
     lazy('The amount must be a positive number.'),
     lazy('The operation date is required.'),
-    lazy('The operation date cannot be in the future.'),
+    lazy('The operation date %(value)s is after today (%(today)s).'),
     lazy('The payment date cannot be in the future.'),
     lazy('Each operation needs a client: phone, email, passport or name.'),
 ]

@@ -29,6 +29,7 @@ from saas.clients.importing import (
     RowResult,
     guess_mapping,
     read_table,
+    translated,
 )
 from saas.clients.models import Client, Import, ImportUndo, Operation
 from saas.clients.operations import refresh_metrics
@@ -383,7 +384,7 @@ async def _update_client(db: AsyncSession, run: Run, client: Client, values: dic
 
 def _reason(result: RowResult) -> str:
     """A rejected row's reasons in the company's language (the job runs in it), as the report shows them."""
-    return "; ".join(_(message) for message in result.errors.values())
+    return "; ".join(translated(message, _) for message in result.errors.values())
 
 
 def _consents(values: dict[str, Any]) -> dict[str, bool]:

@@ -51,9 +51,9 @@ def import_file(tenant_id: int, import_id: int, job_id: int) -> dict:
                 await s.execute(update(Import).where(Import.id == import_id).values(
                     status="failed", error=f"{type(exc).__name__}: {exc}"[:500], finished_at=clock.now()))
             raise
-        from saas.analytics_hooks import after_import  # scores refresh after every import
+        from saas.clients import events
 
-        await after_import(db, tenant)
+        await events.import_finished(db, tenant)  # analytics queues a score refresh
         return counts
 
     return run_tenant_job(tenant_id, job_id, body)

@@ -16,7 +16,8 @@ from sqlalchemy import BigInteger, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from saas.clients.importing import parse_amount, parse_date
+from saas.clients import events
+from saas.clients.importing import future_operation_date, parse_amount, parse_date, translated
 from saas.clients.models import Client, Operation
 from saas.clients.service import audit, check_dictionary_ids
 from saas.core import clock
@@ -58,6 +59,7 @@ async def refresh_metrics(db: AsyncSession, client_ids: list[int]) -> None:
         ids = sorted(set(client_ids))
         await db.execute(LOCK_CLIENTS, {"ids": ids})
         await db.execute(REFRESH_METRICS, {"ids": ids})
+        await events.operations_changed(db, ids)  # e.g. analytics re-scores them (saas.analytics.live)
 
 
 async def refresh_all_metrics(db: AsyncSession) -> None:
@@ -107,8 +109,9 @@ async def check_operation(db: AsyncSession, raw: dict[str, Any], *, today: date 
                 errors[field] = _("Not a date: %(value)s", value=value[:40])
     if dates["occurred_on"] is None and "occurred_on" not in errors:
         errors["occurred_on"] = _("Enter the date.")
-    elif dates["occurred_on"] and dates["occurred_on"] > today:
-        errors["occurred_on"] = _("The date cannot be in the future.")
+    elif dates["occurred_on"] and (future := future_operation_date(dates["occurred_on"], str(raw["occurred_on"]),
+                                                                     today)):
+        errors["occurred_on"] = translated(future, _)
     if dates["paid_on"] and dates["paid_on"] > today:
         errors["paid_on"] = _("The payment date cannot be in the future.")
     amount = None

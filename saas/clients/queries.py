@@ -55,7 +55,7 @@ class ClientFilter:
     debt: str = ""  # "" | unpaid | overdue
     status: str = ""  # analytics: new | active | at_risk | lost
     segment: str = ""
-    risk: str = ""  # reliable | watch | risk
+    risk: str = ""  # reliable | watch | risk | unknown
     sort: str = "name"
     after: str | None = None
     limit: int = PAGE
@@ -90,7 +90,7 @@ def parse_filter(params: dict[str, Any]) -> ClientFilter:
     f.debt = get("debt") if get("debt") in ("unpaid", "overdue") else ""
     f.status = get("status") if get("status") in ("new", "active", "at_risk", "lost") else ""
     f.segment = get("segment")[:40]
-    f.risk = get("risk") if get("risk") in ("reliable", "watch", "risk") else ""
+    f.risk = get("risk") if get("risk") in ("reliable", "watch", "risk", "unknown") else ""
     f.sort = get("sort") if get("sort") in SORTS or get("sort").startswith("cf_") else "name"
     for name, value in params.items():
         if name.startswith("cf_") and str(value or "").strip():
@@ -205,8 +205,8 @@ def filtered(f: ClientFilter, fields: list | None = None) -> Select:
         score_conditions.append(ClientScore.segment == f.segment)
     if f.risk:
         score_conditions.append(ClientScore.risk_group == f.risk)
-    if score_conditions:
-        conditions.append(Client.id.in_(select(ClientScore.client_id).where(*score_conditions)))
+    if score_conditions:  # uncorrelated, also when the page's query joins client_scores itself
+        conditions.append(Client.id.in_(select(ClientScore.client_id).where(*score_conditions).correlate(None)))
     by_key = {fd.key: fd for fd in fields or []}
     for key, parts in f.custom.items():
         if key in by_key:
@@ -288,15 +288,16 @@ async def list_clients(db: AsyncSession, f: ClientFilter) -> ClientPage:
             left = tuple_(*columns)
             query = query.where(left < tuple_(*key) if descending else left > tuple_(*key))
     order = [c.desc() for c in columns] if descending else columns
-    rows = list(await db.scalars(query.order_by(*order).limit(f.limit + 1)))
-    more = len(rows) > f.limit
-    rows = rows[: f.limit]
+    # The page's scores come with it: one LEFT JOIN on the primary key, no query per row.
+    query = query.add_columns(ClientScore).outerjoin(ClientScore, ClientScore.client_id == Client.id)
+    found = (await db.execute(query.order_by(*order).limit(f.limit + 1))).all()
+    more = len(found) > f.limit
+    rows = [client for client, _score in found[: f.limit]]
     return ClientPage(
         rows=rows,
         next_cursor=encode_cursor(f.sort, rows[-1], fields) if more and rows else None,
         overdue=await overdue_amounts(db, [c.id for c in rows if c.unpaid_total > 0]),
-        scores={s.client_id: s for s in await db.scalars(
-            select(ClientScore).where(ClientScore.client_id.in_([c.id for c in rows])))} if rows else {},
+        scores={client.id: score for client, score in found[: f.limit] if score is not None},
     )
 
 

@@ -244,7 +244,9 @@ async def _operations_fragment(request: Request, ctx: TenantCtx, client: Client,
                                **extra: Any) -> Any:
     template = "clients/_operations.html" if is_htmx(request) else "clients/card.html"
     await ctx.db.refresh(client)
-    return render(request, template, status_code=status, **await card_context(ctx, client, **extra))
+    # with htmx the score panel comes along out of band: the write has just re-scored the client
+    return render(request, template, status_code=status,
+                  **await card_context(ctx, client, score_oob=is_htmx(request), **extra))
 
 
 @post("/clients/{client_id:int}/operations")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -59,6 +59,26 @@ class PassportOut(msgspec.Struct):
     display: str | None = None
 
 
+def _doc(text: str) -> msgspec.Meta:
+    return msgspec.Meta(description=text)
+
+
+class ClientAnalyticsOut(msgspec.Struct):
+    """A client's scores from the last refresh (`analytics` is null until the first refresh)."""
+
+    status: Annotated[str, _doc("new, active, at_risk or lost: the list's `status` filter names the values")]
+    p_alive: Annotated[float | None, _doc("Probability that the client still buys (null where rules, not a "
+                                          "model, decided the status)")]
+    expected_purchases: Annotated[float | None, _doc("Purchases expected over the company's forecast horizon")]
+    clv: Annotated[str | None, _doc("Expected value of the client's future purchases (money, as a string)")]
+    rfm_segment: Annotated[str, _doc("RFM segment; `prospects`: no purchases yet")]
+    reliability: Annotated[int, _doc("Payment discipline, 0-100")]
+    reliability_group: Annotated[str, _doc("reliable, watch, risk, or unknown (too few deferred payments)")]
+    reasons: Annotated[str, _doc("Why the reliability is what it is, in words, in the request's language "
+                                 "(Accept-Language)")]
+    scored_at: Annotated[datetime, _doc("When the refresh computed these scores")]
+
+
 class ClientOut(msgspec.Struct):
     id: int
     last_name: str
@@ -78,6 +98,7 @@ class ClientOut(msgspec.Struct):
     metrics: Metrics
     created_at: datetime
     custom: dict[str, Any] = {}
+    analytics: Annotated[ClientAnalyticsOut | None, _doc("The client's scores; null until the first refresh")] = None
 
 
 class ClientPageOut(msgspec.Struct):

@@ -260,9 +260,9 @@ def restore_job(tenant_id: int, job_id: int) -> dict:
         async with db.session(schema) as s:  # the file is not kept once used
             await s.execute(update(Job).where(Job.id == job.id).values(
                 payload=None, result={**job.result, **counts}, progress=job.total))
-        from saas.analytics_hooks import after_import  # the restored history gets its scores
+        from saas.clients import events
 
-        await after_import(db, tenant)
+        await events.import_finished(db, tenant)  # the restored history gets its scores
         return summary
 
     return run_tenant_job(tenant_id, job_id, body)

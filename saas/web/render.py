@@ -33,7 +33,7 @@ def configure_engine(engine: JinjaTemplateEngine) -> None:
     env.globals.update(
         get_locale=i18n.get_locale, LOCALES=i18n.LOCALES, language_name=i18n.language_name,
         role_label=role_label, workspace_nav=workspace_nav, today=clock.today,
-        reliability_reason=reliability_reason, score_labels=score_labels,
+        reliability_reason=reliability_reason, returns_note=returns_note, score_labels=score_labels,
     )
 
 
@@ -43,11 +43,18 @@ def reliability_reason(score, currency: str = "RUB") -> str:  # noqa: ANN001
     return words(score, currency)
 
 
+def returns_note(score) -> str:
+    from saas.analytics.present import returns_note as words
+
+    return words(score)
+
+
 def score_labels() -> dict[str, dict[str, str]]:
-    from saas.analytics.routes import RISK_LABELS, SEGMENT_LABELS, STATUS_LABELS
+    from saas.analytics.routes import RISK_LABELS, SEGMENT_LABELS, SEGMENT_MEANINGS, STATUS_LABELS, STATUS_MEANINGS
 
     return {name: {k: i18n._(v) for k, v in table.items()}
-            for name, table in (("status", STATUS_LABELS), ("segment", SEGMENT_LABELS), ("risk", RISK_LABELS))}
+            for name, table in (("status", STATUS_LABELS), ("segment", SEGMENT_LABELS), ("risk", RISK_LABELS),
+                                ("status_meaning", STATUS_MEANINGS), ("segment_meaning", SEGMENT_MEANINGS))}
 
 
 def role_label(role: str) -> str:

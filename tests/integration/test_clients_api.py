@@ -395,6 +395,27 @@ def test_invalid_operation_is_422_naming_the_field(case: str, owner: httpx.Clien
     assert metrics(owner, cid)["operations_count"] == 0
 
 
+@pytest.mark.parametrize(("language", "expected"), [
+    ("en", "The operation date {} is after today ({})."),
+    ("ru", "Дата операции {} позже сегодняшнего дня ({})."),
+])
+def test_a_future_operation_date_is_refused_naming_it(language: str, expected: str, owner: httpx.Client) -> None:
+    """The same rule as the import's (saas.clients.importing.future_operation_date), in the request's
+    language, on create and on edit; a due date in the future stays allowed."""
+    cid = create(owner)["id"]
+    tomorrow = (TODAY + timedelta(days=1)).strftime("%d.%m.%Y")
+    headers = {"Accept-Language": language}
+    r = owner.post(f"/clients/{cid}/operations", headers=headers,
+                   json={"kind": "sale", "occurred_on": tomorrow, "amount": "10.00"})
+    assert fields_of(r)["occurred_on"] == expected.format(tomorrow, TODAY.isoformat())
+    op = add_op(owner, cid, due_on=(TODAY + timedelta(days=60)).isoformat())
+    later = (TODAY + timedelta(days=365)).isoformat()
+    r = owner.patch(f"/operations/{op['id']}", headers=headers, json={"occurred_on": later})
+    assert fields_of(r)["occurred_on"] == expected.format(later, TODAY.isoformat())
+    assert [o["occurred_on"] for o in owner.get(f"/clients/{cid}/operations").json()] == [TODAY.isoformat()]
+    assert metrics(owner, cid)["last_operation_on"] == TODAY.isoformat()
+
+
 def test_invalid_operation_edit_is_422_and_keeps_the_operation(owner: httpx.Client) -> None:
     cid = create(owner)["id"]
     op = add_op(owner, cid, amount="42.00")

@@ -60,6 +60,7 @@ def _document() -> dict:
 
     from saas.app import create_app
 
+    testkit.prepare()  # the app factory needs the run's settings; testkit prepares them on first use
     return decode_json(encode_json(create_app().app.openapi_schema.to_schema()))
 
 

@@ -244,3 +244,36 @@ def test_operations_found_by_name_once_each_and_ambiguous_names_rejected(tenant,
     assert [r["line"] for r in body["rejected_rows"]] == [4, 5]  # the namesakes and the unknown name
     assert sql(db_url, slug, "SELECT operations_count, revenue_total::text FROM clients "
                              "WHERE last_name = 'Именной'") == [(3, "350.00")]
+
+
+@pytest.mark.parametrize("locale", ["ru", "en"])
+def test_future_dated_operations_are_rejected_with_the_date_in_the_company_language(tenant, db_url,
+                                                                                     locale) -> None:
+    """A row dated after today would push every forecast into the future: it is rejected, the reason
+    names the bad date and today's, in the company's language; the other rows go in."""
+    from datetime import timedelta
+
+    from saas.core import clock
+
+    _b, slug, api = tenant
+    today = clock.today()
+    tomorrow, later = (today + timedelta(days=1)).strftime("%d.%m.%Y"), (today + timedelta(days=800)).isoformat()
+    phone = f"+7916777{'01' if locale == 'ru' else '02'}{'00' if locale == 'ru' else '11'}"
+    assert api.post("/api/v1/clients", json={"last_name": "Будущев", "phone": phone}).status_code == 201
+    due = (today + timedelta(days=30)).strftime("%d.%m.%Y")  # a due date may be in the future
+    content = (f"Телефон;Дата;Сумма;Срок оплаты\n{phone};{today:%d.%m.%Y};100;{due}\n{phone};{tomorrow};200;\n"
+               f"{phone};{later};300;\n").encode()
+    before = sql(db_url, slug, "SELECT locale FROM shared.tenants WHERE slug = :s", s=slug)[0][0]
+    sql(db_url, slug, "UPDATE shared.tenants SET locale = :l WHERE slug = :s RETURNING 1", s=slug, l=locale)
+    try:
+        body = wait(api, upload(api, content, f"future-{locale}.csv", kind="operations")["id"])
+    finally:
+        sql(db_url, slug, "UPDATE shared.tenants SET locale = :l WHERE slug = :s RETURNING 1", s=slug, l=before)
+    assert (body["status"], body["created"], body["rejected"]) == ("done", 1, 2)
+    reasons = {r["line"]: r["reason"] for r in body["rejected_rows"]}
+    expected = {"ru": "Дата операции {} позже сегодняшнего дня ({}).",
+                "en": "The operation date {} is after today ({})."}[locale]
+    assert reasons == {3: expected.format(tomorrow, today.isoformat()), 4: expected.format(later, today.isoformat())}
+    assert sql(db_url, slug, "SELECT o.occurred_on, o.due_on, o.amount::text FROM operations o "
+                             "JOIN clients c ON c.id = o.client_id WHERE c.phone = :p", p=phone) == \
+        [(today, today + timedelta(days=30), "100.00")]

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from saas.analytics import simulate
+from saas.analytics import btyd, simulate
 from saas.analytics.cli import read_transactions
 from saas.cli import main
 from saas.config import get_settings
+from saas.core import clock
 
 START = date(2022, 1, 3)
 END = START + timedelta(weeks=78)
@@ -100,8 +101,14 @@ def test_fit_all_models_and_predict(tmp_path, rows) -> None:
     for model, fit in report["models"].items():
         assert set(fit["params"]) == names[model], model
         assert all(v is not None and 0 < v < 1e6 for v in fit["params"].values()), (model, fit)
-        assert fit["converged"] is True, (model, fit)
+        assert fit["converged"] is True and fit["usable"] is True and fit["reason"] is None, (model, fit)
         assert fit["log_likelihood"] is not None and np.isfinite(fit["log_likelihood"])
+        assert all(se is not None and 0 < se < fit["params"][k] for k, se in fit["se"].items()), (model, fit)
+    # no holdout: the purchase model with the lowest BIC
+    bics = {m: report["models"][m]["bic"] for m in ("pareto-nbd", "bg-nbd", "mbg-nbd")}
+    assert report["chosen"]["model"] == min(bics, key=bics.get)
+    assert report["predictions"]["purchase_model"] == report["chosen"]["model"]
+    assert report["predictions"]["spend_model"] == "gamma-gamma"
     # published convention in weeks: near the simulated values (3,000 clients: r, α within ~3 sd)
     pareto = report["models"]["pareto-nbd"]["params"]
     assert pareto["r"] == pytest.approx(PARETO["r"], rel=0.3)
@@ -112,7 +119,7 @@ def test_fit_all_models_and_predict(tmp_path, rows) -> None:
     with out.open(newline="") as f:
         reader = csv.DictReader(f)
         assert reader.fieldnames == ["client_id", "x", "t_x", "T", "p_alive", "expected_purchases",
-                                     "expected_spend"]
+                                     "expected_spend", "clv"]
         predicted = list(reader)
     assert len(predicted) == 3000 and len({p["client_id"] for p in predicted}) == 3000
     for p in predicted:
@@ -122,6 +129,7 @@ def test_fit_all_models_and_predict(tmp_path, rows) -> None:
         assert 0.0 <= float(p["p_alive"]) <= 1.0
         assert float(p["expected_purchases"]) >= 0.0
         assert float(p["expected_spend"]) > 0.0
+        assert float(p["clv"]) > 0.0
     one_timers = [p for p in predicted if p["x"] == "0"]
     mean = gg["p"] * gg["gamma"] / (gg["q"] - 1)
     assert all(float(p["expected_spend"]) == pytest.approx(mean, rel=1e-8) for p in one_timers)
@@ -141,25 +149,36 @@ def test_units_are_not_rescaled(tmp_path, rows) -> None:
 
 
 def test_calibration_end_and_horizon(tmp_path, rows) -> None:
-    src = _write(tmp_path / "tx.csv", rows)
-    end = START + timedelta(weeks=40)  # some clients join later: they drop out
+    """Issue 15 changed this test: rows after --calibration-end are now refused (they were silently
+    dropped), so the file holds only the history up to it; and without Gamma-Gamma the expected spend
+    is the client's own mean purchase (it was empty), so CLV can be computed."""
+    end = START + timedelta(weeks=40)  # some clients join later: they are not in this history
+    history = [r for r in rows if r[1] <= end.isoformat()]
+    src = _write(tmp_path / "tx.csv", history)
     out1, out2 = tmp_path / "p1.csv", tmp_path / "p2.csv"
     r1 = _run(str(src), "--model", "pareto-nbd", "--calibration-end", end.isoformat(), "--predict", str(out1))
     assert r1.exit_code == 0, r1.output
     report = json.loads(r1.stdout)
     expected = _summary(rows, end)
     assert report["calibration_end"] == end.isoformat()
+    assert set(report["models"]) == {"pareto-nbd"} and report["chosen"]["model"] == "pareto-nbd"
     assert report["clients"] == len(expected) < 3000
     assert report["transactions"] == sum(x + 1 for x, _t, _T in expected.values())
     assert _run(str(src), "--model", "pareto-nbd", "--calibration-end", end.isoformat(), "--predict", str(out2),
                 "--horizon", "104").exit_code == 0
+    spent: dict[str, list[float]] = {}
+    for c, _d, a in history:
+        spent.setdefault(c, []).append(float(a))
     with out1.open() as f1, out2.open() as f2:
         a, b = list(csv.DictReader(f1)), list(csv.DictReader(f2))
     assert [r["client_id"] for r in a] == [r["client_id"] for r in b]
     for ra, rb in zip(a, b, strict=True):
         assert float(ra["T"]) == pytest.approx(expected[ra["client_id"]][2])
         assert float(rb["expected_purchases"]) > float(ra["expected_purchases"])
-        assert ra["expected_spend"] == ""  # no Gamma-Gamma fitted with --model pareto-nbd
+        # the client's mean per purchase day (same-day rows are one purchase)
+        x = expected[ra["client_id"]][0]
+        assert float(ra["expected_spend"]) == pytest.approx(sum(spent[ra["client_id"]]) / (x + 1), rel=1e-9)
+    assert report["predictions"]["spend_model"] == "client-mean"
 
 
 # ---- bad input -------------------------------------------------------------------------------
@@ -218,3 +237,180 @@ def test_reads_100k_rows_in_any_column_order(tmp_path) -> None:
     ids, day_numbers, amounts, count = read_transactions(tmp_path / "big.csv")
     assert count == n and len(ids) == n and day_numbers.tolist() == days.tolist()
     assert amounts.dtype == float and (amounts > 0).all()
+
+
+# ---- issue 15: returns, dates, degenerate data, backtest, CLV ---------------------------------
+
+
+def _history(rows, end: date) -> list[tuple[str, str, str]]:
+    return [r for r in rows if r[1] <= end.isoformat()]
+
+
+def test_rows_after_the_calibration_end_or_today_are_refused(tmp_path, rows) -> None:
+    end = START + timedelta(weeks=40)
+    src = _write(tmp_path / "tx.csv", rows)
+    late = [k for k, r in enumerate(rows) if r[1] > end.isoformat()]
+    result = _run(str(src), "--calibration-end", end.isoformat())
+    # the count, and the first offending rows with their line numbers (line 1 is the header)
+    _fails(result, f"{len(late)} rows dated after the calibration end ({end.isoformat()})",
+           f"line {late[0] + 2} ({rows[late[0]][0]}, {rows[late[0]][1]}, {rows[late[0]][2]})",
+           f"and {len(late) - 5} more")
+    # a row dated after today, even when no calibration end is given
+    future = [*_history(rows, end), ("C99999", "2030-01-05", "10.00"), ("C99998", "2030-02-01", "12.00")]
+    src = _write(tmp_path / "future.csv", future)
+    with clock.frozen(date(2029, 6, 1)):
+        result = _run(str(src))
+    _fails(result, "2 rows dated after today (2029-06-01)", f"line {len(future)} (C99999, 2030-01-05, 10.00)")
+    with clock.frozen(date(2029, 6, 1)):
+        _fails(_run(str(src), "--calibration-end", "2029-07-01"), "after today")
+
+
+def _with_returns(rows, end: date) -> list[tuple[str, str, str]]:
+    """The history plus four clients whose stories involve returns (their days are in the history)."""
+    d = [(START + timedelta(days=k)).isoformat() for k in (10, 13, 40, 41, 60)]
+    return _history(rows, end) + [
+        ("R1", d[0], "100.00"), ("R1", d[1], "-100.00"),                           # bought, returned it all
+        ("R2", d[0], "50.00"), ("R2", d[2], "80.00"), ("R2", d[3], "-80.00"),      # second purchase refunded
+        ("R3", d[0], "100.00"), ("R3", d[2], "60.00"), ("R3", d[2], "-30.00"),     # half of it refunded
+        ("R4", d[4], "-20.00"),                                                    # only a return
+    ]
+
+
+def test_returns_are_never_purchases_and_reduce_spend(tmp_path, rows) -> None:
+    end = START + timedelta(weeks=40)
+    src = _write(tmp_path / "tx.csv", _with_returns(rows, end))
+    out = tmp_path / "p.csv"
+    result = _run(str(src), "--model", "pareto-nbd", "--calibration-end", end.isoformat(), "--predict", str(out))
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["returns"] == {"mode": "returns", "rows": 4, "amount": 230.0, "refunded_in_full": 2,
+                                 "unmatched_amount": 20.0}
+    assert report["clients"] == len(_summary(_history(rows, end))) + 3  # R4 never bought: not a client
+    with out.open() as f:
+        got = {r["client_id"]: r for r in csv.DictReader(f)}
+    assert "R4" not in got
+    # a return is never a purchase day: a purchase and its refund is x = 0
+    assert got["R1"]["x"] == "0" and got["R2"]["x"] == "1" and got["R3"]["x"] == "1"
+    assert float(got["R2"]["t_x"]) == pytest.approx(30 / 7)  # the last purchase, not the return a day later
+    assert float(got["R1"]["expected_spend"]) == 0.0           # everything refunded: spend 0, never negative
+    assert float(got["R2"]["expected_spend"]) == pytest.approx((50 + 0) / 2)
+    assert float(got["R3"]["expected_spend"]) == pytest.approx((100 + 30) / 2)
+    assert float(got["R1"]["clv"]) == 0.0 and float(got["R3"]["clv"]) > 0
+
+    ignored = _run(str(src), "--model", "pareto-nbd", "--calibration-end", end.isoformat(), "--returns", "ignore",
+                   "--predict", str(out))
+    assert ignored.exit_code == 0, ignored.output
+    with out.open() as f:
+        got = {r["client_id"]: r for r in csv.DictReader(f)}
+    assert got["R1"]["x"] == "0" and got["R2"]["x"] == "1" and got["R3"]["x"] == "1"
+    assert float(got["R1"]["expected_spend"]) == 100.0 and "R4" not in got
+    assert float(got["R2"]["expected_spend"]) == pytest.approx((50 + 80) / 2)
+
+    refused = _run(str(src), "--calibration-end", end.isoformat(), "--returns", "error")
+    _fails(refused, "4 rows with a negative amount", "(R1, ", "-100.00)")
+
+
+def _one_row_each(n: int, day: date, repeat: int = 0) -> list[tuple[str, str, str]]:
+    return [(f"K{i}", (day + timedelta(days=i % 50)).isoformat(), "10.00") for i in range(n)] + [
+        (f"K{i}", (day + timedelta(days=60 + i)).isoformat(), "10.00") for i in range(repeat)]
+
+
+@pytest.mark.parametrize(("case", "words"), [
+    ("one-time buyers", ["No client has bought a second time", "200 clients, 0 with a repeat purchase"]),
+    ("one client", ["only one client"]),
+    ("one day", ["T = 0 for everyone"]),
+    ("zero amounts", ["every amount is zero or negative"]),
+])
+def test_degenerate_data_is_refused_with_a_reason(tmp_path, case, words) -> None:
+    day = date(2024, 1, 1)
+    rows = {
+        "one-time buyers": _one_row_each(200, day),
+        "one client": [("A", (day + timedelta(days=7 * k)).isoformat(), "10") for k in range(30)],
+        "one day": [(f"K{i}", day.isoformat(), "10") for i in range(100)] + [("K1", day.isoformat(), "5")],
+        "zero amounts": [(f"K{i % 20}", (day + timedelta(days=i)).isoformat(), "0") for i in range(100)],
+    }[case]
+    result = _run(str(_write(tmp_path / "tx.csv", rows)), "--predict", str(tmp_path / "p.csv"))
+    _fails(result, *words)
+    assert '"converged": true' not in result.output
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_too_little_data_gives_rejected_fits_never_absurd_ones(tmp_path) -> None:
+    """Two repeat buyers among 40 clients: data_problem lets it through, the fits must not be used."""
+    rows = _one_row_each(40, date(2024, 1, 1), repeat=2)
+    result = _run(str(_write(tmp_path / "tx.csv", rows)), "--predict", str(tmp_path / "p.csv"))
+    report = json.loads(result.stdout)
+    lo, hi = 1e-6, 1e6
+    for model in ("pareto-nbd", "bg-nbd", "mbg-nbd"):
+        fit = report["models"][model]
+        in_range = all(v is not None and lo <= v <= hi for v in fit["params"].values())
+        if fit["usable"]:  # a usable fit is a real optimum with sane parameters
+            assert fit["converged"] and in_range and fit["log_likelihood"] < 0, fit
+        else:
+            assert fit["reason"], fit
+    if report["chosen"]["model"] is None:
+        assert result.exit_code != 0 and "No purchase model fits" in result.output
+        assert not (tmp_path / "p.csv").exists()
+    assert report["models"]["gamma-gamma"]["usable"] is False  # 2 repeat buyers: too few for spend
+
+
+def _holdout_counts(rows, cal_end: date, hold_end: date) -> dict[str, int]:
+    """Purchase days per client in (cal_end, hold_end], for clients who bought by cal_end."""
+    seen = {c for c, d, _a in rows if d <= cal_end.isoformat()}
+    later: dict[str, set[str]] = {c: set() for c in seen}
+    for c, d, _a in rows:
+        if cal_end.isoformat() < d <= hold_end.isoformat() and c in seen:
+            later[c].add(d)
+    return {c: len(v) for c, v in later.items()}
+
+
+def test_holdout_end_prints_the_backtest(tmp_path, rows) -> None:
+    cal_end, hold_end = START + timedelta(weeks=52), START + timedelta(weeks=78)
+    src = _write(tmp_path / "tx.csv", rows)
+    result = _run(str(src), "--calibration-end", cal_end.isoformat(), "--holdout-end", hold_end.isoformat())
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    bt = report["backtest"]
+    assert bt["holdout_end"] == hold_end.isoformat() and bt["holdout_length"] == pytest.approx(26.0)
+    assert bt["model"] == report["chosen"]["model"]
+    errors = bt["errors"]
+    assert set(errors) == {m for m in ("pareto-nbd", "bg-nbd", "mbg-nbd") if report["models"][m]["usable"]}
+    assert errors[bt["model"]] == min(errors.values()) and "lowest holdout error" in report["chosen"]["why"]
+
+    summary = _summary(rows, cal_end)
+    actual = _holdout_counts(rows, cal_end, hold_end)
+    assert [b["repeat"] for b in bt["by_repeat"]] == ["0", "1", "2", "3", "4", "5", "6", "7+"]
+    assert sum(b["clients"] for b in bt["by_repeat"]) == bt["clients"] == len(summary)
+    for b in bt["by_repeat"]:
+        members = [c for c, (x, _t, _T) in summary.items() if (str(x) if x < 7 else "7+") == b["repeat"]]
+        assert b["clients"] == len(members)
+        if members:
+            assert b["actual"] == pytest.approx(sum(actual[c] for c in members) / len(members), rel=1e-12)
+    assert bt["total"]["actual"] == sum(actual.values())
+    # 3,000 simulated Pareto/NBD clients, 26 weeks: the chosen model's total within ±15% of what happened
+    assert bt["total"]["predicted"] == pytest.approx(bt["total"]["actual"], rel=0.15)
+    assert bt["total"]["mae"] == pytest.approx(errors[bt["model"]], rel=1e-9)
+
+    _fails(_run(str(src), "--holdout-end", hold_end.isoformat()), "--calibration-end")
+    _fails(_run(str(src), "--calibration-end", hold_end.isoformat(), "--holdout-end", cal_end.isoformat()),
+           "must be after --calibration-end")
+
+
+def test_predict_clv_is_the_discounted_sum(tmp_path, rows) -> None:
+    src = _write(tmp_path / "tx.csv", rows)
+    out = tmp_path / "p.csv"
+    result = _run(str(src), "--model", "bg-nbd", "--predict", str(out), "--discount", "0.2", "--margin", "0.4",
+                  "--horizon-months", "18")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["predictions"]["clv"] == {"months": 18, "annual_discount": 0.2, "margin": 0.4}
+    params = report["models"]["bg-nbd"]["params"]
+    with out.open() as f:
+        predicted = list(csv.DictReader(f))[:50]
+    month = 365.25 / 12 / 7
+    for p in predicted:
+        x, t_x, T = (np.array([float(p[k])]) for k in ("x", "t_x", "T"))
+        cum = [0.0] + [float(btyd.bgnbd_expected(params, m * month, x, t_x, T)[0]) for m in range(1, 19)]
+        hand = sum((cum[m] - cum[m - 1]) * float(p["expected_spend"]) * 0.4 / 1.2 ** (m / 12) for m in range(1, 19))
+        assert float(p["clv"]) == pytest.approx(hand, rel=1e-6)
+    _fails(_run(str(src), "--predict", str(out), "--discount", "10"), "--discount")

@@ -38,3 +38,23 @@ def test_an_error_in_the_child_reaches_the_caller(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(import_rows, "INLINE_BELOW", 0)
     with pytest.raises(ValueError, match="damaged or truncated"):
         asyncio.run(_collect(imp))
+
+
+def test_a_future_operation_date_comes_back_from_the_child_with_its_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The forked reader pickles each row's errors: the future-date message must keep its msgid and
+    values, so the worker can translate it whole into the company's language."""
+    from datetime import timedelta
+
+    from saas.clients.importing import FUTURE_OPERATION, Message
+    from saas.core import clock
+
+    future = (clock.today() + timedelta(days=400)).strftime("%d.%m.%Y")
+    payload = f"Телефон;Дата;Сумма\n+79161234567;01.02.2024;100\n+79161234567;{future};100\n".encode()
+    imp = Import(kind="operations", filename="o.csv", payload=payload,
+                 mapping={"0": "client_phone", "1": "occurred_on", "2": "amount"}, total_rows=2)
+    monkeypatch.setattr(import_rows, "INLINE_BELOW", 0)
+    rows = asyncio.run(_collect(imp))
+    assert [errors for _l, _v, errors, _r in rows][0] == {}
+    error = rows[1][2]["occurred_on"]
+    assert isinstance(error, Message) and error.msgid == FUTURE_OPERATION
+    assert error.params == {"value": future, "today": clock.today().isoformat()}

@@ -459,7 +459,10 @@ def test_operation_kinds_and_returns(kind, amount, expected):
     ({"amount": "сто"}, {"amount": "Not a number: сто"}),
     ({"amount": ""}, {"amount": "The amount is required."}),
     ({"occurred_on": ""}, {"occurred_on": "The operation date is required."}),
-    ({"occurred_on": "2024-06-16"}, {"occurred_on": "The operation date cannot be in the future."}),
+    ({"occurred_on": "2024-06-16"}, {"occurred_on": "The operation date 2024-06-16 is after today (2024-06-15)."}),
+    ({"occurred_on": "16.06.2024 10:30"},
+     {"occurred_on": "The operation date 16.06.2024 10:30 is after today (2024-06-15)."}),
+    ({"paid_on": "16.06.2024"}, {"paid_on": "The payment date cannot be in the future."}),
     ({"occurred_on": "вчера"}, {"occurred_on": "Not a valid date: use DD.MM.YYYY or YYYY-MM-DD."}),
     ({"due_on": "скоро"}, {"due_on": "Not a valid date: use DD.MM.YYYY or YYYY-MM-DD."}),
     ({"client_name": ""}, {"client": "Each operation needs a client: phone, email, passport or name."}),
@@ -472,3 +475,41 @@ def test_operation_row_errors(raw, errors):
     result = operation(**{**base, **raw})
     assert result.errors == errors
     assert not set(errors) & set(result.values)
+
+
+def test_operation_dates_up_to_today_pass_and_a_due_date_may_be_in_the_future():
+    result = operation(client_name="Иванов", amount="100", occurred_on="15.06.2024", due_on="15.07.2024",
+                       paid_on="15.06.2024")
+    assert result.errors == {}
+    assert (result.values["occurred_on"], result.values["due_on"]) == (TODAY, date(2024, 7, 15))
+
+
+def test_a_future_operation_date_is_translated_whole_with_its_value():
+    """The row's reason names the bad value and reads in the company's language (the message keeps
+    its msgid and values for `translated`), also after the forked reader pickles it back."""
+    import pickle
+
+    from saas.web.i18n import gettext_, set_locale
+
+    error = operation(client_name="Иванов", amount="100", occurred_on="01.01.2030").errors["occurred_on"]
+    assert pickle.loads(pickle.dumps(error)) == error
+    assert pickle.loads(pickle.dumps(error)).params == {"value": "01.01.2030", "today": "2024-06-15"}
+    try:
+        set_locale("ru")
+        assert importing.translated(pickle.loads(pickle.dumps(error)), gettext_) == \
+            "Дата операции 01.01.2030 позже сегодняшнего дня (2024-06-15)."
+        assert importing.translated("The amount is required.", gettext_) == "Укажите сумму."
+        set_locale("en")
+        assert importing.translated(error, gettext_) == "The operation date 01.01.2030 is after today (2024-06-15)."
+    finally:
+        set_locale(None)
+
+
+def test_one_future_date_rule_for_imports_and_the_operation_form():
+    """The form/API validator (operations.check_operation) uses the import's rule, not a copy."""
+    from saas.clients import operations
+
+    assert operations.future_operation_date is importing.future_operation_date
+    assert importing.future_operation_date(TODAY, "15.06.2024", TODAY) is None
+    assert importing.future_operation_date(date(2024, 6, 16), " 16.06.2024 ", TODAY) == \
+        "The operation date 16.06.2024 is after today (2024-06-15)."

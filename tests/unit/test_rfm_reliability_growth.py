@@ -1,4 +1,4 @@
-"""RFM cells and quintiles, the reliability score and its reason, growth per year and cohorts.
+"""RFM cells and quintiles (among buyers), the reliability score and its reason, growth and cohorts.
 
 Expected numbers are computed here by hand (or by plain Python from an explicit history), not by
 calling the code under test a second time.
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from datetime import date
 
 import numpy as np
 import pytest
@@ -53,7 +54,7 @@ def test_quintile_of_distinct_values_spans_one_to_five_in_equal_fifths() -> None
     rec = rfm.quintile(np.array([1.0, 400.0, 30.0, 90.0, 7.0]), higher_is_better=False)
     assert rec.tolist() == [5, 1, 3, 2, 4]
     assert rfm.quintile(np.array([])).tolist() == []
-    assert rfm.quintile(np.array([3.0])).tolist() == [1]
+    assert rfm.quintile(np.array([3.0])).tolist() == [3]  # a lone buyer is in the middle, not "worst"
 
 
 def test_quintile_gives_ties_the_same_score() -> None:
@@ -62,7 +63,10 @@ def test_quintile_gives_ties_the_same_score() -> None:
     scores = rfm.quintile(values)
     assert set(scores[:1000].tolist()) == {1}
     assert scores[-1] == 5
-    assert rfm.quintile(np.full(7, 4.0)).tolist() == [1] * 7
+    # all equal: nothing tells them apart, everyone gets the middle score
+    assert rfm.quintile(np.full(7, 4.0)).tolist() == [3] * 7
+    # fewer than MIN_BUYERS (5) buyers: the middle score, whatever the values
+    assert rfm.quintile(np.array([1.0, 50.0, 400.0, 9.0])).tolist() == [3] * 4
 
 
 @settings(max_examples=200, deadline=None)
@@ -71,6 +75,8 @@ def test_quintile_properties(values, higher_is_better) -> None:
     v = np.array(values, dtype=float)
     q = rfm.quintile(v, higher_is_better=higher_is_better)
     assert ((q >= 1) & (q <= 5)).all()
+    if len(v) < rfm.MIN_BUYERS or len(set(values)) == 1:
+        assert set(q.tolist()) == {3}
     key = v if higher_is_better else -v
     same, below = key[:, None] == key[None, :], key[:, None] < key[None, :]
     assert (q[:, None] == q[None, :])[same].all()  # ties share a score
@@ -79,97 +85,258 @@ def test_quintile_properties(values, higher_is_better) -> None:
         assert set(q.tolist()) == {1, 2, 3, 4, 5}
 
 
+
+
+def test_a_lone_buyer_is_not_lost_and_prospects_are_their_own_segment() -> None:
+    # one buyer (bought 400 days ago, once, 1 000 ₽) and two clients who never bought
+    bought = np.array([True, False, False])
+    r, f, m = rfm.rfm_scores(np.array([400.0, 0.0, 0.0]), np.array([1.0, 0.0, 0.0]), np.array([1000.0, 0, 0]), bought)
+    assert (r.tolist(), f.tolist(), m.tolist()) == ([3, 0, 0], [3, 0, 0], [3, 0, 0])
+    segments = rfm.segment_of(r, f, m, bought).tolist()
+    assert segments == ["about_to_sleep", "prospects", "prospects"]
+    assert segments[0] != "lost"
+
+
+def test_adding_as_many_prospects_as_buyers_changes_no_buyer() -> None:
+    rng = np.random.default_rng(5)
+    n = 400
+    recency = rng.integers(1, 1000, n).astype(float)
+    frequency = rng.geometric(0.4, n).astype(float)
+    monetary = rng.gamma(2.0, 3000.0, n).round(2)
+    alone = rfm.rfm_scores(recency, frequency, monetary, np.ones(n, dtype=bool))
+    alone_segments = rfm.segment_of(*alone)
+    # the same buyers, interleaved with n prospects whose figures are what a naive query would give them
+    # (never bought: recency "infinite", frequency 0, revenue 0)
+    order = rng.permutation(2 * n)
+    rec2 = np.r_[recency, np.full(n, 1e9)][order]
+    freq2 = np.r_[frequency, np.zeros(n)][order]
+    mon2 = np.r_[monetary, np.zeros(n)][order]
+    bought2 = np.r_[np.ones(n, dtype=bool), np.zeros(n, dtype=bool)][order]
+    mixed = rfm.rfm_scores(rec2, freq2, mon2, bought2)
+    mixed_segments = rfm.segment_of(*mixed, bought2)
+    back = np.argsort(order)[:n]  # where each original buyer went
+    for before, after in zip(alone, mixed, strict=True):
+        assert after[back].tolist() == before.tolist()
+    assert mixed_segments[back].tolist() == alone_segments.tolist()
+    assert set(mixed_segments[~bought2].tolist()) == {"prospects"}
+    assert all((s[~bought2] == 0).all() for s in mixed)
+    # and the buyers' scores use the whole 1–5 range (not squeezed into 3–5 by the prospects)
+    assert set(mixed[0][bought2].tolist()) == {1, 2, 3, 4, 5}
+
+
 # ---- reliability -----------------------------------------------------------------------------
+# The reference below is the docstring's definition written out in plain Python, payment by
+# payment; the expected points in each test are worked out by hand in its comments.
+
+DAY_WEIGHT = lambda age: 0.5 ** (age / 180)
 
 
-def _factors(**columns) -> dict[str, np.ndarray]:
-    base = {"payments": 0, "late": 0, "avg_days_late": 0.0, "days_late_std": 0.0, "overdue": 0.0,
-            "overdue_age": 0.0, "gross": 0.0, "returns": 0, "deals": 0}
-    base.update(columns)
-    return {k: np.atleast_1d(np.asarray(v, dtype=float)) for k, v in base.items()}
+def _sums(payments: list[tuple[float, int, int | None]], returns: int = 0, deals: int | None = None) -> dict:
+    """payments: (amount, due N days ago, paid M days ago or None while unpaid)."""
+    f = dict.fromkeys(reliability.FIELDS, 0.0)
+    for amount, due_ago, paid_ago in payments:
+        if paid_ago is None and due_ago <= 0:
+            continue  # not due yet
+        a = max(amount, 0.0)
+        d = max(0, due_ago - (paid_ago if paid_ago is not None else 0))
+        w = DAY_WEIGHT(max(due_ago, 0))
+        f["payments"] += 1
+        f["late"] += d > 0
+        f["wa"] += w * a
+        f["wa_terms"] += w * a * min(d, 90)
+        f["wa_days"] += w * a * d
+        f["w"] += w
+        f["w_terms"] += w * min(d, 90)
+        f["w_days"] += w * d
+        f["due_amount"] += a
+        if paid_ago is None:
+            f["overdue"] += a
+            f["overdue_days"] += a * due_ago
+            f["overdue_items"] += 1
+    f["returns"], f["deals"] = returns, len(payments) if deals is None else deals
+    return f
 
 
-ON_TIME = {"payments": 5, "late": 0, "gross": 60_000.0, "deals": 5}
-# 3 of 5 payments late by 45 days each (spread 0), 12,000 of 60,000 overdue for 40 days, no returns.
-LATE = {"payments": 5, "late": 3, "avg_days_late": 45.0, "days_late_std": 0.0, "overdue": 12_000.0,
-        "overdue_age": 40.0, "gross": 60_000.0, "returns": 0, "deals": 5}
-# By the documented formula with the default weights:
-#   late      35 × 3/5           = 21
-#   days_late 20 × 45/60         = 15
-#   overdue   20 × 12000/60000   =  4
-#   age       10 × 40/90         =  4.444…
-#   returns, irregular             0
-# 100 − 44.444… = 55.56 → 56 points: 'watch' (50 ≤ 56 < 80).
-LATE_LOST = 21 + 15 + 4 + 40 / 9
-LATE_POINTS = 56
+def _score(*clients: dict, **kw):
+    arrays = {k: np.array([c[k] for c in clients], dtype=float) for k in reliability.FIELDS}
+    return reliability.score(arrays, **kw)
 
 
-def test_always_on_time_without_returns_scores_100_reliable() -> None:
-    points, group, lost = reliability.score(_factors(**ON_TIME))
-    assert points.tolist() == [100] and group.tolist() == ["reliable"]
-    assert all(float(v[0]) == 0.0 for v in lost.values())
+def test_twenty_payments_a_day_late_beat_two_of_twenty_ninety_days_late_with_large_amounts() -> None:
+    habitual = _sums([(1000.0, 30, 29)] * 20)  # each paid one day after its due date
+    # 18 × 1 000 on time and 2 × 10 000 paid 90 days late, all due 120 days ago (equal recency weights)
+    two_late = _sums([(1000.0, 120, 120)] * 18 + [(10_000.0, 120, 30)] * 2)
+    points, groups, lost = _score(habitual, two_late)
+    # habitual: money-days beyond terms 1 of a possible 90 → 60 × 1/90 = 0.667 points → 99
+    # two late: 20 000 × 90 / (90 × 38 000) = 0.5263 → 60 × 0.5263 = 31.58 points → 68.42 → 68
+    assert lost["beyond_terms"].tolist() == pytest.approx([60 / 90, 60 * 20_000 / 38_000])
+    assert points.tolist() == [99, 68]
+    assert groups.tolist() == ["reliable", "watch"]
 
 
-def test_late_payer_scores_by_the_formula() -> None:
-    assert round(100 - LATE_LOST) == LATE_POINTS
-    points, group, lost = reliability.score(_factors(**LATE))
-    assert points.tolist() == [LATE_POINTS]
-    assert group[0] in ("watch", "risk") and group[0] == "watch"
-    assert lost["late"][0] == pytest.approx(21.0)
-    assert lost["days_late"][0] == pytest.approx(15.0)
-    assert lost["overdue"][0] == pytest.approx(4.0)
-    assert lost["age"][0] == pytest.approx(40 / 9)
-    assert lost["returns"][0] == 0 and lost["irregular"][0] == 0
+def test_one_payment_one_day_late_costs_well_under_a_point_and_is_not_enough_history() -> None:
+    points, groups, lost = _score(_sums([(5000.0, 10, 9)]))
+    assert lost["beyond_terms"][0] == pytest.approx(60 / 90)  # not 35 points
+    assert points.tolist() == [99]
+    assert groups.tolist() == ["unknown"]
 
 
-def test_scores_are_vectorised_and_factors_saturate() -> None:
-    f = _factors(payments=[5, 5, 0, 4], late=[0, 3, 0, 4], avg_days_late=[0, 45, 0, 200],
-                 days_late_std=[0, 0, 0, 90], overdue=[0, 12_000, 0, 500_000], overdue_age=[0, 40, 0, 365],
-                 gross=[60_000, 60_000, 10_000, 100_000], returns=[0, 0, 1, 10], deals=[5, 5, 4, 2])
-    points, group, _lost = reliability.score(f)
-    # client 3: no deferred payments, pays only for returns: 10 × 1/4 = 2.5 → 97.5 → 98 (round half to even)
-    # client 4: every factor saturated (shares clipped to 1, days to their saturation) → 0
-    assert points.tolist() == [100, LATE_POINTS, 98, 0]
-    assert group.tolist() == ["reliable", "watch", "reliable", "risk"]
+def test_no_deferred_payment_is_not_enough_history_not_reliable() -> None:
+    nothing = _sums([], deals=4)
+    two_on_time = _sums([(1000.0, 40, 40), (1000.0, 10, 12)])  # paid on time and two days early
+    three_on_time = _sums([(1000.0, 40, 40), (1000.0, 10, 12), (1000.0, 5, 5)])
+    points, groups, _lost = _score(nothing, two_on_time, three_on_time)
+    assert points.tolist() == [100, 100, 100]
+    assert groups.tolist() == ["unknown", "unknown", "reliable"]  # 3 = MIN_PAYMENTS is enough
+
+
+def test_a_serious_breach_is_the_risk_group_even_with_little_history() -> None:
+    # one 5 000 debt, unpaid 120 days after its due date:
+    # beyond terms min(120, 90)/90 = 1 → 60; overdue share 1 → 25; age 120/180 → 15 × 2/3 = 10 → 95 lost → 5
+    points, groups, lost = _score(_sums([(5000.0, 120, None)]))
+    assert [lost[k][0] for k in ("beyond_terms", "overdue_share", "overdue_age")] == pytest.approx([60, 25, 10])
+    assert points.tolist() == [5] and groups.tolist() == ["risk"]
+
+
+def test_recent_payments_count_more_than_old_ones() -> None:
+    # both: three on-time payments and one paid 60 days late, all 1 000
+    old_late = _sums([(1000.0, 0, 0)] * 3 + [(1000.0, 360, 300)])   # the late one due a year ago: w = 1/4
+    new_late = _sums([(1000.0, 360, 360)] * 3 + [(1000.0, 60, 0)])  # the late one due 60 days ago
+    points, groups, _lost = _score(old_late, new_late)
+    # old_late: 0.25 × 60 / (90 × (3 + 0.25)) = 0.05128 → 60 × 0.05128 = 3.08 → 96.92 → 97
+    w = 0.5 ** (60 / 180)  # 0.7937
+    # new_late: w × 60 / (90 × (w + 3 × 0.25)) = 0.3428 → 20.57 → 79.43 → 79
+    assert points.tolist() == [97, round(100 - 60 * w * 60 / (90 * (w + 0.75)))] == [97, 79]
+    assert groups.tolist() == ["reliable", "watch"]
+
+
+def test_overdue_debt_counts_by_amount_and_age() -> None:
+    # four 1 000 payments on time, due today, and 2 000 unpaid 45 days after its due date
+    f = _sums([(1000.0, 0, 0)] * 4 + [(2000.0, 45, None)])
+    w = 0.5 ** (45 / 180)  # 0.8409
+    terms = w * 2000 * 45 / (90 * (4000 + w * 2000))  # 0.1480 → 8.88 points
+    share = 2000 / 6000                               # → 8.33 points
+    age = 45 / 180                                    # → 3.75 points
+    points, groups, lost = _score(f)
+    assert lost["beyond_terms"][0] == pytest.approx(60 * terms)
+    assert lost["overdue_share"][0] == pytest.approx(25 * share)
+    assert lost["overdue_age"][0] == pytest.approx(15 * age)
+    assert points.tolist() == [round(100 - 60 * terms - 25 * share - 15 * age)] == [79]
+    assert groups.tolist() == ["watch"]
+    # the same debt twice as old (90 days) costs more
+    older = _score(_sums([(1000.0, 0, 0)] * 4 + [(2000.0, 90, None)]))[0][0]
+    assert older < points[0]
+
+
+def test_returns_are_not_in_the_payment_score() -> None:
+    payments = [(1000.0, 30, 30)] * 5
+    points, groups, _lost = _score(_sums(payments, returns=0), _sums(payments, returns=4))
+    assert points.tolist() == [100, 100] and groups.tolist() == ["reliable", "reliable"]
+
+
+def test_zero_amounts_fall_back_to_counting_payments() -> None:
+    # three zero-amount payments, one 30 days late, same due date: 60 × (30/90) / 3 = 6.67 → 93
+    points, _groups, lost = _score(_sums([(0.0, 50, 50), (0.0, 50, 50), (0.0, 50, 20)]))
+    assert lost["beyond_terms"][0] == pytest.approx(60 * 30 / 90 / 3)
+    assert points.tolist() == [93]
 
 
 def test_weights_and_bands_are_honoured() -> None:
-    f = _factors(**LATE)
-    # late weighs 70: 70 × 3/5 = 42 → 100 − (42 + 15 + 4 + 4.444) = 34.56 → 35, 'risk'
-    points, group, lost = reliability.score(f, weights={"late": 70.0})
-    assert points.tolist() == [35] and group.tolist() == ["risk"] and lost["late"][0] == pytest.approx(42.0)
-    # a weight of zero removes the factor: 100 − (21 + 15 + 4) = 60
-    assert reliability.score(f, weights={"age": 0.0})[0].tolist() == [60]
-    assert reliability.score(f, bands={"watch": 60.0})[1].tolist() == ["risk"]
-    assert reliability.score(f, bands={"reliable": 56.0})[1].tolist() == ["reliable"]
-    assert reliability.score(f, bands={"reliable": 57.0})[1].tolist() == ["watch"]
+    two_late = _sums([(1000.0, 120, 120)] * 18 + [(10_000.0, 120, 30)] * 2)
+    # all weight on days beyond terms: 100 × 0.5263 = 52.6 → 47, risk group
+    points, groups, _lost = _score(two_late, weights={"beyond_terms": 100.0, "overdue_share": 0.0,
+                                                      "overdue_age": 0.0})
+    assert points.tolist() == [47] and groups.tolist() == ["risk"]
+    assert _score(two_late, bands={"reliable": 68.0})[1].tolist() == ["reliable"]
+    assert _score(two_late, bands={"watch": 69.0, "reliable": 80.0})[1].tolist() == ["risk"]
+
+
+def test_settings_require_weights_that_sum_to_100() -> None:
+    from saas.analytics import settings as analytics_settings
+    from saas.tenants.service import FormError
+
+    def weight_errors(form: dict) -> dict:
+        """The reliability weights' errors only (the rest of the form is other settings' business)."""
+        try:
+            values = analytics_settings.check(form)
+        except FormError as exc:
+            return {k: v for k, v in exc.errors.items() if k.startswith("w_")}
+        assert values["weights"] == {k: float(form[f"w_{k}"]) for k in reliability.DEFAULT_WEIGHTS}
+        return {}
+
+    good = {"band_reliable": "80", "band_watch": "50", "w_beyond_terms": "50", "w_overdue_share": "30",
+            "w_overdue_age": "20"}
+    assert weight_errors(good) == {}
+    bad = weight_errors({**good, "w_overdue_age": "25"})
+    assert list(bad) == ["w_beyond_terms"] and "100" in bad["w_beyond_terms"] and "105" in bad["w_beyond_terms"]
+    # weights saved for the earlier formula give way to the defaults
+    assert analytics_settings.reliability_weights({"late": 35, "days_late": 20, "overdue": 20}) == \
+        reliability.DEFAULT_WEIGHTS
+    assert analytics_settings.reliability_weights({"beyond_terms": 70, "overdue_share": 15}) == {
+        "beyond_terms": 70, "overdue_share": 15, "overdue_age": 15}
 
 
 def _translate(msgid: str, **params) -> str:
     return msgid % params
 
 
-def _money(v: float) -> str:
-    return f"{v:.0f} ₽"
+def _plural(singular: str, plural: str, n: int, **params) -> str:
+    return (singular if n == 1 else plural) % {"num": n, **params}
 
 
-def test_reason_lists_the_factors_biggest_first() -> None:
-    factors = {"payments": 5, "late": 3, "late30_last": 3, "last_n": 5, "p_late": 21.0,
-               "overdue": 12_000, "overdue_age": 40, "p_overdue": 4.0, "p_age": 40 / 9}
-    assert reliability.reason(factors, _money, _translate) == (
-        "3 of the last 5 payments were more than 30 days late; 12000 ₽ overdue for 40 days")
-    # the overdue debt outweighs the lateness: it comes first
-    heavy = {**factors, "p_late": 7.0, "p_overdue": 20.0, "p_age": 10.0, "returns": 2, "deals": 10, "p_returns": 2.0}
-    assert reliability.reason(heavy, _money, _translate) == (
-        "12000 ₽ overdue for 40 days; 3 of the last 5 payments were more than 30 days late; 2 returns out of 10 deals")
+WORDS = {"money": lambda v: f"{v:,.0f} ₽".replace(",", " "), "number": lambda v: f"{v:,}".replace(",", " "),
+         "translate": _translate, "plural": _plural}
 
 
-def test_reason_without_problems_and_with_mild_lateness() -> None:
-    assert reliability.reason({"payments": 7}, _money, _translate) == "All 7 payments on time"
-    assert reliability.reason({}, _money, _translate) == "No deferred payments recorded"
-    assert reliability.reason({"payments": 5, "late": 2, "p_late": 14.0}, _money, _translate) == (
-        "2 of 5 payments were late")
+def _factors(*clients: dict) -> list[tuple[dict, str]]:
+    _points, groups, lost = _score(*clients)
+    kept = reliability.stored_factors({k: np.array([c[k] for c in clients], dtype=float)
+                                       for k in reliability.FIELDS}, lost)
+    return [({k: v[i].item() for k, v in kept.items()}, str(groups[i])) for i in range(len(clients))]
 
+
+def test_reasons_biggest_loss_first_in_the_readers_formats() -> None:
+    (late, g1), (debt, g2), (fine, g3), (none, g4), (one, g5) = _factors(
+        _sums([(1000.0, 120, 120)] * 18 + [(10_000.0, 120, 30)] * 2),
+        _sums([(1000.0, 0, 0)] * 4 + [(2000.0, 45, None), (1500.0, 95, None)]),
+        _sums([(1000.0, 30, 30)] * 1200),
+        _sums([]),
+        _sums([(5000.0, 10, 9)]),
+    )
+    assert reliability.reason(late, g1, **WORDS) == "Late: 2 of 20, 47 days beyond terms on average"
+    # the unpaid debt alone: its lateness is the debt itself, so it is said once
+    assert reliability.reason(debt, g2, **WORDS) == "3 500 ₽ overdue in 2 payments, 66 days on average"
+    # add a 1 000 payment paid 30 days late (due 100 days ago). w45 = 0.8409, w95 = 0.6936, w100 = 0.6804;
+    # Σw·a = 4000 + 1681.8 + 1040.4 + 680.4 = 7402.6
+    # lateness: 60 × (w45·2000·45 + w95·1500·90 + w100·1000·30) / (90 × 7402.6) = 60 × 189 726 / 666 230 = 17.1
+    # debt: 25 × 3500/8500 = 10.29 + 15 × 66.4/180 = 5.54 → 15.8, so the lateness comes first;
+    # days beyond terms (75 681 + w95·1500·95 + 20 412) / 7402.6 = 26.3 → 26
+    (both, g6), = _factors(_sums([(1000.0, 0, 0)] * 4 + [(2000.0, 45, None), (1500.0, 95, None), (1000.0, 100, 70)]))
+    assert reliability.reason(both, g6, **WORDS) == (
+        "Late: 3 of 7, 26 days beyond terms on average; 3 500 ₽ overdue in 2 payments, 66 days on average")
+    assert reliability.reason(fine, g3, **WORDS) == "1 200 payments, all on time"
+    assert reliability.reason(none, g4, **WORDS) == "No deferred payments yet: not enough history to judge"
+    assert reliability.reason(one, g5, **WORDS) == (
+        "Only 1 deferred payment: not enough history to judge; late: 1 of 1, 1 day beyond terms on average")
+    assert reliability.returns_note({"returns": 3, "deals": 12}, number=WORDS["number"], translate=_translate) == (
+        "Returns: 3; purchases: 12")
+    assert reliability.returns_note({"returns": 0, "deals": 12}, number=WORDS["number"], translate=_translate) == ""
+
+
+def test_reasons_are_in_russian_for_a_russian_reader() -> None:
+    from saas.web import i18n
+
+    i18n.set_locale("ru")
+    try:
+        score = type("S", (), {"risk_group": "watch", "risk_factors": {
+            "payments": 5, "late": 2, "days_beyond_terms": 21.4, "overdue": 12000.0, "overdue_items": 1,
+            "overdue_age": 40, "p_terms": 14.3, "p_overdue": 5.0, "p_age": 3.3}})()
+        from saas.analytics.present import reliability_reason
+
+        text = reliability_reason(score, "RUB")
+    finally:
+        i18n.set_locale("en")
+    assert text == "Не в срок: 2 из 5, в среднем 21 день сверх срока; 12\xa0000,00\xa0₽ просрочено на 40 дней"
 
 # ---- growth ----------------------------------------------------------------------------------
 
@@ -229,24 +396,74 @@ def test_periods_new_active_lost_net_rate() -> None:
 
 
 def test_summary_over_complete_years() -> None:
-    s = growth.summary(growth.periods(_rows(HISTORY)), CURRENT_YEAR)
-    # complete years 2019..2023 (2024 is running): active 3 → 4 over 4 years
-    assert (s.first_year, s.last_year) == (2019, 2023)
+    # the history starts in January 2019, so 2019 is a complete year; 2024 is running
+    years = growth.yearly(_rows(HISTORY), date(2019, 1, 14), date(CURRENT_YEAR, 6, 30))
+    assert [(p.key, p.partial) for p in years] == [(y, y == 2024) for y in range(2019, 2025)]
+    assert years[0].rate is None and years[0].lost is None  # nothing whole before it
+    assert years[-1].rate is None and years[-1].lost is None  # running: compared year to date instead
+    s = growth.summary(years)
+    # complete years 2019..2023: active 3 → 4 over 4 years
+    assert (s.first_year, s.last_year, s.first_active, s.last_active) == (2019, 2023, 3, 4)
     assert s.cagr == pytest.approx((4 / 3) ** (1 / 4) - 1)
     assert s.cagr == pytest.approx(0.074570, abs=1e-6)
     # yearly rates 2020..2023: 0, +1/3, +1/4, −1/5
     assert s.mean_rate == pytest.approx((0 + 1 / 3 + 0.25 - 0.2) / 4)
     assert s.mean_rate == pytest.approx(0.0958333, abs=1e-6)
     # one complete year is not enough
-    assert growth.summary(growth.periods(_rows(HISTORY)), 2020) == growth.GrowthSummary(None, None, None, None)
+    one = growth.yearly(_rows(HISTORY), date(2019, 1, 14), date(2020, 3, 1))
+    assert growth.summary(one) == growth.GrowthSummary(None, None, None, None)
 
 
 def test_gap_years_are_filled_with_zeros() -> None:
     out = growth.periods([(2018, 2, 2, 0, 0), (2020, 1, 0, 0, 1)])
     assert [(p.key, p.active, p.lost, p.net, p.rate) for p in out] == [
         (2018, 2, 0, 2, None), (2019, 0, 2, -2, -1.0), (2020, 1, 0, 1, None)]
-    s = growth.summary(out, 2021)
+    s = growth.summary(growth.yearly([(2018, 2, 2, 0, 0), (2020, 1, 0, 0, 1)], date(2018, 1, 2), date(2021, 5, 1)))
     assert s.cagr == pytest.approx(math.sqrt(0.5) - 1) and s.mean_rate == pytest.approx(-1.0)
+
+
+def _flat_rows(first_year_share: float) -> list[tuple[int, int, int, int, int]]:
+    """1 000 clients buying once every year; in the first (partial) year only a share of them shows."""
+    first = round(1000 * first_year_share)
+    return [(2019, first, first, 0, 0), (2020, 1000, 1000 - first, first, 0),
+            *[(y, 1000, 0, 1000, 0) for y in range(2021, 2025)], (2025, 480, 0, 480, 0)]
+
+
+def test_a_partial_first_year_is_never_compared_with_a_whole_one() -> None:
+    rows = _flat_rows(2 / 12)  # the history starts in November 2019
+    naive = growth.periods(rows)
+    assert naive[1].rate == pytest.approx(1000 / 167 - 1)  # what comparing with the partial year would say
+    years = growth.yearly(rows, date(2019, 11, 3), date(2025, 6, 30))
+    assert [p.key for p in years] == [2020, 2021, 2022, 2023, 2024, 2025]
+    assert years[0].rate is None and years[-1].partial
+    s = growth.summary(years)
+    assert (s.first_year, s.last_year) == (2020, 2024)
+    assert s.cagr == pytest.approx(0.0, abs=0.05) and s.mean_rate == pytest.approx(0.0, abs=0.05)
+    assert s.cagr == 0.0 and s.mean_rate == 0.0  # exactly: the same 1 000 clients every whole year
+
+
+def test_monthly_series_keeps_complete_months_and_not_the_first_one() -> None:
+    # history from 10 March 2024; today 15 July 2025: months April 2024 .. June 2025
+    key = growth.month_key
+    rows = [(k, 10, 10 if k == key(date(2024, 3, 1)) else 0, 0 if k == key(date(2024, 3, 1)) else 10, 0)
+            for k in range(key(date(2024, 3, 1)), key(date(2025, 7, 1)) + 1)]
+    months = growth.monthly(rows, date(2024, 3, 10), date(2025, 7, 15))
+    assert [m.key for m in months] == list(range(key(date(2024, 4, 1)), key(date(2025, 6, 1)) + 1))
+    assert all(m.new == 0 and m.lost == 0 for m in months)
+    # a long history: the last 36 complete months, and the SQL is asked for one more before them
+    long_rows = [(k, 5, 0, 5, 0) for k in range(key(date(2015, 1, 1)), key(date(2025, 7, 1)) + 1)]
+    months = growth.monthly(long_rows, date(2015, 1, 1), date(2025, 7, 15))
+    assert len(months) == 36 and months[0].key == key(date(2022, 7, 1)) and months[-1].key == key(date(2025, 6, 1))
+    assert growth.months_window(date(2025, 7, 15)) == key(date(2022, 6, 1))
+
+
+def test_year_to_date_against_the_same_dates_last_year() -> None:
+    ytd = growth.year_to_date(550, 500, date(2019, 11, 3), date(2025, 6, 30))
+    assert ytd == {"year": 2025, "through": "2025-06-30", "active": 550, "last_year_through": "2024-06-30",
+                   "last_year_active": 500, "rate": pytest.approx(0.1)}
+    # last year (2024) is not complete when the history starts in March 2024: no comparison
+    assert growth.year_to_date(550, 200, date(2024, 3, 1), date(2025, 6, 30))["rate"] is None
+    assert growth.same_day_last_year(date(2024, 2, 29)) == date(2023, 2, 28)
 
 
 def test_cohort_matrix_shares() -> None:

@@ -1,0 +1,50 @@
+"""Analytics' subscribers to the clients domain's events (saas.clients.events), registered at
+startup by `register` (the app factory, and the CLI, which also runs the worker):
+
+- live scores: a client's scores follow every write to its operations (forms, API, imports, undo,
+  merges), in the same transaction, from the fit the last refresh stored (the nightly refresh
+  refits);
+- after an import or a restore, a score refresh is queued (it refits on the new history).
+
+Scoring must never cost the user the write itself. It runs in a savepoint: an error there rolls
+back only the scores (logged; the next refresh rewrites them). It also waits at most LOCK_WAIT for
+a refresh that is rewriting client_scores at that moment (that refresh's own snapshot may predate
+the write, so the scores can stay stale until the next refresh or write: logged too).
+"""
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from saas.analytics.scoring import score_clients
+from saas.clients import events
+
+LOCK_WAIT = "2s"
+log = logging.getLogger("saas.analytics.live")
+_SET = text("SELECT set_config('lock_timeout', :value, true)")
+
+
+async def rescore(db: AsyncSession, client_ids: list[int]) -> None:
+    before = (await db.execute(text("SELECT current_setting('lock_timeout')"))).scalar_one()
+    try:
+        async with db.begin_nested():
+            await db.execute(_SET, {"value": LOCK_WAIT})
+            await score_clients(db, client_ids)
+    except Exception:  # noqa: BLE001 - the write goes on; its scores wait for the next refresh
+        log.exception("live scoring of %s client(s) failed", len(client_ids))
+    finally:
+        await db.execute(_SET, {"value": before})
+
+
+async def refresh_after_import(db, tenant) -> None:  # noqa: ANN001 - (Database, Tenant)
+    from saas.analytics.jobs import do_queue_refresh
+
+    async with db.session(tenant.schema_name) as s:
+        await do_queue_refresh(s, tenant, check_queue=False)
+
+
+def register() -> None:
+    events.on_operations_changed(rescore)
+    events.on_import_finished(refresh_after_import)

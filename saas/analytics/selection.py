@@ -1,0 +1,189 @@
+"""Which purchase model to believe, and whether the data can carry one at all.
+
+Pure functions over numpy arrays (the sufficient statistics x, t_x, T of btyd, optionally grouped
+with weights). The strings returned are English msgids: the caller shows them through `_()`
+(saas.web.i18n); numbers that go with them are kept apart (`Fit.detail`, `Fit.extra`), so one msgid
+serves every company.
+
+The rule for choosing (`choose`): among the fits that are usable (see btyd.judge), the one with the
+lowest holdout error when a backtest measured it (backtest.holdout_error: the mean absolute error,
+per client, of predicted against actual holdout purchases within each number of calibration
+repeat purchases 0, 1, … 6, 7+); otherwise the lowest BIC. Ties on the holdout error (within
+1e-12) go to the lower BIC.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from saas.analytics import btyd
+from saas.web.i18n import lazy
+
+Array = np.ndarray
+PURCHASE_MODELS = ("pareto-nbd", "bg-nbd", "mbg-nbd")
+MODEL_NAMES = {"pareto-nbd": "Pareto/NBD", "bg-nbd": "BG/NBD", "mbg-nbd": "MBG/NBD", "gamma-gamma": "Gamma-Gamma"}
+# Gamma-Gamma needs this many repeat buyers with a positive mean repeat spend.
+MIN_SPEND_CLIENTS = 10
+# |Pearson correlation| between repeat frequency and mean repeat spend above this breaks the
+# model's independence assumption enough to say so.
+SPEND_CORRELATION_WARNING = 0.3
+
+NO_CLIENTS = lazy("There are no clients with purchases to fit a model to.")
+ONE_CLIENT = lazy("There is only one client with purchases: a model of a client base needs many.")
+NO_REPEAT = lazy("No client has bought a second time yet, so the models cannot learn how often clients buy "
+                 "or when they leave.")
+NO_TIME = lazy("All purchases fall on the last day of the history (T = 0 for everyone), so there is no "
+               "time in which to observe anything.")
+BAD_NUMBERS = lazy("The purchase statistics contain negative or non-finite numbers, or a last purchase after "
+                   "the end of the history.")
+TOO_FEW_SPENDERS = lazy("Too few clients with repeat purchases of positive value to fit the spend model.")
+SPEND_CORRELATED = lazy("Spend per purchase and purchase frequency are correlated; the spend model assumes "
+                        "they are not, so its figures are less reliable.")
+WHY_HOLDOUT = lazy("lowest holdout error")
+WHY_BIC = lazy("lowest BIC (no holdout error to compare)")
+WHY_ONLY = lazy("the only usable model")
+NONE_USABLE = lazy("No purchase model fits these data.")
+
+
+def _weights(x: Array, weights: Array | None) -> Array:
+    return np.ones(len(x)) if weights is None else np.asarray(weights, dtype=float)
+
+
+def data_problem(x: Array, t_x: Array, T: Array, weights: Array | None = None) -> str | None:
+    """Why these data cannot support a purchase model (a msgid), or None when fitting makes sense.
+
+    Only what no fit could overcome is refused here; subtler failures (a parameter running to the
+    boundary, a flat likelihood) show up as rejected fits with their reason."""
+    x, t_x, T = (np.asarray(a, dtype=float) for a in (x, t_x, T))
+    w = _weights(x, weights)
+    present = w > 0
+    x, t_x, T, w = x[present], t_x[present], T[present], w[present]
+    if w.sum() < 1:
+        return NO_CLIENTS
+    if not all(np.isfinite(a).all() and (a >= 0).all() for a in (x, t_x, T)) or (t_x > T + 1e-9).any():
+        return BAD_NUMBERS
+    if w.sum() < 2:
+        return ONE_CLIENT
+    if not (T > 0).any():
+        return NO_TIME
+    if not (x > 0).any():
+        return NO_REPEAT
+    return None
+
+
+def fit_candidates(x: Array, t_x: Array, T: Array, weights: Array | None = None,
+                   models: tuple[str, ...] = PURCHASE_MODELS) -> list[btyd.Fit]:
+    """Pareto/NBD, BG/NBD and MBG/NBD fitted to the same data, each judged (usable, reason, bic, se).
+
+    When `data_problem` finds a problem, every fit comes back unusable with that reason, unfitted."""
+    x, t_x, T = (np.asarray(a, dtype=float) for a in (x, t_x, T))
+    problem = data_problem(x, t_x, T, weights)
+    if problem is not None:
+        clients = round(float(_weights(x, weights).sum()))
+        fits = []
+        for model in models:
+            fit = btyd.Fit(model, {k: math.nan for k in btyd.PARAMS[model]}, math.nan, clients, 0.0, False,
+                           "not fitted")
+            fit.se = {k: None for k in btyd.PARAMS[model]}
+            fit.reject(problem)
+            fits.append(fit)
+        return fits
+    fitters = {
+        "pareto-nbd": lambda: btyd.fit_pareto(x, t_x, T, weights),
+        "bg-nbd": lambda: btyd.fit_bgnbd(x, t_x, T, weights),
+        "mbg-nbd": lambda: btyd.fit_bgnbd(x, t_x, T, weights, modified=True),
+    }
+    return [fitters[m]() for m in models]
+
+
+def p_alive(fit: btyd.Fit, x: Array, t_x: Array, T: Array) -> Array:
+    """P(alive at T | x, t_x, T) under the fit's model."""
+    with np.errstate(all="ignore"):
+        if fit.model == "pareto-nbd":
+            return btyd.pareto_p_alive(fit.params, x, t_x, T)
+        if fit.model == "bg-nbd":
+            return btyd.bgnbd_p_alive(fit.params, x, t_x, T)
+        if fit.model == "mbg-nbd":
+            return btyd.mbgnbd_p_alive(fit.params, x, t_x, T)
+    raise ValueError(f"not a purchase model: {fit.model}")
+
+
+def expected(fit: btyd.Fit, horizon: float, x: Array, t_x: Array, T: Array) -> Array:
+    """Expected purchases in (T, T + horizon] under the fit's model (horizon in the fit's unit)."""
+    if horizon <= 0:
+        return np.zeros(np.shape(x))
+    with np.errstate(all="ignore"):
+        if fit.model == "pareto-nbd":
+            return btyd.pareto_expected(fit.params, horizon, x, t_x, T)
+        if fit.model in ("bg-nbd", "mbg-nbd"):
+            return btyd.bgnbd_expected(fit.params, horizon, x, t_x, T, modified=fit.model == "mbg-nbd")
+    raise ValueError(f"not a purchase model: {fit.model}")
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def choose(fits: list[btyd.Fit], holdout_error: dict[str, float] | None = None) -> tuple[btyd.Fit | None, str]:
+    """The fit to use and why, in one short English line (for logs and the CLI).
+
+    The evidence goes into the chosen fit's extra["choice"], ready for a page to format:
+    {"by": "holdout" | "bic" | "only", "why": msgid, "errors": {model: error}, "bic": {model: bic},
+     "rejected": {model: [reason msgid, detail]}}."""
+    usable = [f for f in fits if f.usable and _finite(f.bic)]
+    errors = {m: float(e) for m, e in (holdout_error or {}).items() if _finite(e)}
+    evidence = {
+        "errors": errors,
+        "bic": {f.model: float(f.bic) for f in fits if _finite(f.bic)},
+        "rejected": {f.model: [f.reason, f.detail] for f in fits if not f.usable},
+    }
+    if not usable:
+        reasons = "; ".join(f"{MODEL_NAMES.get(f.model, f.model)}: {f.reason}" + (f" ({f.detail})" if f.detail else "")
+                            for f in fits)
+        return None, f"{NONE_USABLE} {reasons}".strip()
+    scored = [f for f in usable if f.model in errors]
+    if len(usable) == 1:
+        chosen, by, why = usable[0], "only", WHY_ONLY
+    elif len(scored) == len(usable):
+        chosen = min(scored, key=lambda f: (round(errors[f.model], 12), f.bic))
+        by, why = "holdout", WHY_HOLDOUT
+    else:
+        chosen = min(usable, key=lambda f: f.bic)
+        by, why = "bic", WHY_BIC
+    chosen.extra["choice"] = {"by": by, "why": why, **evidence}
+    name = MODEL_NAMES.get(chosen.model, chosen.model)
+    if by == "holdout":
+        others = ", ".join(f"{errors[f.model]:.3g} ({MODEL_NAMES.get(f.model, f.model)})"
+                           for f in usable if f is not chosen)
+        text = f"{name}: {why}: {errors[chosen.model]:.3g} vs {others}"
+    elif by == "bic":
+        others = ", ".join(f"{f.bic:.1f} ({MODEL_NAMES.get(f.model, f.model)})" for f in usable if f is not chosen)
+        text = f"{name}: {why}: {chosen.bic:.1f} vs {others}"
+    else:
+        text = f"{name}: {why}"
+    rejected = [f for f in fits if not f.usable]
+    if rejected:
+        text += "; rejected: " + ", ".join(f"{MODEL_NAMES.get(f.model, f.model)} ({f.reason})" for f in rejected)
+    return chosen, text
+
+
+def fit_spend(x: Array, m_x: Array, weights: Array | None = None) -> tuple[btyd.Fit | None, str | None, float]:
+    """Gamma-Gamma on repeat buyers with a positive mean repeat spend.
+
+    Returns (fit, message, correlation): the fit only when usable (converged, identified, q > 1);
+    message is the reason when there is no fit, else the correlation warning (or None);
+    correlation is the Pearson correlation between repeat purchases and mean repeat spend among
+    those clients (nan when undefined)."""
+    x, m_x = np.asarray(x, dtype=float), np.asarray(m_x, dtype=float)
+    w = _weights(x, weights)
+    keep = (x > 0) & np.isfinite(m_x) & (m_x > 0) & (w > 0)
+    x, m_x, w = x[keep], m_x[keep], w[keep]
+    correlation = btyd.weighted_correlation(x, m_x, w)
+    if w.sum() < MIN_SPEND_CLIENTS:
+        return None, TOO_FEW_SPENDERS, correlation
+    fit = btyd.fit_gamma_gamma(x, m_x, w)
+    if not fit.usable:
+        return None, fit.reason, correlation
+    warning = SPEND_CORRELATED if _finite(correlation) and abs(correlation) > SPEND_CORRELATION_WARNING else None
+    return fit, warning, correlation

@@ -1,0 +1,44 @@
+"""What the clients domain tells the domains above it, through subscribers registered at startup.
+
+Clients sits below analytics and never imports it. Analytics registers its subscribers when a
+process starts (the app factory and the CLI, which runs the worker, call
+`saas.analytics.live.register`):
+- operations changed: `refresh_metrics` calls them after recounting the clients whose operations
+  changed, in the same transaction, so their scores follow the write;
+- import finished: an import (or a company restore) has committed; analytics queues a refresh.
+"""
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+OperationsChanged = Callable[[AsyncSession, list[int]], Awaitable[None]]
+_operations_changed: list[OperationsChanged] = []
+
+
+def on_operations_changed(subscriber: OperationsChanged) -> None:
+    """Subscribe (once: registering the same function again changes nothing)."""
+    if subscriber not in _operations_changed:
+        _operations_changed.append(subscriber)
+
+
+async def operations_changed(db: AsyncSession, client_ids: list[int]) -> None:
+    for subscriber in _operations_changed:
+        await subscriber(db, client_ids)
+
+
+ImportFinished = Callable[[Any, Any], Awaitable[None]]  # (Database, Tenant)
+_imports_finished: list[ImportFinished] = []
+
+
+def on_import_finished(subscriber: ImportFinished) -> None:
+    if subscriber not in _imports_finished:
+        _imports_finished.append(subscriber)
+
+
+async def import_finished(db: Any, tenant: Any) -> None:
+    """After a successful import or restore, outside its transaction (`db` is the Database)."""
+    for subscriber in _imports_finished:
+        await subscriber(db, tenant)

@@ -1,0 +1,231 @@
+"""The growth and payment SQL on real PostgreSQL: companies built by hand, figures checked against
+what their construction implies (growth.py, dashboard.py, payments.py, reliability.py, rfm.py)."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pytest
+from sqlalchemy import text
+
+from saas.analytics.dashboard import growth_figures, store_dashboard
+from saas.analytics.payments import payment_factors
+from saas.clients.operations import refresh_all_metrics
+from testkit import Browser, with_database
+
+TODAY = date(2026, 6, 30)
+
+
+def schema_of(db_url: str, slug: str) -> str:
+    async def go(db):
+        async with db.session() as s:
+            return (await s.execute(text("SELECT schema_name FROM shared.tenants WHERE slug = :s"),
+                                    {"s": slug})).scalar_one()
+
+    return with_database(db_url, go)
+
+
+def _slug_of(db_url: str, schema: str) -> str:
+    async def go(db):
+        async with db.session() as s:
+            return (await s.execute(text("SELECT slug FROM shared.tenants WHERE schema_name = :s"),
+                                    {"s": schema})).scalar_one()
+
+    return with_database(db_url, go)
+
+
+def company(http: Browser, db_url: str, name: str, clients: int,
+            operations: list[tuple[int, str, date, float, date | None, date | None]]) -> tuple[str, list[int]]:
+    """A new company with `clients` clients and operations (client index, kind, date, amount, due, paid)."""
+    schema = schema_of(db_url, http.signup(name))
+
+    async def go(db) -> list[int]:
+        async with db.session(schema) as s:
+            raw = (await (await s.connection()).get_raw_connection()).driver_connection
+            ids = [r["id"] for r in await raw.fetch(
+                "INSERT INTO clients (last_name, first_name) SELECT 'Client', g::text "
+                "FROM generate_series(1, $1) g ORDER BY g RETURNING id", clients)]
+            rows = [(ids[i], kind, when, amount, due, paid) for i, kind, when, amount, due, paid in operations]
+            await raw.copy_records_to_table(
+                "operations", records=rows, schema_name=schema,
+                columns=["client_id", "kind", "occurred_on", "amount", "due_on", "paid_on"])
+            await refresh_all_metrics(s)
+        return ids
+
+    return schema, with_database(db_url, go)
+
+
+def figures(db_url: str, schema: str, today: date = TODAY) -> dict:
+    async def go(db):
+        async with db.session(schema) as s:
+            return await growth_figures(s, today)
+
+    return with_database(db_url, go)
+
+
+def yearly_purchases(cohorts: dict[int, int], history_from: date, today: date) -> list[tuple]:
+    """Each client buys once a year on its own day of the year (spread evenly within its cohort),
+    from its cohort's year on; nothing before `history_from` (the history was imported from there)."""
+    ops, index = [], 0
+    for year, size in sorted(cohorts.items()):
+        for j in range(size):
+            day = (j * 365) // size
+            for y in range(year, today.year + 1):
+                when = date(y, 1, 1) + timedelta(days=day)
+                if history_from <= when <= today:
+                    ops.append((index, "sale", when, 1000.0, None, None))
+            index += 1
+    return ops
+
+
+def test_a_flat_base_whose_history_starts_in_november_shows_no_growth(http: Browser, db_url: str) -> None:
+    ops = yearly_purchases({2015: 1000}, date(2019, 11, 1), TODAY)
+    # returns never count as activity: every client also returns something in March 2023, and 100
+    # more clients have returns only
+    ops += [(i, "return", date(2023, 3, 10), 50.0, None, None) for i in range(1000)]
+    ops += [(1000 + i, "return", date(2025, 2, 1) + timedelta(days=i), 80.0, None, None) for i in range(100)]
+    schema, _ids = company(http, db_url, "Flat Co", 1100, ops)
+    slug = _slug_of(db_url, schema)
+    f = figures(db_url, schema)
+
+    assert f["history_start"] == "2019-11-01" and f["first_complete_year"] == 2020
+    years = {p["key"]: p for p in f["years"]}
+    assert sorted(years) == list(range(2020, 2027))  # the partial 2019 is not in the series
+    assert all(years[y]["active"] == 1000 for y in range(2020, 2026))
+    assert years[2026]["partial"] and years[2026]["rate"] is None
+    assert years[2020]["rate"] is None  # nothing whole before it
+    s = f["summary"]
+    assert (s["first_year"], s["last_year"]) == (2020, 2025)
+    assert s["cagr"] == pytest.approx(0.0, abs=0.05) and s["mean_rate"] == pytest.approx(0.0, abs=0.05)
+    # this year to date against the same dates of 2025: the same clients (those whose day is before 1 July)
+    ytd = f["ytd"]
+    assert ytd["through"] == "2026-06-30" and ytd["last_year_through"] == "2025-06-30"
+    assert ytd["active"] == ytd["last_year_active"] == sum(1 for j in range(1000) if (j * 365) // 1000 <= 180)
+    assert ytd["rate"] == pytest.approx(0.0, abs=0.05)
+
+    # the dashboard says which years it compares, and shows the monthly new/lost chart
+    async def store(db):
+        async with db.session(schema) as s:
+            await store_dashboard(s, TODAY, "rules", 0, 1000)
+
+    with_database(db_url, store)
+    page = http.get(f"/t/{slug}/", headers={"Accept-Language": "en"}).text
+    assert "your history starts on Nov 1, 2019, so the yearly figures start with 2020" in page
+    assert "CAGR covers the complete years 2020–2025: active clients went from 1,000 to 1,000, 0.0% a year" in page
+    assert "2026 is still running: it is compared with the same dates of last year." in page
+    assert 'aria-label="New and lost clients per month"' in page
+
+
+def test_a_base_growing_ten_percent_a_year_shows_ten_percent(http: Browser, db_url: str) -> None:
+    sizes = {y: round(1000 * 1.1 ** (y - 2019)) for y in range(2019, 2027)}
+    cohorts = {2019: sizes[2019], **{y: sizes[y] - sizes[y - 1] for y in range(2020, 2027)}}
+    schema, _ids = company(http, db_url, "Growing Co", sum(cohorts.values()),
+                           yearly_purchases(cohorts, date(2019, 11, 1), TODAY))
+    f = figures(db_url, schema)
+    s = f["summary"]
+    assert (s["first_year"], s["last_year"]) == (2020, 2025)
+    assert (s["first_active"], s["last_active"]) == (sizes[2020], sizes[2025])
+    assert s["cagr"] == pytest.approx(0.10, abs=0.02) and s["mean_rate"] == pytest.approx(0.10, abs=0.02)
+    assert f["ytd"]["rate"] == pytest.approx(0.10, abs=0.02)
+    # the new clients of each whole year are its cohort (first purchase ever)
+    assert [p["new"] for p in f["years"] if not p["partial"]][1:] == [cohorts[y] for y in range(2021, 2026)]
+
+
+def test_the_monthly_series_does_not_count_old_monthly_buyers_as_new(http: Browser, db_url: str) -> None:
+    def months(first: date, last: date):
+        d = first
+        while d <= last:
+            yield d
+            d = date(d.year + (d.month == 12), d.month % 12 + 1, d.day)
+
+    ops = [(i, "sale", d, 500.0, None, None) for i in range(200) for d in months(date(2015, 1, 5), TODAY)]
+    ops += [(200 + i, "sale", d, 500.0, None, None) for i in range(50) for d in months(date(2024, 3, 5), TODAY)]
+    ops += [(250 + i, "return", d, 100.0, None, None) for i in range(30) for d in months(date(2023, 1, 7), TODAY)]
+    schema, _ids = company(http, db_url, "Monthly Co", 280, ops)
+    f = figures(db_url, schema)
+    series = f["months"]
+    keys = [p["key"] for p in series]
+    # 36 complete months: June 2023 .. May 2026 (the running June 2026 is left out)
+    assert len(series) == 36 and keys[0] == 2023 * 12 + 5 and keys[-1] == 2026 * 12 + 4
+    assert series[0]["new"] == 0 and series[0]["lost"] == 0  # they have bought every month since 2015
+    by_key = {p["key"]: p for p in series}
+    assert by_key[2024 * 12 + 2]["new"] == 50  # March 2024: the first purchase ever of 50 clients
+    assert sum(p["new"] for p in series) == 50 and all(p["lost"] == 0 for p in series)
+    assert by_key[2024 * 12 + 1]["active"] == 200 and by_key[2024 * 12 + 2]["active"] == 250
+
+
+def test_no_purchases_gives_no_growth_figures(http: Browser, db_url: str) -> None:
+    schema, _ids = company(http, db_url, "Returns Only Co", 3,
+                           [(0, "return", date(2025, 5, 1), 10.0, None, None)])
+    assert figures(db_url, schema) is None
+
+
+def test_payment_sums_follow_the_definition(http: Browser, db_url: str) -> None:
+    t = TODAY
+    ago = lambda n: t - timedelta(days=n)
+    ops = [
+        (0, "sale", ago(60), 1000.0, ago(30), ago(29)),    # one day late
+        (0, "sale", ago(230), 2000.0, ago(200), ago(201)),  # a day early
+        (0, "sale", ago(40), 500.0, ago(10), None),         # unpaid, 10 days past due
+        (0, "sale", ago(3), 700.0, t + timedelta(days=5), None),  # not due yet: not a due payment
+        (0, "service", ago(100), 300.0, None, None),        # no deferred payment
+        (0, "return", ago(20), 300.0, None, None),
+        (2, "sale", ago(15), 400.0, ago(1), None),          # due yesterday, unpaid
+    ]
+    schema, ids = company(http, db_url, "Payments Co", 3, ops)
+
+    async def go(db):
+        async with db.session(schema) as s:
+            return await payment_factors(s, np.asarray(ids, dtype=np.int64), t)
+
+    f = with_database(db_url, go)
+    w = lambda days: 0.5 ** (days / 180)
+    a = {k: v[0] for k, v in f.items()}
+    assert (a["payments"], a["late"], a["returns"], a["deals"], a["overdue_items"]) == (3, 2, 1, 5, 1)
+    assert a["wa"] == pytest.approx(w(30) * 1000 + w(200) * 2000 + w(10) * 500)
+    assert a["wa_terms"] == pytest.approx(w(30) * 1000 * 1 + w(10) * 500 * 10)
+    assert a["wa_days"] == pytest.approx(w(30) * 1000 * 1 + w(10) * 500 * 10)
+    assert a["w"] == pytest.approx(w(30) + w(200) + w(10))
+    assert a["w_terms"] == pytest.approx(w(30) * 1 + w(10) * 10)
+    assert (a["due_amount"], a["overdue"], a["overdue_days"]) == pytest.approx((3500, 500, 500 * 10))
+    assert all(v[1] == 0 for v in f.values())  # no operations at all
+    c = {k: v[2] for k, v in f.items()}
+    assert (c["payments"], c["late"], c["overdue"], c["overdue_days"]) == pytest.approx((1, 1, 400, 400))
+
+
+def test_refresh_writes_not_enough_history_and_ranks_buyers_only(http: Browser, db_url: str) -> None:
+    from saas.analytics.scoring import refresh
+
+    rng = np.random.default_rng(11)
+    ops = []
+    for i in range(40):  # buyers, some with deferred payments
+        for k in range(int(rng.integers(1, 6))):
+            when = TODAY - timedelta(days=int(rng.integers(1, 700)))
+            due = when + timedelta(days=14) if i % 2 else None
+            paid = (due + timedelta(days=int(rng.integers(0, 20)))) if due and due < TODAY - timedelta(days=20) else None
+            ops.append((i, "sale", when, float(rng.integers(100, 5000)), due, paid))
+    schema, ids = company(http, db_url, "Ranked Co", 40, ops)
+
+    async def scores(db):
+        async with db.session(schema) as s:
+            await refresh(s, today=TODAY)
+        async with db.session(schema) as s:
+            rows = await s.execute(text("SELECT client_id, r_score, f_score, m_score, segment, risk_group, "
+                                        "risk_factors->>'payments' FROM client_scores ORDER BY client_id"))
+            return {r[0]: r[1:] for r in rows}
+
+    before = with_database(db_url, scores)
+    assert {r[4] for cid, r in before.items() if cid in ids[::2]} == {"unknown"}  # no deferred payment at all
+    assert "unknown" not in {r[4] for cid, r in before.items() if int(r[5]) >= 3}
+
+    async def add_prospects(db):
+        async with db.session(schema) as s:
+            await s.execute(text("INSERT INTO clients (last_name, first_name) "
+                                 "SELECT 'Prospect', g::text FROM generate_series(1, 40) g"))
+
+    with_database(db_url, add_prospects)
+    after = with_database(db_url, scores)
+    assert {cid: r[:4] for cid, r in after.items() if cid in before} == {cid: r[:4] for cid, r in before.items()}
+    prospects = [r for cid, r in after.items() if cid not in before]
+    assert len(prospects) == 40 and {r[:4] for r in prospects} == {(0, 0, 0, "prospects")}
+    assert {r[4] for r in prospects} == {"unknown"}
