@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test bench soak load install install-test chromium clean messages
+.PHONY: run test check bench soak load install install-test chromium clean messages
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required")'
@@ -36,7 +36,13 @@ chromium:
 		exit 1; \
 	fi
 
-test: install-test chromium
+# Static checks, run first by `make test` (how to run them alone: README, "Static checks").
+check: install-test
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+
+test: check chromium
 	$(BIN)/pytest tests e2e
 
 # Fault tests too slow or not yet reliable enough for `make test`.
@@ -57,7 +63,7 @@ bench: install-test
 		$(BIN)/python $$b $$args || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .import_linter_cache .grimp_cache
 
 # Refresh the Russian catalog from the code and templates (then translate the new entries).
 messages: install

@@ -10,19 +10,22 @@ from pathlib import Path
 import pytest
 
 import testkit
+from saas.wiring import wire
 from testkit import Browser, LiveServer
+
+wire()  # the suite is a composition root too: services called directly need the hooks
 
 
 WORKER_LOG = Path(__file__).resolve().parent / "test-artifacts" / "worker.log"
 
 
-def pytest_collection_finish(session) -> None:  # noqa: ANN001
+def pytest_collection_finish(session) -> None:
     """Services and the run's database only when a test outside tests/unit will run."""
     if any("tests/unit/" not in item.nodeid for item in session.items):
         testkit.prepare()
 
 
-def pytest_sessionfinish(session, exitstatus) -> None:  # noqa: ANN001
+def pytest_sessionfinish(session, exitstatus) -> None:
     testkit.cleanup()
 
 
@@ -82,7 +85,7 @@ def make_http(base_url: str):
 
 @pytest.fixture(scope="session")
 def db_url() -> str:
-    from saas.config import normalise_database_url
+    from saas.core.config import normalise_database_url
 
     return normalise_database_url(testkit.DATABASE_URL)
 

@@ -7,6 +7,7 @@ key prefix) and removes them at the end. It never touches .data/.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import shutil
@@ -108,7 +109,7 @@ def __getattr__(name: str) -> object:
 
 def _migrate() -> None:
     from saas.core.db import Database
-    from saas.migrate import migrate_all
+    from saas.admin.migrate import migrate_all
 
     async def go() -> None:
         db = Database(os.environ["DATABASE_URL"].replace("postgresql://", "postgresql+asyncpg://"))
@@ -125,13 +126,11 @@ def cleanup() -> None:
         shutil.rmtree(TMP, ignore_errors=True)
         return
 
-    try:
+    with contextlib.suppress(Exception):  # cleanup is best effort
         r = redis.Redis.from_url(str(_env["REDIS_URL"]))
         for pattern in (f"{PREFIX}*", f"rq:*{PREFIX}*"):
             for key in r.scan_iter(pattern, count=1000):
                 r.delete(key)
-    except Exception:  # noqa: BLE001 - cleanup is best effort
-        pass
     asyncio.run(_drop_db(str(_env["ADMIN_PG"])))
     for proc in _owned:
         from saas.embedded import stop_process
@@ -145,7 +144,7 @@ class LiveServer:
         import uvicorn
 
         from saas.app import create_app
-        from saas.config import get_settings
+        from saas.core.config import get_settings
 
         get_settings.cache_clear()
         config = uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
@@ -227,11 +226,11 @@ def sql(db_url: str, query: str, params: dict | None = None) -> list[tuple]:
     return asyncio.run(go())
 
 
-def with_database(db_url: str, fn):  # noqa: ANN001, ANN201 - fn: async (Database) -> result
+def with_database(db_url: str, fn):  # fn: async (Database) -> result
     """asyncio.run(fn(db)) with a Database on the test database, disposed after."""
     from saas.core.db import Database
 
-    async def go():  # noqa: ANN202
+    async def go():
         db = Database(db_url, pool_size=2)
         try:
             return await fn(db)

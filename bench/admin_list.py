@@ -21,15 +21,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tenants import admin_url, log, pct, with_db  # noqa: E402 - also prepares the environment
+from tenants import admin_url, log, pct, with_db  # also prepares the environment
 
-import asyncpg  # noqa: E402
-from sqlalchemy import text  # noqa: E402
+import asyncpg
 
-from saas.admin.service import list_tenants  # noqa: E402
-from saas.config import normalise_database_url  # noqa: E402
-from saas.core.db import Database  # noqa: E402
-from saas.migrate import migrate_shared  # noqa: E402
+from saas.admin.service import list_tenants
+from saas.core.config import normalise_database_url
+from saas.core.db import Database
+from saas.admin.migrate import migrate_shared
 
 FILL = """
 INSERT INTO shared.tenants (slug, name, schema_name, schema_version, status, plan, created_at, last_activity_at,
@@ -37,7 +36,8 @@ INSERT INTO shared.tenants (slug, name, schema_name, schema_version, status, pla
 SELECT 'co-' || g, 'Company ' || md5(g::text), 't_9' || lpad(g::text, 8, '0'), 'head',
        CASE WHEN g % 40 = 0 THEN 'suspended' WHEN g % 97 = 0 THEN 'deleted' ELSE 'active' END,
        CASE WHEN g % 5 = 0 THEN 'standard' ELSE 'free' END,
-       now() - g * interval '7 minutes', CASE WHEN g % 4 = 0 THEN NULL ELSE now() - (g % 5000) * interval '1 minute' END,
+       now() - g * interval '7 minutes',
+       CASE WHEN g % 4 = 0 THEN NULL ELSE now() - (g % 5000) * interval '1 minute' END,
        jsonb_build_object('clients', g % 3000, 'operations', g % 30000, 'storage_bytes', 500000 + g), now()
 FROM generate_series(1, $1) g;
 INSERT INTO shared.users (email, name, password_hash)

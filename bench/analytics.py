@@ -9,17 +9,22 @@ Poisson repeats while alive; rows are stored in date order as a live system writ
 12% services, 20% of sales on 14-day credit (some paid late, some never).
 
 Measured:
-* refresh - `saas.analytics.scoring.refresh(session)` end to end (the statistics pass, the
-  payment pass, the backtest - candidates fitted on the history up to the cut-off, holdout
-  predictions, the model choice, the status check - today's fit, the spend model, predictions and
-  CLV, the scores written back, the dashboard figures, commit), each run in a fresh subprocess like
-  an RQ worker: "first" fills an empty client_scores, "second" replaces a full one (the nightly
-  case). `steps` is RefreshResult.seconds; `backtest_share` is the backtest's part of the whole.
-  Floor: one bare pass reading the same per-client statistics - `SELECT client_id, count(DISTINCT
-  occurred_on), min, max, sum(amount) FROM operations WHERE kind <> 'return' GROUP BY client_id`,
-  fetched fully over asyncpg. Nothing can score clients without reading that much, so
-  refresh/floor says what the rest costs. `sql_seconds` times each query refresh issues, alone, to
-  show where the time goes.
+* refresh - `saas.analytics.scoring.refresh(session)` end to end (the one statistics pass - purchase
+  statistics, payment sums and growth bit sets -, the backtest - candidates fitted on the history
+  up to the cut-off, holdout predictions, the model choice, the status check - today's fit, the
+  spend model, predictions and CLV, the scores written back, the dashboard figures, commit), each
+  run in a fresh subprocess like an RQ worker: "first" fills an empty client_scores, "second"
+  replaces a full one (the nightly case). `steps` is RefreshResult.seconds; `backtest_share` is the
+  backtest's part of the whole; `python_cpu` the worker's own CPU seconds (the rest of the wall
+  time is the server's, or waiting).
+  Floor (FLOOR): one bare SQL pass over the statistics - the same scan of every operation up to
+  today and GROUP BY client_id with what the models need (purchase days today and at the cut-off,
+  first and last purchase day, purchases' and returns' totals), every row returned to the client
+  by binary COPY. Nothing can score clients without reading that much, so refresh/floor (`ratio_*`)
+  says what the rest costs; the goal is at most 3. `floor_purchases_seconds` is the floor of earlier
+  runs (purchases only, fetched as records), kept for comparison (`ratio_*_purchases_floor`).
+  `sql_seconds` times the statistics pass alone, and, for comparison, the growth SQL the dashboard
+  falls back to when the bit sets do not reach (not run by refresh otherwise).
 * live - `scoring.score_clients` for one client (what a form write adds to its transaction), and
   for 1,000 clients (an import's batch), median of 5, in milliseconds.
 * fits - btyd.fit_pareto, fit_bgnbd, fit_bgnbd(modified=True), fit_gamma_gamma on data simulated
@@ -62,17 +67,22 @@ from sqlalchemy import text
 
 from bench.clients import CLIENT_COLUMNS, OP_COLUMNS, SEED, TODAY, Pools, client_rows
 from bench.tenants import admin_url, log, with_db
-from saas.analytics import btyd, scoring, simulate, statistics
-from saas.analytics.dashboard import growth_figures
-from saas.analytics.payments import payment_factors
+from saas.analytics import btyd, dashboard, scoring, simulate, statistics
 from saas.clients.operations import refresh_all_metrics
-from saas.config import normalise_database_url
+from saas.core.config import normalise_database_url
 from saas.core.db import Database
-from saas.migrate import migrate_shared
-from saas.tenants.service import do_create_tenant
+from saas.admin.migrate import migrate_shared
+from saas.accounts.service import do_create_tenant
 
 CHUNK, YEARS3 = 1_000_000, 3 * 365
-FLOOR = ("SELECT client_id, count(DISTINCT occurred_on), min(occurred_on), max(occurred_on), sum(amount) "
+FLOOR = """
+    SELECT client_id, count(DISTINCT occurred_on) FILTER (WHERE kind <> 'return'),
+           count(DISTINCT occurred_on) FILTER (WHERE kind <> 'return' AND occurred_on <= $2),
+           min(occurred_on) FILTER (WHERE kind <> 'return'), max(occurred_on) FILTER (WHERE kind <> 'return'),
+           sum(amount) FILTER (WHERE kind <> 'return'), sum(amount) FILTER (WHERE kind = 'return')
+    FROM {s}.operations WHERE occurred_on <= $1 GROUP BY client_id
+"""
+FLOOR_PURCHASES = ("SELECT client_id, count(DISTINCT occurred_on), min(occurred_on), max(occurred_on), sum(amount) "
          "FROM {s}.operations WHERE kind <> 'return' AND occurred_on <= $1 GROUP BY client_id")
 
 
@@ -184,16 +194,19 @@ import asyncio, json, sys, time
 sys.path.insert(0, sys.argv[1])
 from saas.analytics.scoring import refresh
 from saas.core.db import Database
+from saas.wiring import wire  # noqa: E402
+
+wire()
 # Peak RSS of this process image (VmHWM): ru_maxrss would keep the forking parent's RSS across exec.
 rss = lambda: round(int(next(x for x in open("/proc/self/status") if x.startswith("VmHWM:")).split()[1]) / 1024, 1)
 
 async def main(url, schema):
-    baseline, db, started = rss(), Database(url), time.perf_counter()
+    baseline, db, started, cpu = rss(), Database(url), time.perf_counter(), time.process_time()
     async with db.session(schema) as s:  # as the RQ job: one session, committed at the end
         r = await refresh(s)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     await db.dispose()
-    print(json.dumps({"seconds": round(seconds, 2), "steps": r.seconds, "commit": round(seconds - sum(
+    print(json.dumps({"seconds": round(seconds, 2), "python_cpu": round(cpu, 2), "steps": r.seconds, "commit": round(seconds - sum(
         r.seconds.values()), 2), "backtest_share": round(r.seconds.get("backtest", 0) / seconds, 3),
         "clients": r.clients, "method": r.method, "status": r.status_counts,
         "ordered": r.backtest.get("status_ordered"), "holdout": (r.backtest.get("compare") or {}).get(r.method, {}).get("total"),
@@ -216,34 +229,57 @@ async def refresh_in_subprocess(url: str, schema: str) -> dict:
 
 
 async def floor_pass(raw: asyncpg.Connection, schema: str) -> tuple[float, int]:
+    """FLOOR, every row to the client by binary COPY (the cheapest way there); (seconds, bytes)."""
+    size = 0
+
+    async def sink(chunk: bytes) -> None:
+        nonlocal size
+        size += len(chunk)
+
     started = time.perf_counter()
-    rows = await raw.fetch(FLOOR.format(s=schema), TODAY)
-    return time.perf_counter() - started, len(rows)
+    await raw.copy_from_query(FLOOR.format(s=schema), TODAY, TODAY - timedelta(weeks=13), output=sink,
+                              format="binary")
+    return time.perf_counter() - started, size
+
+
+async def purchases_floor_pass(raw: asyncpg.Connection, schema: str) -> float:
+    started = time.perf_counter()
+    await raw.fetch(FLOOR_PURCHASES.format(s=schema), TODAY)
+    return time.perf_counter() - started
 
 
 async def measure_refresh(db: Database, raw: asyncpg.Connection, schema: str, url: str) -> dict:
-    floors, runs = [await floor_pass(raw, schema)], {}
-    for run_name in ("first", "second"):  # the floor runs before, between and after
+    floors, old_floors, runs = [await floor_pass(raw, schema)], [await purchases_floor_pass(raw, schema)], {}
+    for run_name in ("first", "second"):  # the floors run before, between and after
         runs[run_name] = await refresh_in_subprocess(url, schema)
         floors.append(await floor_pass(raw, schema))
-        log(f"floor {floors[0][0]:.2f} s; refresh {run_name}: {runs[run_name]}")
-    floor = min(f[0] for f in floors)
+        old_floors.append(await purchases_floor_pass(raw, schema))
+        log(f"floor {floors[-1][0]:.2f} s; refresh {run_name}: {runs[run_name]}")
+    floor, old_floor = min(f[0] for f in floors), min(old_floors)
     sql = {}
     cutoff = TODAY - timedelta(weeks=13)
-    async with db.session(schema) as s:  # each query of the refresh alone (diagnostic, not the floor)
-        for name, query in (("statistics", lambda: statistics.read(s, TODAY, cutoff)),
-                            ("payments", lambda: payment_factors(s, np.zeros(0, dtype=np.int64), TODAY)),
-                            ("growth", lambda: growth_figures(s, TODAY))):
-            started = time.perf_counter()
-            await query()
-            sql[name] = round(time.perf_counter() - started, 2)
+    async with db.session(schema) as s:  # the refresh's pass alone, and the growth SQL (diagnostic)
+        started = time.perf_counter()
+        stats = await statistics.read(s, TODAY, cutoff)
+        sql["statistics"] = round(time.perf_counter() - started, 2)
+        started = time.perf_counter()
+        dashboard.figures_from_stats(stats)
+        sql["growth_from_statistics"] = round(time.perf_counter() - started, 2)
+        started = time.perf_counter()
+        await dashboard.growth_figures(s, TODAY)
+        sql["growth_sql_fallback"] = round(time.perf_counter() - started, 2)
+        del stats
     log(f"refresh's queries alone: {sql}")
     live = await measure_live(db, schema)
     log(f"live scoring: {live}")
     return {"refresh": runs, "floor_seconds": round(floor, 2), "floor_runs": [round(f[0], 2) for f in floors],
-            "floor_clients": floors[0][1], "sql_seconds": sql, "live_ms": live,
+            "floor_bytes": floors[0][1], "floor_purchases_seconds": round(old_floor, 2), "sql_seconds": sql,
+            "live_ms": live,
             "ratio_first": round(runs["first"]["seconds"] / floor, 2),
             "ratio_second": round(runs["second"]["seconds"] / floor, 2),
+            "ratio_first_purchases_floor": round(runs["first"]["seconds"] / old_floor, 2),
+            "ratio_second_purchases_floor": round(runs["second"]["seconds"] / old_floor, 2),
+            "statistics_over_floor": round(sql["statistics"] / floor, 2),
             "peak_worker_memory_mb": max(r["memory_mb"]["peak"] for r in runs.values())}
 
 

@@ -36,7 +36,7 @@ import statistics
 import sys
 import time
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -47,6 +47,10 @@ from bench.clients import compare, ms_since
 from bench.tenants import log
 from saas.campaigns.models import Campaign
 from saas.campaigns.service import build, check_campaign, preview
+from saas.wiring import wire
+from saas.core import clock
+
+wire()
 
 WARMUP = 3
 TARGET_WHERE = """
@@ -110,7 +114,7 @@ async def prepare(db, schema: str, n: int) -> tuple[dict, int, float]:
         await s.flush()
         await build(s, earlier)
         await s.execute(update(Campaign).where(Campaign.id == earlier.id)
-                        .values(launched_at=datetime.now(UTC) - timedelta(days=5)))
+                        .values(launched_at=clock.now() - timedelta(days=5)))
     body = {"name": "Bench target", "channel": "sms", "ranking": "clv", "control_share": 0.1, "size": max(1, n // 10),
             "criteria": {"status": ["active", "at_risk"], "revenue_min": rev, "product_groups": [3]}}
     async with db.session(schema) as s:

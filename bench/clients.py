@@ -63,17 +63,22 @@ from sqlalchemy import text
 
 from bench.tenants import admin_url, log, pct, with_db
 from saas.clients import crypto
-from saas.clients.imports import do_upload, mapped_rows, run_import
+from saas.clients.imports.rows import mapped_rows
+from saas.clients.imports.service import do_upload, run_import
 from saas.clients.models import Client
 from saas.clients.operations import do_add_operation, refresh_all_metrics
 from saas.clients.queries import decode_cursor, list_clients, parse_filter
-from saas.config import normalise_database_url
+from saas.core.config import normalise_database_url
 from saas.core.db import Database
-from saas.migrate import migrate_shared
-from saas.tenants.service import do_create_tenant
+from saas.admin.migrate import migrate_shared
+from saas.accounts.service import do_create_tenant
+from saas.wiring import wire
+from saas.core import clock
+
+wire()
 
 SEED, POOL, CHUNK, WARMUP, ADD_OPS = 20240601, 2000, 1_000_000, 3, 200
-TODAY = date.today()
+TODAY = clock.today()
 CLIENT_COLUMNS = ["id", "last_name", "first_name", "middle_name", "birth_date", "phone", "email", "passport_enc",
                   "passport_key_id", "passport_bidx", "passport_mask", "tags"]
 OP_COLUMNS = ["client_id", "kind", "occurred_on", "amount", "due_on", "paid_on"]
@@ -119,7 +124,8 @@ def client_rows(n: int, pools: Pools, rnd: random.Random) -> list[tuple]:
         enc = key_id = bidx = mask = None
         if rnd.random() < 0.05:
             series, number = passport()
-            (enc, key_id), bidx, mask = rnd.choice(ciphers), crypto.blind_index(series + number), crypto.mask(series, number)
+            enc, key_id = rnd.choice(ciphers)
+            bidx, mask = crypto.blind_index(series + number), crypto.mask(series, number)
         r = rnd.random()
         tags = ["blacklist"] if r < 0.001 else ["vip"] if r < 0.05 else ["опт"] if r < 0.15 else []
         rows.append((i, *pools.person(), pools.birth(), f"+79{phone:09d}", pools.email(i), enc, key_id, bidx, mask,
@@ -275,7 +281,8 @@ async def measure_import(db: Database, raw: asyncpg.Connection, rows: int, pools
             "normalise_seconds": round(normalise_seconds, 2), "normalise_rejected": normalise_rejected,
             "copy_into_clients_table_seconds": round(table_copy_seconds, 2),
             "ratio_to_copy_into_clients_table": round(seconds / table_copy_seconds, 1),
-            "file_mb": round(len(data) / 2**20, 1), "counts": counts, "goal_within_3x_copy": seconds <= 3 * copy_seconds}
+            "file_mb": round(len(data) / 2**20, 1), "counts": counts,
+            "goal_within_3x_copy": seconds <= 3 * copy_seconds}
 
 
 async def copy_into_real_table(db: Database, raw: asyncpg.Connection, schema: str) -> float:
@@ -284,7 +291,7 @@ async def copy_into_real_table(db: Database, raw: asyncpg.Connection, schema: st
     tags…) cost with no parsing, matching or checking at all."""
     columns = ["last_name", "first_name", "middle_name", "birth_date", "phone", "email", "consent", "tags",
                "product_group_ids", "direction_ids", "custom", "import_id"]
-    records = await raw.fetch(f'SELECT {", ".join(columns)} FROM "{schema}".clients ORDER BY id')  # noqa: S608
+    records = await raw.fetch(f'SELECT {", ".join(columns)} FROM "{schema}".clients ORDER BY id')
     async with db.session() as s:
         floor_schema = (await do_create_tenant(s, "Bench Import Floor")).schema_name
     started = time.perf_counter()

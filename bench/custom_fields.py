@@ -40,6 +40,9 @@ from bench.analytics import bench_tenant, ensure_server
 from bench.clients import compare, ms_since
 from bench.tenants import log
 from saas.clients.queries import count_clients, list_clients, parse_filter
+from saas.wiring import wire
+
+wire()
 
 WARMUP = 3
 CARS = ["BMW", "Audi", "Mercedes-Benz", "Volkswagen", "Toyota", "Lexus", "Kia", "Hyundai", "Lada", "Renault",

@@ -39,13 +39,16 @@ os.environ["SAAS_ENV"] = "test"  # before any saas import: get_settings() is cac
 os.environ.setdefault("DATA_DIR", tempfile.mkdtemp(prefix="kt_bench_data_"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import asyncpg  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+import asyncpg
+from sqlalchemy.engine import make_url
 
-from saas.config import normalise_database_url  # noqa: E402
-from saas.core.db import Database  # noqa: E402
-from saas.migrate import MIGRATIONS, head, migrate_shared, migrate_tenants_parallel, tenant_ddl  # noqa: E402
-from saas.tenants.service import do_create_tenant  # noqa: E402
+from saas.core.config import normalise_database_url
+from saas.core.db import Database
+from saas.admin.migrate import MIGRATIONS, head, migrate_shared, migrate_tenants_parallel, tenant_ddl
+from saas.accounts.service import do_create_tenant
+from saas.wiring import wire
+
+wire()
 
 FLOOR_REPS = LAST = 200
 REVISION = '''"""bench: one additive column"""
@@ -189,7 +192,8 @@ async def run(n: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tenants", type=lambda v: max(1, int(v)), default=2000, help="how many tenants to create (default 2000)")
+    parser.add_argument("--tenants", type=lambda v: max(1, int(v)), default=2000,
+                        help="how many tenants to create (default 2000)")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args.tenants))), flush=True)
 

@@ -5,6 +5,7 @@ browsers here, so the tests drive the system Chromium (CHROMIUM_PATH, /usr/bin/c
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterator
@@ -41,7 +42,5 @@ def _screenshot(request: pytest.FixtureRequest, page: Page) -> Iterator[None]:
     pages = [p for ctx in browser.contexts for p in ctx.pages] if browser else [page]
     for i, p in enumerate(pages, start=1):
         suffix = "" if i == 1 else f"-{i}"
-        try:
+        with contextlib.suppress(Exception):  # the page may be closed already; a screenshot is a nicety
             p.screenshot(path=str(ARTIFACTS / f"{name}{suffix}.png"), full_page=True)
-        except Exception:  # noqa: BLE001 - the page may be closed already; a screenshot is a nicety
-            pass

@@ -14,7 +14,7 @@ from e2e.conftest import ARTIFACTS
 from e2e.test_foundation import (
     PASSWORD, NewContext, fill_login, logout, mail_link, signup, unique_company, unique_email, visit,
 )
-from testkit import cli, platform_admin
+from testkit import platform_admin
 
 ADMIN_PASSWORD = "platform admin pass 1"
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
@@ -27,7 +28,8 @@ def test_try_the_demo_reaches_the_dashboard_and_builds_a_campaign(page: Page, wo
     expect(page.locator("html")).to_have_attribute("lang", "en")
     assert page.locator("svg.chart").count() >= 5
     # the model the refresh chose on its backtest, and why
-    expect(page.locator(".method-note")).to_contain_text(re.compile(r"(Pareto|BG|MBG)/NBD model .* It was chosen because"))
+    expect(page.locator(".method-note")).to_contain_text(
+        re.compile(r"(Pareto|BG|MBG)/NBD model .* It was chosen because"))
     page.screenshot(path=str(ARTIFACTS / "demo-dashboard.png"), full_page=True)
 
     # the refresh button's progress finishes with new numbers ("last refreshed" moves)
@@ -81,7 +83,7 @@ def test_try_the_demo_reaches_the_dashboard_and_builds_a_campaign(page: Page, wo
     page.screenshot(path=str(ARTIFACTS / "demo-campaign-list.png"), full_page=True)
     with page.expect_download() as download:
         page.get_by_role("link", name="CSV").click()
-    content = open(download.value.path(), encoding="utf-8-sig").read().splitlines()
+    content = Path(download.value.path()).read_text(encoding="utf-8-sig").splitlines()
     members = page.locator("table tbody tr").count()
     controls = page.locator("table tbody .badge", has_text="control").count()
     assert len(content) - 1 == members - controls

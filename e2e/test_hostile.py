@@ -25,7 +25,7 @@ from e2e.test_clients import (
 )
 from e2e.test_foundation import signup, visit
 from saas.clients.contacts import normalise_email
-from saas.clients.importing import formula_safe
+from saas.core.values import formula_safe
 from tests.integration.test_bad_files import PAYLOADS, TEXT_COLUMNS
 
 SCRIPT, IMG = "<script>alert(1)</script>", '"><img src=x onerror=alert(1)>'

@@ -11,13 +11,13 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 from redis.asyncio import Redis
 
-from saas.config import Settings, get_settings
+from saas.core.config import Settings, get_settings
 from saas.core.db import Database
+from saas.wiring import wire
 from saas.admin import guard as admin_guard
 from saas.admin.routes import admin_router
-from saas.tenants.api import api_router
+from saas.accounts.api import api_router
 from saas.analytics import api as analytics_api
-from saas.analytics import live as analytics_live
 from saas.analytics import routes as analytics_routes
 from saas.campaigns import api as campaign_api
 from saas.campaigns import routes as campaign_routes
@@ -25,18 +25,19 @@ from saas.clients import admin_routes as client_admin_routes
 from saas.clients import api as client_api
 from saas.clients import custom_routes
 from saas.clients import duplicates
-from saas.clients import import_routes
+from saas.clients.imports import routes as import_routes
 from saas.clients import routes as client_routes
-from saas.tenants import account_routes
-from saas.tenants import routes as tenant_routes
-from saas.web import routes as web_routes
-from saas.web.deps import provide_db, provide_settings, provide_user, tenant_ctx
-from saas.web.errors import EXCEPTION_HANDLERS, refuse_nul
-from saas.web.i18n import best_locale, set_locale
-from saas.web.openapi import StrictStructSchemaPlugin
-from saas.web.render import ROOT, template_config
-from saas.web.security import OriginCheck, SecurityHeaders
-from saas.web.sessions import SessionMiddleware
+from saas.accounts import company_routes as account_routes
+from saas.backup import routes as backup_routes
+from saas.accounts import routes as tenant_routes
+from saas.core.web import routes as web_routes
+from saas.accounts.deps import provide_db, provide_settings, provide_user, tenant_ctx
+from saas.core.web.errors import EXCEPTION_HANDLERS, refuse_nul
+from saas.core.i18n import best_locale, set_locale
+from saas.core.web.openapi import StrictStructSchemaPlugin
+from saas.core.web.render import ROOT, template_config
+from saas.core.web.security import OriginCheck, SecurityHeaders
+from saas.core.web.sessions import SessionMiddleware
 
 MAX_BODY = 100 * 1024 * 1024  # the import limit; the import form says so
 
@@ -58,7 +59,8 @@ def workspace_router() -> Router:
         path="/t/{slug:str}",
         route_handlers=[*tenant_routes.WORKSPACE_HANDLERS, *client_routes.HANDLERS, *import_routes.HANDLERS,
                         *client_admin_routes.HANDLERS, *duplicates.HANDLERS, *analytics_routes.HANDLERS,
-                        *campaign_routes.HANDLERS, *account_routes.HANDLERS, *custom_routes.HANDLERS],
+                        *campaign_routes.HANDLERS, *account_routes.HANDLERS, *backup_routes.HANDLERS,
+                        *custom_routes.HANDLERS],
         dependencies={"ctx": Provide(tenant_ctx)},
         include_in_schema=False,
     )
@@ -71,8 +73,7 @@ def pages_router() -> Router:
 
 
 def build_app(settings: Settings) -> Litestar:
-    analytics_api.register()  # the clients API shows scores through it (analytics sits above clients)
-    analytics_live.register()  # a write to a client's operations re-scores that client
+    wire()  # hooks and subscribers the higher packages give the lower ones
     if not settings.database_url or not settings.redis_url:
         raise SystemExit("configuration error: DATABASE_URL and REDIS_URL must be set for the web process "
                          "(`saas run` sets them for the embedded servers)")

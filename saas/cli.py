@@ -7,10 +7,21 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from saas.config import ConfigError, Settings, get_settings
+from saas.core.config import ConfigError, Settings, get_settings
+from saas.wiring import wire
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from saas.core.db import Database
+    from saas.core.models import Tenant
+
+T = TypeVar("T")
 
 
 def _stdin_password(prompt: str) -> str:
@@ -35,10 +46,10 @@ def services(*, redis: bool = False) -> Settings:
     return get_settings()
 
 
-def _run(coro_fn, settings: Settings):  # noqa: ANN001, ANN202
+def _run(coro_fn: Callable[[Database], Awaitable[T]], settings: Settings) -> T:
     from saas.core.db import Database
 
-    async def main():  # noqa: ANN202
+    async def main() -> T:
         db = Database(settings.database_url, pool_size=5)
         try:
             return await coro_fn(db)
@@ -62,7 +73,7 @@ def main() -> None:
 @click.option("--processes", default=2, show_default=True, help="Tenant schemas migrate in this many processes.")
 def migrate(processes: int) -> None:
     """Migrate the shared schema, then every tenant schema (resumable, with progress)."""
-    from saas.migrate import migrate_all
+    from saas.admin.migrate import migrate_all
 
     settings = services()
     _run(lambda db: migrate_all(db.engine, echo=click.echo, processes=processes), settings)
@@ -83,13 +94,11 @@ def web() -> None:
 @click.option("--queue", "queues", multiple=True, help="Queue names (default: default).")
 def worker(burst: bool, queues: tuple[str, ...]) -> None:
     """Run one RQ worker."""
-    from saas.admin.jobs import ensure_maintenance
-    from saas.analytics.jobs import ensure_nightly
-    from saas.jobs import run_worker
+    from saas.core.jobs import PERIODIC, ensure_scheduled, run_worker
 
     settings = services(redis=True)
-    ensure_nightly(settings)
-    ensure_maintenance(settings)
+    for name in PERIODIC:  # the nightly refresh, the platform's hourly maintenance (registered by wire())
+        ensure_scheduled(settings, name)
     run_worker(settings, burst=burst, queues=list(queues) or None)
 
 
@@ -97,7 +106,7 @@ def worker(burst: bool, queues: tuple[str, ...]) -> None:
 def run() -> None:
     """Start everything: embedded PostgreSQL and Redis when unset, migrate, web and one worker."""
     from saas import embedded
-    from saas.migrate import migrate_all
+    from saas.admin.migrate import migrate_all
 
     settings = services(redis=True)
     _run(lambda db: migrate_all(db.engine, echo=click.echo), settings)
@@ -109,7 +118,7 @@ def run() -> None:
     click.echo(f"Kartoteka is running at {settings.base_url} (Ctrl-C stops it)")
     stopping = False
 
-    def stop(*_args) -> None:  # noqa: ANN002
+    def stop(*_args: object) -> None:
         nonlocal stopping
         stopping = True
 
@@ -174,12 +183,12 @@ def tenants() -> None:
 @click.option("--owner-name", default=None)
 def tenants_create(name: str, owner_email: str, owner_name: str | None) -> None:
     """Create a company and its owner (password on stdin). Prints the slug."""
-    from saas.tenants import service
+    from saas.accounts import service
 
     password = _stdin_password("Owner password")
     settings = services()
 
-    async def go(db):  # noqa: ANN001, ANN202
+    async def go(db: Database) -> str:
         async with db.session() as s:
             user = await service.get_user_by_email(s, owner_email)
             if user is None:
@@ -196,11 +205,11 @@ def tenants_list() -> None:
     """List the companies."""
     from sqlalchemy import select
 
-    from saas.tenants.models import Tenant
+    from saas.core.models import Tenant
 
     settings = services()
 
-    async def go(db):  # noqa: ANN001, ANN202
+    async def go(db: Database) -> list[Tenant]:
         async with db.session() as s:
             return list(await s.scalars(select(Tenant).order_by(Tenant.id)))
 
@@ -221,11 +230,11 @@ def passports_rekey(slug: str | None) -> None:
     from sqlalchemy import select
 
     from saas.clients.rekey import rekey_passports
-    from saas.tenants.models import Tenant
+    from saas.core.models import Tenant
 
     settings = services()
 
-    async def go(db):  # noqa: ANN001, ANN202
+    async def go(db: Database) -> None:
         async with db.session() as s:
             query = select(Tenant.slug, Tenant.schema_name).order_by(Tenant.id)
             companies = (await s.execute(query.where(Tenant.slug == slug) if slug else query)).all()
@@ -246,13 +255,13 @@ def _cli_actor() -> str:
         return "cli"
 
 
-def _tenant_change(slug: str, change) -> str:  # noqa: ANN001 - change(session, tenant, actor) -> awaitable
+def _tenant_change(slug: str, change: Callable[[AsyncSession, Tenant, str], Awaitable[object]]) -> str:
     """Run one platform change on the company at SLUG in one transaction; returns its status after."""
     from saas.admin import service
 
     settings = services()
 
-    async def go(db):  # noqa: ANN001, ANN202
+    async def go(db: Database) -> str:
         async with db.session() as s:
             tenant = await service.get_by_slug(s, slug)
             await s.refresh(tenant, with_for_update=True)
@@ -317,7 +326,7 @@ def tenants_export(slug: str, out: str) -> None:
 
     settings = services()
 
-    async def go(db):  # noqa: ANN001, ANN202
+    async def go(db: Database) -> dict[str, Any]:
         async with db.session() as s:
             tenant = await service.get_by_slug(s, slug)
         manifest = await export.export_tenant(db, tenant, Path(out))
@@ -352,11 +361,11 @@ def tokens() -> None:
 @click.option("--name", required=True)
 def tokens_create(slug: str, role: str, name: str) -> None:
     """Create an API token; it is printed once, as the only line."""
-    from saas.tenants import service
+    from saas.accounts import service
 
     settings = services()
 
-    async def go(db):  # noqa: ANN001, ANN202
+    async def go(db: Database) -> str:
         async with db.session() as s:
             tenant = await service.get_tenant_by_slug(s, slug)
             if tenant is None:
@@ -376,12 +385,12 @@ def admin() -> None:
 @click.option("--name", default="Platform admin")
 def admin_create(email: str, name: str) -> None:
     """Create a platform admin (password on stdin)."""
-    from saas.tenants import service
+    from saas.accounts import service
 
     password = _stdin_password("Password")
     settings = services()
 
-    async def go(db):  # noqa: ANN001, ANN202
+    async def go(db: Database) -> str:
         async with db.session() as s:
             user = await service.get_user_by_email(s, email)
             if user is None:
@@ -392,8 +401,8 @@ def admin_create(email: str, name: str) -> None:
     click.echo(f"platform admin: {_form_guard(lambda: _run(go, settings))}")
 
 
-def _form_guard(fn):  # noqa: ANN001, ANN202
-    from saas.tenants.service import FormError
+def _form_guard(fn: Callable[[], T]) -> T:
+    from saas.core.errors import FormError
 
     try:
         return fn()
@@ -402,11 +411,10 @@ def _form_guard(fn):  # noqa: ANN001, ANN202
 
 
 def _register_domain_commands() -> None:
-    from saas.analytics import live
     from saas.analytics.cli import analytics
 
     main.add_command(analytics)
-    live.register()  # every command that writes operations (worker jobs, the demo) re-scores those clients
+    wire()  # every command (worker jobs, the demo, tenant creation) runs with the hooks in place
 
 
 _register_domain_commands()

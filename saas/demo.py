@@ -52,9 +52,11 @@ from saas.clients.operations import refresh_all_metrics
 from saas.clients.service import _apply_passport
 from saas.core import clock
 from saas.core.db import Database, bind, ident
-from saas.tenants import service as accounts
-from saas.tenants.models import Membership, Tenant, User
-from saas.web.security import hash_password
+from saas.core.text import TRANSLIT, slugify
+from saas.accounts import service as accounts
+from saas.accounts.models import Membership, User
+from saas.core.models import Tenant
+from saas.core.web.security import hash_password
 
 DEFAULT_NAME = "Дом и Ремонт"
 DOMAIN = "demo.kartoteka.local"  # reserved (.local): never deliverable; signup refuses it, login does not
@@ -101,7 +103,7 @@ class DemoError(Exception):
 
 def demo_emails(slug: str) -> list[str]:
     """The team's logins: owner@demo.kartoteka.local for the default demo, owner@<slug>.demo… else."""
-    domain = DOMAIN if slug == accounts.slugify(DEFAULT_NAME) else f"{slug}.{DOMAIN}"
+    domain = DOMAIN if slug == slugify(DEFAULT_NAME) else f"{slug}.{DOMAIN}"
     return [f"{role}@{domain}" for role, _name in TEAM]
 
 
@@ -154,7 +156,8 @@ async def add_demo_campaigns(session: AsyncSession, tenant: Tenant, rng: np.rand
     today = today or clock.today()
     actor = "system:demo"
     finished = await campaigns.do_save_campaign(session, {
-        "name": "Осенняя распродажа", "goal": "Вернуть клиентов под угрозой ухода и потерянных, напомнить о себе активным",
+        "name": "Осенняя распродажа",
+        "goal": "Вернуть клиентов под угрозой ухода и потерянных, напомнить о себе активным",
         "channel": "email", "criteria": {"any": [{"status": ["active", "at_risk", "lost"]}]}, "ranking": "clv",
         "size": 1200, "control_share": 0.2, "starts_on": today - timedelta(days=60),
         "ends_on": today - timedelta(days=30)}, actor)
@@ -192,7 +195,7 @@ async def add_demo_campaigns(session: AsyncSession, tenant: Tenant, rng: np.rand
 
 async def _claim(s: AsyncSession, name: str, reset: bool) -> str:
     """The name to create: `name` after deleting its demo (reset), else the first free 'name N'."""
-    existing = await accounts.get_tenant_by_slug(s, accounts.slugify(name))
+    existing = await accounts.get_tenant_by_slug(s, slugify(name))
     if existing is None:
         return name
     if reset:
@@ -201,7 +204,7 @@ async def _claim(s: AsyncSession, name: str, reset: bool) -> str:
         await _delete(s, existing)
         return name
     n = 2
-    while await accounts.get_tenant_by_slug(s, accounts.slugify(f"{name} {n}")) is not None:
+    while await accounts.get_tenant_by_slug(s, slugify(f"{name} {n}")) is not None:
         n += 1
     return f"{name} {n}"
 
@@ -300,7 +303,7 @@ def _history(rng: np.random.Generator, n: int, days: int, start: np.datetime64) 
 
 
 def _latin(word: str) -> str:
-    return "".join(ch for ch in "".join(accounts._TRANSLIT.get(c, c) for c in word.lower()) if "a" <= ch <= "z")
+    return "".join(ch for ch in "".join(TRANSLIT.get(c, c) for c in word.lower()) if "a" <= ch <= "z")
 
 
 def _cards(fake: Faker, rng: np.random.Generator, h: dict[str, Any], start: np.datetime64,
@@ -445,7 +448,7 @@ def demo_job(clients: int = 5000, years: int = 3, seed: int = 42) -> dict[str, A
     """RQ entry for the landing page's "Try the demo" (development only)."""
     import asyncio
 
-    from saas.config import get_settings
+    from saas.core.config import get_settings
 
     async def main() -> dict[str, Any]:
         db = Database(get_settings().database_url, pool_size=2)
@@ -464,7 +467,7 @@ def demo_job(clients: int = 5000, years: int = 3, seed: int = 42) -> dict[str, A
 
 async def _existing_default(db: Database) -> dict[str, Any] | None:
     async with db.session() as s:
-        tenant = await accounts.get_tenant_by_slug(s, accounts.slugify(DEFAULT_NAME))
+        tenant = await accounts.get_tenant_by_slug(s, slugify(DEFAULT_NAME))
     if tenant is None or not tenant.is_demo:
         return None
     return {"slug": tenant.slug, "owner_email": demo_emails(tenant.slug)[0], "password": "demo-42-pass"}

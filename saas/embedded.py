@@ -11,7 +11,9 @@ import asyncio
 import atexit
 import subprocess
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -33,7 +35,7 @@ def start_postgres(data_dir: Path) -> str:
     return admin_url.replace("/postgres?", f"/{EMBEDDED_DB}?", 1)
 
 
-def _run_sync(coro) -> None:  # noqa: ANN001
+def _run_sync(coro: Coroutine[Any, Any, None]) -> None:
     """asyncio.run, also when called from code already inside an event loop (a benchmark, a test)."""
     try:
         asyncio.get_running_loop()
@@ -83,7 +85,7 @@ def start_redis(data_dir: Path) -> tuple[str, subprocess.Popen | None]:
     store = data_dir / "redis"
     store.mkdir(parents=True, exist_ok=True)
     socket_path.unlink(missing_ok=True)
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # noqa: S603 - the wheel's redis-server, arguments of our own
         [
             redis_binary(), "--port", "0", "--unixsocket", str(socket_path), "--unixsocketperm", "700",
             "--dir", str(store), "--appendonly", "yes", "--save", "", "--daemonize", "no",

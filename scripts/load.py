@@ -8,10 +8,11 @@
 3. Start `saas web` (one uvicorn process) and `saas worker` as subprocesses, as `saas run` does.
 4. Closed loop: --users virtual users, no think time. Each user first logs in to a company through
    the form (argon2), then acts for --duration seconds; each "login" action moves it to another
-   company, so every company is used. The mix (weights in MIX): client list searches (page and htmx active search), card views,
-   operations added through the card's form (htmx, CSRF field), campaign previews (the builder's form
-   and the API), API reads (list, card, operations), API writes (operations and new clients), and
-   /healthz as the floor (it runs SELECT 1 and a Redis PING, through the same server and middleware).
+   company, so every company is used. The mix (weights in MIX): client list searches (page and htmx
+   active search), card views, operations added through the card's form (htmx, CSRF field), campaign
+   previews (the builder's form and the API), API reads (list, card, operations), API writes
+   (operations and new clients), and /healthz as the floor (it runs SELECT 1 and a Redis PING,
+   through the same server and middleware).
    Before that, one user alone runs each kind --quiet-rounds times: the unloaded p50 of each kind,
    against which the loaded figures show the queueing.
 5. Verify: every write carries a unique note; each acknowledged (2xx) write must be found in the
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -40,11 +42,11 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+from saas.core import clock
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN = secrets.token_hex(4)
@@ -108,15 +110,15 @@ class Stack:
             DATABASE_URL=db_url, REDIS_URL=redis_url, REDIS_PREFIX=NAME, DATA_DIR=str(data), HOST="127.0.0.1",
             PORT=str(self.port), BASE_URL=self.base, SAAS_ENV="development",
         )
-        from saas.config import get_settings
+        from saas.core.config import get_settings
 
         get_settings.cache_clear()
 
     def start(self) -> None:
         for role in ("web", "worker"):
-            out = open(self.tmp / f"{role}.log", "wb")  # noqa: SIM115 - closed with the process
-            self.procs.append(subprocess.Popen([sys.executable, "-m", "saas.cli", role], env=os.environ.copy(),
-                                               stdout=out, stderr=subprocess.STDOUT, cwd=ROOT))
+            with open(self.tmp / f"{role}.log", "wb") as out:  # the child writes through its own descriptor
+                self.procs.append(subprocess.Popen([sys.executable, "-m", "saas.cli", role], env=os.environ.copy(),
+                                                   stdout=out, stderr=subprocess.STDOUT, cwd=ROOT))
             if role == "web":
                 self.web_pid = self.procs[-1].pid
         deadline = time.monotonic() + 30
@@ -148,15 +150,13 @@ class Stack:
 
         for proc in reversed(self.procs):
             stop_process(proc)
-        try:
+        with contextlib.suppress(Exception):  # best effort: a shared Redis keeps a few stray keys at worst
             import redis
 
             r = redis.Redis.from_url(self.redis_url)
             for pattern in (f"{NAME}*", f"rq:*{NAME}*"):
                 for key in r.scan_iter(pattern, count=1000):
                     r.delete(key)
-        except Exception:  # noqa: BLE001 - best effort: a shared Redis keeps a few stray keys at worst
-            pass
         if self.admin_url:
             asyncio.run(_admin_sql(self.admin_url, f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)'))
         if self.embedded_pg:  # stop it now: its data directory is removed next
@@ -196,8 +196,11 @@ async def seed(tenants: int, clients: int) -> list[Company]:
 
     from saas.core.db import Database
     from saas.demo import create_demo
-    from saas.migrate import migrate_all
-    from saas.tenants import service
+    from saas.admin.migrate import migrate_all
+    from saas.accounts import service
+    from saas.wiring import wire
+
+    wire()
 
     db = Database(os.environ["DATABASE_URL"].replace("postgresql://", "postgresql+asyncpg://", 1), pool_size=4)
     await migrate_all(db.engine, echo=lambda _m: None)
@@ -310,7 +313,8 @@ class User:
             note = self.note()
             await self.write(c, note, kind, "POST", f"{base}/clients/{self.write_client()}/operations",
                              self.web, headers={**htmx, "HX-Target": "operations"}, data={
-                                 "kind": rng.choice(("sale", "sale", "service")), "occurred_on": date.today().isoformat(),
+                                 "kind": rng.choice(("sale", "sale", "service")),
+                                 "occurred_on": clock.today().isoformat(),
                                  "amount": f"{rng.randint(100, 20000)}.{rng.randint(0, 99):02d}", "note": note,
                                  "_csrf_token": self.web.cookies.get("csrftoken", "")})
         elif kind == "campaign_preview":
@@ -329,7 +333,8 @@ class User:
         elif kind == "api_read":
             pick = rng.random()
             if pick < 0.4:
-                await self.call(kind, "GET", "/api/v1/clients", self.api, headers=api, params={"q": rng.choice(c.terms)})
+                await self.call(kind, "GET", "/api/v1/clients", self.api, headers=api,
+                                params={"q": rng.choice(c.terms)})
             elif pick < 0.8:
                 await self.call(kind, "GET", f"/api/v1/clients/{rng.choice(c.client_ids)}", self.api, headers=api)
             else:
@@ -340,7 +345,7 @@ class User:
             if rng.random() < 0.8:
                 await self.write(c, note, kind, "POST", f"/api/v1/clients/{self.write_client()}/operations",
                                  self.api, headers=api, json={
-                                     "kind": "sale", "occurred_on": date.today().isoformat(),
+                                     "kind": "sale", "occurred_on": clock.today().isoformat(),
                                      "amount": f"{rng.randint(100, 20000)}.50", "product_group": rng.choice(c.groups),
                                      "note": note})
             else:
@@ -410,7 +415,8 @@ async def verify(companies: list[Company]) -> dict[str, tuple[set[str], int]]:
         for c in companies:
             async with db.session(c.schema) as s:
                 notes = set(await s.scalars(text(
-                    "SELECT note FROM operations WHERE note LIKE :p UNION ALL SELECT note FROM clients WHERE note LIKE :p"),
+                    "SELECT note FROM operations WHERE note LIKE :p "
+                    "UNION ALL SELECT note FROM clients WHERE note LIKE :p"),
                     {"p": f"load-{RUN}-%"}))
                 found[c.schema] = (notes, int(await s.scalar(text(MISMATCHES))))
     finally:

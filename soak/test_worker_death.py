@@ -7,7 +7,7 @@ tests/integration/test_worker_death.py.
 It used to end "failed" in about half the runs: the campaign page's status check looked the job up
 with Queue.fetch_job on the default queue, which answers None for a job of another queue ("death"
 here), so whenever a poll landed while the retry was building, the build was judged missing and
-marked failed over the list it was writing. Fixed in saas.jobs.rq_status.
+marked failed over the list it was writing. Fixed in saas.core.jobs.rq_status.
 """
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ import time
 import httpx
 from sqlalchemy import text
 
-from saas.tenants.models import Job
-from saas.config import get_settings
+from saas.core.models import Job
+from saas.core.config import get_settings
 from saas.core.db import Database
-from saas.jobs import enqueue, rq_job_id
+from saas.core.jobs import enqueue, rq_job_id
 from testkit import Browser, cli
 from tests.integration.test_scoring import schema_of, seed
 
@@ -73,7 +73,7 @@ def test_killed_worker_leaves_the_previous_list_and_the_retry_finishes(base_url,
             try:
                 await probe.execute(text("UPDATE campaigns SET status = status WHERE id = :c"), {"c": cid})
                 blocked = False
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - the lock timeout, in whatever the driver wraps it
                 blocked = True
             await probe.close()
             assert blocked, "the lock does not hold"

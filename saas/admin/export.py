@@ -20,8 +20,8 @@ from uuid import UUID
 from sqlalchemy import text
 
 from saas.core.db import Database, check_schema, qualified
-from saas.tenants.models import Tenant
-from saas.tenants.service import now
+from saas.core.models import Tenant
+from saas.core.clock import now
 
 BATCH = 1000
 FORMAT = "kartoteka-tenant-export"

@@ -19,13 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from saas.admin.service import audit
 from saas.core import clock
-from saas.tenants import service
-from saas.tenants.models import User
-from saas.web import sessions
-from saas.web.deps import LoginRequired
-from saas.web.i18n import _
-from saas.web.render import redirect, render
-from saas.web.security import Throttle
+from saas.accounts import service
+from saas.accounts.models import User
+from saas.core.web import sessions
+from saas.core.errors import LoginRequired
+from saas.core.i18n import _
+from saas.core.web.render import redirect, render
+from saas.core.web.security import Throttle
 
 ADMIN_IDLE_SECONDS = 30 * 60
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]

@@ -11,10 +11,10 @@ from rq.job import Job
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from saas.config import Settings
-from saas.jobs import QUEUES, queue_name, sync_redis
-from saas.migrate import head
-from saas.tenants.models import Tenant
+from saas.core.config import Settings
+from saas.core.jobs import QUEUES, queue_name, sync_redis
+from saas.admin.migrate import head
+from saas.core.models import Tenant
 
 FAILED_SHOWN = 50
 
@@ -37,7 +37,7 @@ def _error(job: Job) -> str:
     """The end of the traceback, from the latest result (RQ 2 keeps it there)."""
     try:
         result = job.latest_result()
-        text = (result.exc_string if result is not None else "") or job._exc_info or ""  # noqa: SLF001
+        text = (result.exc_string if result is not None else "") or job._exc_info or ""  # noqa: SLF001 - exc_info without its deprecation
     except Exception:  # noqa: BLE001 - an unreadable result is shown as such
         text = ""
     lines = [ln for ln in text.strip().splitlines() if ln.strip()]

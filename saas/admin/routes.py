@@ -4,9 +4,10 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from litestar import Request, Router, get, post
 from litestar.background_tasks import BackgroundTask
@@ -17,10 +18,14 @@ from litestar.response import File
 
 from saas.admin import export, guard, health, service, stats
 from saas.admin.guard import AdminCtx
-from saas.tenants.limits import KINDS, PLANS, limits_for
-from saas.tenants.service import FormError, now
-from saas.web.i18n import _
-from saas.web.render import flash, redirect, render
+from saas.accounts.limits import KINDS, PLANS, limits_for
+from saas.core.clock import now
+from saas.core.errors import FormError
+from saas.core.i18n import _
+from saas.core.web.render import flash, redirect, render
+
+if TYPE_CHECKING:
+    from saas.core.models import Tenant
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 STATS_MAX_AGE = timedelta(hours=1)
@@ -63,7 +68,8 @@ async def tenant_detail(request: Request, admin: AdminCtx, tenant_id: int) -> An
     return await _tenant_page(request, admin, tenant_id)
 
 
-async def _change(request: Request, admin: AdminCtx, tenant_id: int, action, done: str) -> Any:  # noqa: ANN001
+async def _change(request: Request, admin: AdminCtx, tenant_id: int, action: Callable[[Tenant], Awaitable[object]],
+                  done: str) -> Any:
     tenant = await service.access_tenant(admin.db, tenant_id, lock=True)
     try:
         await action(tenant)

@@ -16,11 +16,13 @@ from litestar.exceptions import NotFoundException
 from sqlalchemy import BigInteger, DateTime, String, Text, cast, delete, func, literal, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from saas.core.db import bind, check_schema, ident
-from saas.tenants.limits import KINDS, PLANS
-from saas.tenants.models import Membership, PlatformAudit, Tenant, User
-from saas.tenants.service import FormError, now
-from saas.web.i18n import _
+from saas.core.db import Database, bind, check_schema, ident
+from saas.accounts.limits import KINDS, PLANS
+from saas.accounts.models import Membership, PlatformAudit, User
+from saas.core.models import Tenant
+from saas.core.clock import now
+from saas.core.errors import FormError
+from saas.core.i18n import _
 
 GRACE_DAYS = 30
 PAGE = 50
@@ -180,7 +182,7 @@ async def do_restore(db: AsyncSession, tenant: Tenant, actor: str) -> Tenant:
 
 async def _catch_up_schema(db: AsyncSession, tenant: Tenant) -> None:
     """Deleted schemas are skipped by `saas migrate`; bring a restored one to head, in this transaction."""
-    from saas.migrate import _upgrade, head
+    from saas.admin.migrate import _upgrade, head
 
     if tenant.schema_version == head("tenant"):
         return
@@ -227,8 +229,8 @@ async def do_set_plan(db: AsyncSession, tenant: Tenant, actor: str, plan: str, r
 
 
 async def due_for_purge(db: AsyncSession, at: datetime | None = None) -> list[int]:
-    return list(await db.scalars(select(Tenant.id).where(Tenant.status == "deleted", Tenant.purge_after <= (at or now()))
-                                 .order_by(Tenant.purge_after)))
+    due = select(Tenant.id).where(Tenant.status == "deleted", Tenant.purge_after <= (at or now()))
+    return list(await db.scalars(due.order_by(Tenant.purge_after)))
 
 
 async def do_purge(db: AsyncSession, tenant_id: int, actor: str) -> dict[str, Any] | None:
@@ -256,7 +258,7 @@ async def do_purge(db: AsyncSession, tenant_id: int, actor: str) -> dict[str, An
     return record
 
 
-async def purge_due(database, actor: str = "job:purge") -> list[dict[str, Any]]:  # noqa: ANN001 - a Database
+async def purge_due(database: Database, actor: str = "job:purge") -> list[dict[str, Any]]:
     """Purge every company past its grace period, each in its own transaction."""
     async with database.session() as s:
         ids = await due_for_purge(s)

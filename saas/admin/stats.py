@@ -8,9 +8,10 @@ from typing import Any
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from saas.core.db import check_schema, qualified
-from saas.tenants.models import Membership, Tenant
-from saas.tenants.service import now
+from saas.core.db import Database, check_schema, qualified
+from saas.accounts.models import Membership
+from saas.core.models import Tenant
+from saas.core.clock import now
 
 STORAGE = ("SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
            "WHERE c.relnamespace = to_regnamespace(:s) AND c.relkind IN ('r', 'm')")
@@ -22,8 +23,8 @@ async def measure(db: AsyncSession, tenant: Tenant) -> dict[str, Any]:
     if await db.scalar(text("SELECT to_regclass(:t) IS NULL"), {"t": qualified(schema, "clients")}):
         return {"users": int(users), "missing_schema": True}
     counts = (await db.execute(text(
-        f"SELECT (SELECT count(*) FROM {qualified(schema, 'clients')} WHERE erased_at IS NULL), "  # noqa: S608 - checked name
-        f"(SELECT count(*) FROM {qualified(schema, 'operations')}), "  # noqa: S608 - checked name
+        f"SELECT (SELECT count(*) FROM {qualified(schema, 'clients')} WHERE erased_at IS NULL), "  # noqa: S608 - checked schema
+        f"(SELECT count(*) FROM {qualified(schema, 'operations')}), "
         f"(SELECT count(*) FROM {qualified(schema, 'campaigns')})"))).one()
     storage = await db.scalar(text(STORAGE), {"s": schema})
     return {"users": int(users), "clients": int(counts[0]), "operations": int(counts[1]),
@@ -36,7 +37,7 @@ async def refresh(db: AsyncSession, tenant: Tenant) -> dict[str, Any]:
     return tenant.stats
 
 
-async def refresh_stale(database, limit: int = 2000) -> int:  # noqa: ANN001 - a Database
+async def refresh_stale(database: Database, limit: int = 2000) -> int:
     """Refresh the companies never measured or active since they were: each in its own transaction."""
     async with database.session() as s:
         ids = list(await s.scalars(

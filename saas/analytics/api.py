@@ -16,11 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from saas.analytics import queries, rfm, validation
 from saas.analytics import settings as analytics_settings
-from saas.analytics.models import RISK_GROUPS, STATUSES, ClientScore
+from saas.clients.models import RISK_GROUPS, STATUSES, ClientScore
 from saas.analytics.present import reliability_reason
-from saas.clients.api import ERRORS, ScoresView, use_scores
+from saas.clients.api import ScoresView, use_scores
+from saas.core.errors import ERRORS
 from saas.clients.schemas import ClientAnalyticsOut
-from saas.web.deps import ApiCtx
+from saas.accounts.deps import ApiCtx
 
 # ---- a client's scores --------------------------------------------------------------------
 

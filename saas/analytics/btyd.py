@@ -29,9 +29,10 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import betaln, expit, gammaln, hyp2f1, logsumexp
 
-from saas.web.i18n import lazy
+from saas.core.i18n import lazy
 
 Array = np.ndarray
+Objective = Callable[[Array], float]  # log-parameters -> mean negative log-likelihood
 PARAMS = {
     "bg-nbd": ("r", "alpha", "a", "b"),
     "mbg-nbd": ("r", "alpha", "a", "b"),
@@ -95,7 +96,8 @@ class Fit:
 # ---- sufficient statistics -------------------------------------------------------------------
 
 
-def summarise(client_ids: Array, days: Array, amounts: Array, calibration_end: int, unit: float = 1.0):
+def summarise(client_ids: Array, days: Array, amounts: Array, calibration_end: int,
+              unit: float = 1.0) -> tuple[Array, Array, Array, Array, Array]:
     """Per client (x, t_x, T, m_x, ids) from transaction rows (client id, day number, amount).
 
     Transactions on the same day are one transaction (their amounts add up). Only rows up to
@@ -167,12 +169,12 @@ class Pairs:
 # ---- BG/NBD and MBG/NBD ----------------------------------------------------------------------
 
 
-def _on_x(pairs: Pairs | None, fn, x: Array) -> Array:
+def _on_x(pairs: Pairs | None, fn: Callable[[Array], Array], x: Array) -> Array:
     """fn(x), evaluated once per distinct x when the distinct values are known."""
     return fn(x) if pairs is None else fn(pairs.xs)[pairs.x_index]
 
 
-def _on_pairs(pairs: Pairs | None, fn, x: Array, t: Array, column: str) -> Array:
+def _on_pairs(pairs: Pairs | None, fn: Callable[[Array, Array], Array], x: Array, t: Array, column: str) -> Array:
     """fn(x, t) with t = t_x or T, evaluated once per distinct (x, t) pair when they are known."""
     if pairs is None:
         return fn(x, t)
@@ -238,7 +240,8 @@ def bgnbd_expected(params: dict, t: float, x: Array, t_x: Array, T: Array, *, mo
 # ---- Pareto/NBD ------------------------------------------------------------------------------
 
 
-def _pareto_log_a0(r, alpha, s, beta, x, t_x, T, pairs: Pairs | None = None):
+def _pareto_log_a0(r: float, alpha: float, s: float, beta: float, x: Array, t_x: Array, T: Array,
+                   pairs: Pairs | None = None) -> Array:
     """log A0 of the Pareto/NBD likelihood, choosing the 2F1 form that converges (z in [0, 1)).
 
     A0 = F(t_x) − F(T), each F a function of (x, t) alone: with `pairs`, F is evaluated once per
@@ -247,8 +250,10 @@ def _pareto_log_a0(r, alpha, s, beta, x, t_x, T, pairs: Pairs | None = None):
     # c = a + 1 turns the series into 2F1(1, ·; r+s+x+1; z), which stays near 1 however large x is;
     # the untransformed 2F1(r+s+x, r+x; r+s+x+1; z) grows like (1-z)^-(r+x) and overflows for
     # heavy buyers when alpha < beta. (1-z)^(c-a-b) is taken in logs.
-    def log_f(xs, t):
+    def log_f(xs: Array, t: Array) -> Array:
         rsx = r + s + xs
+        b2: float | Array
+        power: float | Array
         if alpha >= beta:
             big, b2, power = alpha, r + xs, -s         # 2F1(rsx, s+1; rsx+1; z) = (1-z)^-s 2F1(1, r+x; rsx+1; z)
         else:
@@ -323,7 +328,7 @@ LOG_LIKELIHOODS: dict[str, Callable[..., Array]] = {
 }
 
 
-def _fit(model: str, loglik, data: tuple[Array, ...], weights: Array, start: Array) -> Fit:
+def _fit(model: str, loglik: Callable[..., Array], data: tuple[Array, ...], weights: Array, start: Array) -> Fit:
     """Maximum likelihood over log-parameters (so they stay positive), weighted by group sizes,
     then judged (see `judge`): every Fit says whether it may be used, and why not."""
     started = time.perf_counter()
@@ -359,7 +364,7 @@ def _fit(model: str, loglik, data: tuple[Array, ...], weights: Array, start: Arr
     return fit
 
 
-def _hessian(f, at: Array, h: float) -> Array:
+def _hessian(f: Objective, at: Array, h: float) -> Array:
     """Central-difference Hessian of f at `at` (2k + 4·k(k−1)/2 + 1 evaluations)."""
     k = len(at)
     f0 = f(at)
@@ -383,14 +388,14 @@ GRADIENT_TOLERANCE = 1e-4
 MAX_LOG_SE = 5.0
 
 
-def _gradient(objective, at: Array, h: float = 1e-3) -> float:
+def _gradient(objective: Objective, at: Array, h: float = 1e-3) -> float:
     """Largest absolute central-difference partial derivative (inf when not finite)."""
     with np.errstate(all="ignore"):
         grad = np.array([(objective(at + h * e) - objective(at - h * e)) / (2 * h) for e in np.eye(len(at))])
     return float(np.max(np.abs(grad))) if np.isfinite(grad).all() else float("inf")
 
 
-def judge(fit: Fit, objective, log_params: Array, total: float, h: float = 1e-3) -> None:
+def judge(fit: Fit, objective: Objective, log_params: Array, total: float, h: float = 1e-3) -> None:
     """Fill bic and se, and reject the fit (usable = False, with a reason) when it is
     - not a finite, non-zero log-likelihood (0 means the data do not depend on the parameters,
       as when every client's T is 0),
@@ -400,7 +405,7 @@ def judge(fit: Fit, objective, log_params: Array, total: float, h: float = 1e-3)
       definite, or a log-parameter's standard error exceeds MAX_LOG_SE."""
     k = len(log_params)
     fit.bic = k * np.log(max(total, 1.0)) - 2 * fit.log_likelihood if np.isfinite(fit.log_likelihood) else np.nan
-    fit.se = {name: None for name in fit.params}
+    fit.se = dict.fromkeys(fit.params)
     lo, hi = PARAM_RANGE
     outside = [f"{name} = {value:.3g}" for name, value in fit.params.items() if not lo <= value <= hi]
     if not np.isfinite(fit.log_likelihood) or fit.log_likelihood == 0.0:
@@ -436,21 +441,30 @@ def judge(fit: Fit, objective, log_params: Array, total: float, h: float = 1e-3)
             fit.reject(NOT_IDENTIFIED, ", ".join(loose))
 
 
-def fit_bgnbd(x: Array, t_x: Array, T: Array, weights: Array | None = None, *, modified: bool = False) -> Fit:
+def _start(model: str, given: dict[str, float] | None, default: list[float]) -> Array:
+    """The optimiser's starting point: `given` (e.g. the same model fitted on nearly the same data)
+    when it names every parameter, else `default`."""
+    names = PARAMS[model]
+    return np.array([given[k] for k in names] if given and all(k in given for k in names) else default, dtype=float)
+
+
+def fit_bgnbd(x: Array, t_x: Array, T: Array, weights: Array | None = None, *, modified: bool = False,
+              start: dict[str, float] | None = None) -> Fit:
     weights = np.ones_like(x, dtype=float) if weights is None else weights
     scale = float(np.average(T, weights=weights)) or 1.0
-    start = np.array([1.0, scale, 1.0, 1.0])
     model = "mbg-nbd" if modified else "bg-nbd"
+    begin = _start(model, start, [1.0, scale, 1.0, 1.0])
     pairs = Pairs.of(x, t_x, T)
     base = LOG_LIKELIHOODS[model]
 
     def loglik(params: Array, x: Array, t_x: Array, T: Array) -> Array:
         return base(params, x, t_x, T, pairs)
 
-    return _fit(model, loglik, (x, t_x, T), weights, start)
+    return _fit(model, loglik, (x, t_x, T), weights, begin)
 
 
-def fit_pareto(x: Array, t_x: Array, T: Array, weights: Array | None = None) -> Fit:
+def fit_pareto(x: Array, t_x: Array, T: Array, weights: Array | None = None,
+               start: dict[str, float] | None = None) -> Fit:
     weights = np.ones_like(x, dtype=float) if weights is None else weights
     scale = float(np.average(T, weights=weights)) or 1.0
     pairs = Pairs.of(x, t_x, T)
@@ -458,7 +472,7 @@ def fit_pareto(x: Array, t_x: Array, T: Array, weights: Array | None = None) -> 
     def loglik(params: Array, x: Array, t_x: Array, T: Array) -> Array:
         return pareto_log_likelihood(params, x, t_x, T, pairs)
 
-    return _fit("pareto-nbd", loglik, (x, t_x, T), weights, np.array([1.0, scale, 1.0, scale]))
+    return _fit("pareto-nbd", loglik, (x, t_x, T), weights, _start("pareto-nbd", start, [1.0, scale, 1.0, scale]))
 
 
 def fit_gamma_gamma(x: Array, m_x: Array, weights: Array | None = None) -> Fit:

@@ -5,7 +5,7 @@ Each chart returns Markup with role="img", a <title> for screen readers, and the
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
 
 from markupsafe import Markup
@@ -18,7 +18,7 @@ PALETTE = ["#2f5bea", "#2f9e66", "#d99a1e", "#d14343", "#7c5cd6", "#1aa3b8", "#e
 
 def _svg(width: int, height: int, label: str, body: str, *, fluid: bool = True) -> Markup:
     size = 'width="100%"' if fluid else f'width="{width}" height="{height}"'
-    return Markup(
+    return Markup(  # noqa: S704 - the label is escaped here and every text in `body` where it is built
         f'<svg class="chart" viewBox="0 0 {width} {height}" {size} role="img" '
         f'aria-label="{escape(label)}" preserveAspectRatio="xMidYMid meet" xmlns="http://www.w3.org/2000/svg">'
         f"<title>{escape(label)}</title>{body}</svg>"
@@ -39,7 +39,7 @@ def _fmt(v: float) -> str:
     return f"{v:,.0f}".replace(",", "\u202f")
 
 
-def bars(labels: Sequence[str], series: dict[str, Sequence[float]], colors: dict[str, str], label: str,
+def bars(labels: Sequence[str], series: Mapping[str, Sequence[float]], colors: Mapping[str, str], label: str,
          *, width: int = 640, height: int = 240, negative: Sequence[str] = ()) -> Markup:
     """Grouped bars per label; series named in `negative` are drawn below the axis (e.g. lost)."""
     left, right, top, bottom = 44, 8, 10, 26
@@ -124,7 +124,7 @@ def stacked(parts_: Sequence[tuple[str, float, str]], label: str, *, width: int 
 
 
 def hbars(rows: Sequence[tuple[str, float]], label: str, *, width: int = 480, color: str = COLORS["bar"],
-          value_format=_fmt) -> Markup:  # noqa: ANN001
+          value_format: Callable[[float], str] = _fmt) -> Markup:
     row_h, label_w = 24, 150
     height = row_h * max(len(rows), 1) + 4
     top_value = max((v for _n, v in rows), default=0) or 1
@@ -134,7 +134,8 @@ def hbars(rows: Sequence[tuple[str, float]], label: str, *, width: int = 480, co
         w = (width - label_w - 130) * value / top_value
         out.append(f'<text x="{label_w - 8}" y="{y + 15}" font-size="12" text-anchor="end" fill="#1c2233">'
                    f"{escape(name)}</text>"
-                   f'<rect x="{label_w}" y="{y + 3}" width="{max(w, 1):.1f}" height="{row_h - 8}" fill="{color}" rx="2">'
+                   f'<rect x="{label_w}" y="{y + 3}" width="{max(w, 1):.1f}" height="{row_h - 8}" '
+                   f'fill="{color}" rx="2">'
                    f"<title>{escape(name)}: {escape(value_format(value))}</title></rect>"
                    f'<text x="{label_w + w + 6:.1f}" y="{y + 15}" font-size="12" fill="{COLORS["text"]}">'
                    f"{escape(value_format(value))}</text>")

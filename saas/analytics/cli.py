@@ -7,9 +7,13 @@ import math
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import numpy as np
+
+if TYPE_CHECKING:
+    from saas.analytics import btyd
 
 UNITS = {"day": 1, "week": 7}
 PURCHASE_MODELS = ("pareto-nbd", "bg-nbd", "mbg-nbd")
@@ -124,8 +128,8 @@ def read_rows(path: Path) -> Transactions:
     try:  # the fast path: every amount parses
         amounts = np.array([float(t) for t in amount_texts], dtype=float)
     except ValueError:
-        amounts = None
-    if amounts is None or not np.isfinite(amounts).all():
+        amounts = np.full(len(amount_texts), math.nan)  # the loop below names the first bad one
+    if not np.isfinite(amounts).all():
         for k, text in enumerate(amount_texts):
             try:
                 value = float(text)
@@ -134,7 +138,6 @@ def read_rows(path: Path) -> Transactions:
             if not math.isfinite(value):
                 raise click.ClickException(
                     f"{path}, line {lines[k]}: bad amount {text!r} (expected a decimal number such as 1250.50)")
-    assert amounts is not None  # every amount parsed, or the loop above raised
     return Transactions(ids, days, amounts, lines, amount_texts)
 
 
@@ -171,7 +174,7 @@ def _refuse(t: Transactions, rows: np.ndarray, what: str) -> None:
         raise click.ClickException(f"{len(rows)} row{'s' if len(rows) != 1 else ''} {what}: {t.describe(rows)}")
 
 
-def _fit_report(fit, holdout_error: float | None = None) -> dict:
+def _fit_report(fit: btyd.Fit, holdout_error: float | None = None) -> dict:
     out = fit.as_dict()
     del out["model"]
     if holdout_error is not None:
@@ -310,7 +313,8 @@ def fit(csv_file: Path, unit: str, calibration_end: str | None, holdout_end: str
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
         raise click.ClickException(why)
     if predict_path is not None:
-        assert chosen is not None  # --predict needs a purchase model, and none usable raised above
+        if chosen is None:  # not reached: --predict needs a purchase model, and none usable raised above
+            raise click.ClickException(why)
         if spend_fit is not None:
             spend = np.asarray(btyd.gamma_gamma_expected(spend_fit.params, x, m_x), dtype=float)
             spend_model = "gamma-gamma"

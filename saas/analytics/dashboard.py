@@ -1,22 +1,32 @@
 """The dashboard's figures (growth per year and month, year to date, cohorts), computed at refresh
 time and stored in one settings row, so the page reads one row instead of scanning operations.
 
-One statement reads operations once: it reduces them to the distinct (client, month) pairs of
-purchases (`cm`, with the first purchase day of that month, for the year-to-date cut), makes one
-window pass over them per client (the month before, the first month ever), and derives every
-series from that: years and quarters from a client's first month in each. Purchases are sales and services with a positive amount; returns are
-never activity. See growth.py for the definitions.
+The refresh reads operations once (statistics.py) and gets, per client, bit sets of the months and
+years it bought in; `figures_from_stats` counts the series from them with numpy (no second scan).
+The SQL below reads operations itself, for a company whose history is older than those bit sets
+hold (and as the reference the tests compare with): it reduces them to the distinct (client,
+month) pairs of purchases (`cm`, with the first purchase day of that month, for the year-to-date
+cut), makes one window pass over them per client (the month before, the first month ever), and
+derives every series from that: years and quarters from a client's first month in each.
+
+Purchases are sales and services with a positive amount; returns are never activity. See
+growth.py for the definitions.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
-from datetime import date
+from datetime import date, timedelta
 
+import numpy as np
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saas.analytics import growth
 from saas.analytics.models import Setting
+from saas.analytics.statistics import HISTORY_YEARS, OLDER, Stats, history_limit
+
+Rows = dict[str, list[tuple[int, ...]]]  # per series: (key, a, b, c, e) as the SQL returns them
 
 SERIES = text("""
     WITH cm AS (
@@ -55,15 +65,20 @@ SERIES = text("""
 
 
 async def growth_figures(db: AsyncSession, today: date) -> dict | None:
-    """The growth part of the dashboard cache; None when nobody has bought anything."""
+    """The growth part of the dashboard cache from its own scan of operations; None when nobody
+    has bought anything."""
     last_year = growth.same_day_last_year(today)
     rows = (await db.execute(SERIES, {
         "today": today, "from_month": growth.months_window(today), "year_start": today.year * 12,
         "ly_month": growth.month_key(last_year), "ly_day": last_year.day,
     })).all()
-    by_series: dict[str, list[tuple[int, ...]]] = {}
+    by_series: Rows = {}
     for series, *values in rows:
         by_series.setdefault(series, []).append(tuple(int(v) for v in values))
+    return _figures(by_series, today)
+
+
+def _figures(by_series: Rows, today: date) -> dict | None:
     if "start" not in by_series:
         return None
     start_k, start_d = by_series["start"][0][:2]
@@ -81,8 +96,84 @@ async def growth_figures(db: AsyncSession, today: date) -> dict | None:
     }
 
 
-async def store_dashboard(db: AsyncSession, today: date, method: str, repeat_buyers: int, buyers: int) -> None:
-    figures = await growth_figures(db, today) or {
+# ---- the same figures from the statistics pass's bit sets ---------------------------------------
+
+_CHUNK = 65536  # clients per unpacking step (64 bytes each)
+
+
+def _bit_counts(masks: np.ndarray) -> np.ndarray:
+    """How many of the masks have each bit 0..63 set."""
+    counts = np.zeros(64, dtype=np.int64)
+    for lo in range(0, len(masks), _CHUNK):
+        chunk = np.ascontiguousarray(masks[lo:lo + _CHUNK]).astype("<u8").view(np.uint8).reshape(-1, 8)
+        counts += np.unpackbits(chunk, axis=1, bitorder="little").sum(axis=0, dtype=np.int64)
+    return counts
+
+
+def _series(masks: np.ndarray, firsts_ago: np.ndarray, keys: range,
+            key_of_bit: Callable[[int], int]) -> list[tuple[int, ...]]:
+    """(key, active, new, retained, reactivated) for each bit (periods ago) with anyone active;
+    bit j + 1 is the period before bit j's."""
+    bits = masks.astype(np.uint64)
+    active, retained = _bit_counts(bits), _bit_counts(bits & (bits >> np.uint64(1)))
+    new = np.bincount(firsts_ago[firsts_ago < 64], minlength=64)
+    return [(key_of_bit(j), int(active[j]), int(new[j]), int(retained[j]), int(active[j] - new[j] - retained[j]))
+            for j in keys if active[j]]
+
+
+def covers(stats: Stats) -> bool:
+    """Whether the bit sets hold every figure: the history is within HISTORY_YEARS, and the oldest
+    cohort shown (12 quarters before the newest) is fewer than OLDER quarters old."""
+    if stats.months is None:
+        return False
+    bought = stats.n > 0
+    if not bought.any():
+        return True
+    first = stats.today - timedelta(days=int(stats.first_age[bought].max()))
+    newest = stats.today - timedelta(days=int(stats.first_age[bought].min()))
+    quarters = growth.month_key(stats.today) // 3 - (growth.month_key(newest) // 3 - 11)
+    return first >= history_limit(stats.today) and quarters < OLDER
+
+
+def figures_from_stats(stats: Stats) -> dict | None:
+    """growth_figures' result, from the statistics pass (see `covers` for when it applies)."""
+    today, bought = stats.today, stats.n > 0
+    if not bought.any():
+        return None
+    first_day = np.datetime64(today, "D") - stats.first_age[bought].astype("timedelta64[D]")
+    first_month = first_day.astype("datetime64[M]").astype(np.int64) + 1970 * 12  # growth.month_key
+    now_month = growth.month_key(today)
+    months, years = stats.months[bought], stats.years[bought]
+    history_start = today - timedelta(days=int(stats.first_age[bought].max()))
+    by_series: Rows = {
+        "year": _series(years, today.year - first_month // 12, range(HISTORY_YEARS + 1), lambda j: today.year - j),
+        "month": _series(months, now_month - first_month, range(now_month - growth.months_window(today) + 1),
+                         lambda j: now_month - j),
+        "ytd": [(0, int((years & 1).astype(bool).sum()), int(stats.ytd_last[bought].sum()), 0, 0)],
+        "start": [(growth.month_key(history_start), history_start.day, 0, 0, 0)],
+        "cohort": _cohorts(stats.quarters[bought], first_month // 3),
+    }
+    return _figures(by_series, today)
+
+
+def _cohorts(quarters: np.ndarray, first_quarter: np.ndarray) -> list[tuple[int, ...]]:
+    """(first quarter, quarters since, clients who bought then) for the last 12 first quarters, as
+    the SQL's 'cohort' rows; bit i of `quarters` is a purchase i quarters after the first."""
+    recent = first_quarter >= first_quarter.max() - 11
+    cohorts, cohort = np.unique(first_quarter[recent], return_inverse=True)
+    masks = quarters[recent].astype(np.uint64)
+    out = []
+    for i in range(OLDER):
+        counts = np.bincount(cohort[((masks >> np.uint64(i)) & np.uint64(1)) > 0], minlength=len(cohorts))
+        out += [(int(c), i, int(k), 0, 0) for c, k in zip(cohorts, counts, strict=True) if k]
+    return out
+
+
+async def store_dashboard(db: AsyncSession, today: date, method: str, repeat_buyers: int, buyers: int,
+                          stats: Stats | None = None) -> None:
+    """Store the dashboard's figures: from the refresh's statistics when they cover them, else by SQL."""
+    figures = figures_from_stats(stats) if stats is not None and covers(stats) else await growth_figures(db, today)
+    figures = figures or {
         "years": [], "months": [], "ytd": None, "summary": asdict(growth.GrowthSummary(None, None, None, None)),
         "cohorts": [], "history_start": None, "first_complete_year": None}
     value = {"computed_for": today.isoformat(), "method": method, "repeat_buyers": repeat_buyers, "buyers": buyers,

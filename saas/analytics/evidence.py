@@ -26,7 +26,7 @@ import numpy as np
 from saas.analytics import backtest, btyd, selection
 from saas.analytics import status as status_rules
 from saas.analytics.statistics import WEEK, Stats
-from saas.web.i18n import lazy
+from saas.core.i18n import lazy
 
 # At least this many purchases in the holdout for its error to choose the model. With 100, the
 # holdout total has a Poisson relative error near 10%, about the size of the differences between
@@ -68,13 +68,22 @@ def predict(fit: btyd.Fit, horizon_weeks: float, x: Array, t_x: Array, T: Array)
     return out[0], out[1], out[2]
 
 
-def _fits(x: Array, t_x: Array, T: Array, models: tuple[str, ...] = selection.PURCHASE_MODELS) -> list[btyd.Fit]:
+def _fits(x: Array, t_x: Array, T: Array, models: tuple[str, ...] = selection.PURCHASE_MODELS,
+          starts: dict[str, dict[str, float]] | None = None) -> list[btyd.Fit]:
     ux, utx, uT, w = grouped_fit_data(x, t_x, T)
-    return selection.fit_candidates(ux, utx, uT, w, models=models)
+    return selection.fit_candidates(ux, utx, uT, w, models=models, starts=starts)
 
 
-def assess(stats: Stats, cfg: dict[str, Any]) -> Evidence:
-    """The backtest, the model choice and today's fit for one company's statistics."""
+Starts = dict[str, dict[str, dict[str, float]]]  # per stage ("calibration", "whole history"), per model
+
+
+def assess(stats: Stats, cfg: dict[str, Any], previous: Starts | None = None) -> Evidence:
+    """The backtest, the model choice and today's fit for one company's statistics.
+
+    `previous`: the last refresh's fits per stage and model, where the optimiser starts (the data
+    moved by a day or so; see selection.fit_candidates); today's fit of a model the last refresh
+    did not fit on the whole history starts from the backtest's fit of it."""
+    previous = previous or {}
     horizon = stats.holdout_days / WEEK
     cal = stats.calibrated
     x_c, tx_c, T_c, actual = stats.x_cal[cal], stats.t_x_cal[cal], stats.T_cal[cal], stats.holdout[cal]
@@ -90,7 +99,7 @@ def assess(stats: Stats, cfg: dict[str, Any]) -> Evidence:
     chosen_cal: btyd.Fit | None = None
     predictions: dict[str, tuple[Array, Array, Array]] = {}
     if enough_cal and selection.data_problem(x_c, tx_c, T_c) is None:
-        cal_fits = _fits(x_c, tx_c, T_c)
+        cal_fits = _fits(x_c, tx_c, T_c, starts=previous.get("calibration"))
         for fit in cal_fits:
             if fit.usable:
                 predictions[fit.model] = predict(fit, horizon, x_c, tx_c, T_c)
@@ -99,7 +108,7 @@ def assess(stats: Stats, cfg: dict[str, Any]) -> Evidence:
         chosen_cal, _text = selection.choose(cal_fits, report["errors"] if use_errors else None)
 
     backtested = time.perf_counter()
-    evidence = _today(stats, cfg, chosen_cal, cal_fits)
+    evidence = _today(stats, cfg, chosen_cal, cal_fits, previous.get("whole history") or {})
     refitted = time.perf_counter()
     report.update({"method": evidence.method, "reason": evidence.reason, "reason_detail": evidence.reason_detail,
                    "backtested": bool(cal_fits)})
@@ -110,7 +119,7 @@ def assess(stats: Stats, cfg: dict[str, Any]) -> Evidence:
         limits, status_c, ordered = status_rules.choose_shares(buy, alive, n_c, first_c, actual, cfg["new_days"],
                                                                preferred)
         evidence.limits = {**limits, "horizon_weeks": horizon}
-    elif evidence.method != "rules":  # a model without a backtest: the company's thresholds, unchecked
+    elif evidence.fit is not None:  # a model without a backtest: the company's thresholds, unchecked
         alive, _expected, buy = predict(evidence.fit, horizon, stats.x[stats.bought], stats.t_x[stats.bought],
                                        stats.T[stats.bought])
         evidence.limits = {**status_rules.thresholds(status_rules.typical(buy, alive), *preferred),
@@ -141,7 +150,8 @@ def assess(stats: Stats, cfg: dict[str, Any]) -> Evidence:
     return evidence
 
 
-def _today(stats: Stats, cfg: dict[str, Any], chosen_cal: btyd.Fit | None, cal_fits: list[btyd.Fit]) -> Evidence:
+def _today(stats: Stats, cfg: dict[str, Any], chosen_cal: btyd.Fit | None, cal_fits: list[btyd.Fit],
+           previous: dict[str, dict[str, float]]) -> Evidence:
     """Today's fit on the whole history: the backtest's winner refitted, else the best by BIC."""
     b = stats.bought
     x, t_x, T = stats.x[b], stats.t_x[b], stats.T[b]
@@ -153,13 +163,13 @@ def _today(stats: Stats, cfg: dict[str, Any], chosen_cal: btyd.Fit | None, cal_f
         return Evidence("rules", reason=problem)
     refits: list[btyd.Fit] = []
     if chosen_cal is not None:
-        refit = _fits(x, t_x, T, (chosen_cal.model,))[0]
+        refit = _fits(x, t_x, T, (chosen_cal.model,), {chosen_cal.model: chosen_cal.params, **previous})[0]
         refits.append(refit)
         if refit.usable:
             refit.extra["choice"] = chosen_cal.extra.get("choice")
             return Evidence(refit.model, fit=refit, refits=refits)
     others = tuple(m for m in selection.PURCHASE_MODELS if m not in {f.model for f in refits})
-    refits += _fits(x, t_x, T, others)
+    refits += _fits(x, t_x, T, others, {**{f.model: f.params for f in cal_fits if f.usable}, **previous})
     chosen, text = selection.choose(refits, None)
     if chosen is None:
         return Evidence("rules", reason=selection.NONE_USABLE, reason_detail=text, refits=refits)

@@ -12,6 +12,7 @@ client's own mean purchase = net revenue (purchases less returns, never below 0)
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,7 +77,7 @@ def model_forecast(stats: Stats, model: str, params: dict[str, float], spend_par
     return out
 
 
-def expected_path(fit: btyd.Fit, x: Array, t_x: Array, T: Array, alive: Array):  # noqa: ANN201
+def expected_path(fit: btyd.Fit, x: Array, t_x: Array, T: Array, alive: Array) -> Callable[[float], Array]:
     """t ↦ expected purchases in (T, T + t], for CLV's month-by-month sum. Under Pareto/NBD that is
     P(alive) · (r + x)(β + T)/(α + T) · [1 − ((β + T)/(β + T + t))^(s − 1)] / (s − 1) (Schmittlein et
     al.; btyd.pareto_expected): P(alive), the costly part, is computed once for all the months.

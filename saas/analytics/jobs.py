@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saas.analytics.scoring import json_safe, refresh
-from saas.config import get_settings
+from saas.core.config import get_settings
 from saas.core import clock
-from saas.jobs import QueueUnavailable, enqueue, rq_job_id, run_tenant_job, sync_redis
-from saas.tenants.models import Job, Tenant
+from saas.core.jobs import check_queue as check_queue_up
+from saas.core.jobs import periodic, run_tenant_job, start_job
+from saas.core.models import Job, Tenant
 
 KIND = "refresh"
 
@@ -46,28 +47,22 @@ async def do_queue_refresh(db: AsyncSession, tenant: Tenant, *, check_queue: boo
     existing = await running_refresh(db)
     if existing is not None and existing.created_at > clock.now() - timedelta(hours=2):
         return existing
-    settings = get_settings()
     if check_queue:
-        try:
-            await asyncio.to_thread(sync_redis(settings.redis_url).ping)
-        except Exception as exc:  # noqa: BLE001
-            raise QueueUnavailable(type(exc).__name__) from exc
+        await check_queue_up(get_settings())
     if existing is not None:  # stuck for hours: a dead worker; its retry budget is spent
         existing.status, existing.error = "failed", "abandoned"
-    job = Job(kind=KIND, status="queued")
-    db.add(job)
-    await db.flush()
-    await db.commit()
-    try:
-        await asyncio.to_thread(enqueue, settings, "saas.analytics.jobs.refresh_scores", tenant.id, job.id,
-                                job_id=rq_job_id(settings, tenant.schema_name, KIND, job.id), timeout=3600)
-    except QueueUnavailable:
-        job.status, job.error = "failed", "queue unavailable"
-        await db.commit()
-        raise
-    return job
+    return await start_job(db, tenant, Job(kind=KIND, status="queued"), refresh_scores, ping=False)
 
 
+NIGHTLY_HOUR_UTC = 2
+
+
+def _tonight(now: datetime) -> datetime:
+    run_at = now.replace(hour=NIGHTLY_HOUR_UTC, minute=0, second=0, microsecond=0)
+    return run_at if run_at > now else run_at + timedelta(days=1)
+
+
+@periodic("nightly", _tonight, "%Y%m%d")
 def nightly() -> int:
     """Queue a refresh for every active tenant (scheduled by the worker's RQ scheduler)."""
     from saas.core.db import Database
@@ -88,25 +83,3 @@ def nightly() -> int:
         return count
 
     return asyncio.run(main())
-
-
-NIGHTLY_HOUR_UTC = 2
-
-
-def ensure_nightly(settings=None) -> None:  # noqa: ANN001
-    """Schedule tonight's refresh of every tenant once (unique id per date; any worker may call)."""
-    from saas.jobs import schedule_once
-
-    settings = settings or get_settings()
-    now = clock.now()
-    run_at = now.replace(hour=NIGHTLY_HOUR_UTC, minute=0, second=0, microsecond=0)
-    if run_at <= now:
-        run_at += timedelta(days=1)
-    schedule_once(settings, run_at, "saas.analytics.jobs.nightly_and_reschedule",
-                  f"{settings.redis_prefix}-nightly-{run_at:%Y%m%d}")
-
-
-def nightly_and_reschedule() -> int:
-    count = nightly()
-    ensure_nightly()
-    return count

@@ -14,12 +14,17 @@ the write, so the scores can stay stale until the next refresh or write: logged 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saas.analytics.scoring import score_clients
 from saas.clients import events
+
+if TYPE_CHECKING:
+    from saas.core.db import Database
+    from saas.core.models import Tenant
 
 LOCK_WAIT = "2s"
 log = logging.getLogger("saas.analytics.live")
@@ -32,13 +37,13 @@ async def rescore(db: AsyncSession, client_ids: list[int]) -> None:
         async with db.begin_nested():
             await db.execute(_SET, {"value": LOCK_WAIT})
             await score_clients(db, client_ids)
-    except Exception:  # noqa: BLE001 - the write goes on; its scores wait for the next refresh
+    except Exception:  # the write goes on; its scores wait for the next refresh
         log.exception("live scoring of %s client(s) failed", len(client_ids))
     finally:
         await db.execute(_SET, {"value": before})
 
 
-async def refresh_after_import(db, tenant) -> None:  # noqa: ANN001 - (Database, Tenant)
+async def refresh_after_import(db: Database, tenant: Tenant) -> None:
     from saas.analytics.jobs import do_queue_refresh
 
     async with db.session(tenant.schema_name) as s:

@@ -5,17 +5,20 @@ rows with numpy (not as Python tuples) keeps a million clients from becoming a m
 
 A row is: int16 field count, then per field an int32 length (−1: NULL) and that many bytes. Every
 field is assembled as *pieces* (a uint8 matrix, one row per table row, plus each row's used width);
-rows of one layout are joined as one matrix (see `encode`). Types:
+rows of one layout are joined as one matrix (see `chunks`), a chunk of rows at a time, so the
+stream can go to the server while the next chunk is built and memory stays bounded. Types:
 - int8, int4: big-endian integers; float8: big-endian IEEE (NaN → NULL);
 - numeric with two decimals (NaN → NULL): base-10000 digits with a fixed weight; PostgreSQL
   strips the leading zero digits on receipt;
 - text from a small vocabulary (statuses, segments): each word's UTF-8 bytes;
 - jsonb from named numeric arrays: version byte 1, then {"name": number, …} with numbers written
-  as decimal ASCII by integer arithmetic (NaN → null).
+  as decimal ASCII by integer arithmetic (NaN → null), right-aligned in one width per name (JSON
+  allows the spaces, jsonb drops them), so every row of the field has the same width.
 """
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -88,82 +91,103 @@ def text(values: Array) -> list[Piece]:
     return [_length(lens), Piece(table[codes], lens)]
 
 
+_POWERS = 10 ** np.arange(1, 19, dtype=np.int64)
+
+
 def ascii_numbers(values: Array, decimals: int = 2) -> Piece:
-    """Each value as JSON number text, rounded to `decimals` (trailing zeros dropped); NaN → null."""
+    """Each value as JSON number text, rounded to `decimals` (trailing zeros dropped), NaN → null,
+    right-aligned in one width for all rows: spaces, an optional minus, the digits, then the point
+    and the fraction digits (spaces where the fraction is shorter)."""
     values = np.asarray(values, dtype=float)
     n = len(values)
     finite = np.isfinite(values)
     scaled = np.rint(np.abs(np.where(finite, values, 0.0)) * 10**decimals).astype(np.int64)
-    whole, frac = scaled // 10**decimals, scaled % 10**decimals
+    whole, frac = np.divmod(scaled, 10**decimals)
     negative = (values < 0) & (scaled > 0)
-    digits = 1 + sum((whole >= 10**k).astype(np.int64) for k in range(1, 19))
+    digits = 1 + np.searchsorted(_POWERS, whole, side="right")
     trailing_zeros = sum((frac % 10**k == 0).astype(np.int64) for k in range(1, decimals + 1))
     frac_digits = decimals - trailing_zeros  # 0 when there is no fraction
-    width = 1 + 19 + 1 + decimals
-    mat = np.zeros((n, max(width, 4)), dtype=np.uint8)
-    rows = np.arange(n)
-    sign = negative.astype(np.int64)
-    mat[negative, 0] = ord("-")
-    for i in range(19):
-        active = i < digits
-        power = np.maximum(digits - 1 - i, 0)
-        mat[rows[active], (sign + i)[active]] = 48 + (whole[active] // 10 ** power[active]) % 10
-    point = sign + digits
-    has_frac = frac_digits > 0
-    mat[rows[has_frac], point[has_frac]] = ord(".")
-    for j in range(decimals):
-        active = j < frac_digits
-        mat[rows[active], (point + 1 + j)[active]] = 48 + (frac[active] // 10 ** (decimals - 1 - j)) % 10
-    lens = sign + digits + np.where(has_frac, 1 + frac_digits, 0)
-    if (~finite).any():
-        mat[~finite, :4] = np.frombuffer(b"null", dtype=np.uint8)
-        lens = np.where(finite, lens, 4)
-    return Piece(mat, lens)
-
-
-def _padded(piece: Piece) -> Piece:
-    """The same text, padded with spaces to the widest row: one width for every row."""
-    width = int(piece.lens.max()) if len(piece.lens) else 0
-    mat = piece.mat[:, :width].copy()
-    mat[np.arange(width)[None, :] >= piece.lens[:, None]] = ord(" ")
-    return Piece(mat, np.full(len(piece.lens), width, dtype=np.int64))
+    head = max(int((digits + negative).max(initial=1)), 4 if not finite.all() else 1)  # "null" fits too
+    tail = 1 + decimals if (frac_digits > 0).any() else 0
+    mat = np.full((n, head + tail), ord(" "), dtype=np.uint8)
+    for p in range(int(digits.max(initial=1))):  # p-th digit from the right
+        mat[:, head - 1 - p] = np.where(p < digits, 48 + (whole // 10**p) % 10, ord(" "))
+    rows = np.flatnonzero(negative)
+    mat[rows, head - 1 - digits[rows]] = ord("-")
+    if tail:
+        mat[:, head] = np.where(frac_digits > 0, ord("."), ord(" "))
+        for j in range(decimals):
+            mat[:, head + 1 + j] = np.where(j < frac_digits, 48 + (frac // 10 ** (decimals - 1 - j)) % 10, ord(" "))
+    if not finite.all():
+        mat[~finite, head - 4:head] = np.frombuffer(b"null", dtype=np.uint8)
+    return Piece(mat, np.full(n, head + tail, dtype=np.int64))
 
 
 def jsonb(fields: dict[str, Array], decimals: int = 2) -> list[Piece]:
-    """{"name": number, …} per row from named arrays (names are trusted identifiers). Numbers are
-    padded with spaces (allowed in JSON, dropped by jsonb) so the field has one width for all rows."""
+    """{"name": number, …} per row from named arrays (names are trusted identifiers), one width for
+    all rows (see ascii_numbers)."""
     n = len(next(iter(fields.values()))) if fields else 0
     pieces: list[Piece] = [_const(b"\x01{", n)]
     for i, (name, values) in enumerate(fields.items()):
         pieces.append(_const((", " if i else "").encode() + f'"{name}": '.encode(), n))
-        pieces.append(_padded(ascii_numbers(values, decimals)))
+        pieces.append(ascii_numbers(values, decimals))
     pieces.append(_const(b"}", n))
     return [_length(sum(p.lens for p in pieces))] + pieces
 
 
-def encode(fields: list[list[Piece]], rows: int) -> bytes:
-    """One binary COPY stream: header, the rows, trailer.
+CHUNK_ROWS = 16384  # rows per chunk: bounded memory, and the server inserts nearby ids together
 
-    COPY does not care about row order, so rows are grouped by layout (the widths of their
-    pieces: which fields are NULL, which word a text field holds); within a group every row has
-    the same layout and the group's bytes are one matrix, joined column block by column block."""
-    pieces = [_const(len(fields).to_bytes(2, "big"), rows)] + [p for field in fields for p in field]
-    varying = [p for p in pieces if p.mat.shape[1] and not (p.lens == p.lens[0]).all()] if rows else []
+
+def encode(fields: list[list[Piece]], rows: int) -> bytes:
+    """One binary COPY stream: header, the rows, trailer (see `chunks`)."""
+    return b"".join(chunks(fields, rows))
+
+
+def chunks(fields: list[list[Piece]], rows: int, size: int = CHUNK_ROWS) -> Iterator[bytes]:
+    """The binary COPY stream of these fields in parts (see `stream`)."""
+    return stream(lambda part: [[Piece(p.mat[part], p.lens[part]) for p in field] for field in fields], rows, size)
+
+
+def stream(fields_of: Callable[[slice], list[list[Piece]]], rows: int, size: int = CHUNK_ROWS) -> Iterator[bytes]:
+    """The binary COPY stream in parts: the header, then the rows `size` at a time in their order
+    (`fields_of(rows)` builds a chunk's fields, so only a chunk is ever encoded at once), then the
+    trailer.
+
+    COPY does not care about row order, so within a chunk the rows are grouped by layout (the
+    widths of their pieces: which fields are NULL, which word a text field holds); within a group
+    every row has the same layout and the group's bytes are one matrix, joined column block by
+    column block."""
+    yield SIGNATURE
+    for lo in range(0, rows, size):
+        part = slice(lo, min(lo + size, rows))
+        fields = fields_of(part)
+        yield _rows([_const(len(fields).to_bytes(2, "big"), part.stop - lo)] + [p for f in fields for p in f])
+    yield TRAILER
+
+
+def _rows(pieces: list[Piece]) -> bytes:
+    n = len(pieces[0].lens)
+    fixed = [bool((p.lens == p.mat.shape[1]).all()) for p in pieces]
+    varying = [p for p, f in zip(pieces, fixed, strict=True) if not f and p.mat.shape[1]]
     if len(varying) <= 7:  # widths are below 257: seven of them make one 64-bit key
-        key = np.zeros(rows, dtype=np.int64)
+        key = np.zeros(n, dtype=np.int64)
         for p in varying:
             key = key * 257 + p.lens
         _layouts, group = np.unique(key, return_inverse=True)
     else:
         _layouts, group = np.unique(np.stack([p.lens for p in varying], axis=1), axis=0, return_inverse=True)
-    group = group.reshape(-1)
-    order = np.argsort(group, kind="stable")
-    bounds = np.flatnonzero(np.r_[True, np.diff(group[order]) != 0, True])
-    out = [SIGNATURE]
+    order = np.argsort(group.reshape(-1), kind="stable")
+    bounds = np.flatnonzero(np.r_[True, np.diff(group.reshape(-1)[order]) != 0, True])
+    # Runs of fixed-width pieces become one matrix; every matrix is put in group order once.
+    blocks: list[tuple[Array, Array | None]] = []
+    for is_fixed, run in itertools.groupby(zip(pieces, fixed, strict=True), key=lambda pf: pf[1]):
+        run_pieces = [p for p, _f in run if p.mat.shape[1]]
+        if is_fixed and run_pieces:
+            blocks.append((np.concatenate([p.mat[order] for p in run_pieces], axis=1), None))
+        elif not is_fixed:
+            blocks += [(p.mat[order], p.lens[order]) for p in run_pieces]
+    out = []
     for lo, hi in itertools.pairwise(bounds):
-        idx = order[lo:hi]
-        first = idx[0]
-        block = np.concatenate([p.mat[idx, :p.lens[first]] for p in pieces if p.lens[first]], axis=1)
-        out.append(np.ascontiguousarray(block).tobytes())
-    out.append(TRAILER)
+        parts = [mat[lo:hi] if lens is None else mat[lo:hi, :lens[lo]] for mat, lens in blocks]
+        out.append(np.concatenate([p for p in parts if p.shape[1]], axis=1).tobytes())
     return b"".join(out)

@@ -6,7 +6,8 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from saas.analytics.models import ClientScore, ModelFit, Setting
+from saas.analytics.models import ModelFit, Setting
+from saas.clients.models import ClientScore
 from saas.clients.models import Client
 
 MIX = text("""
@@ -24,7 +25,7 @@ async def dashboard(db: AsyncSession) -> dict[str, Any]:
     clv_total = sum(float(r[5]) for r in rows if r[0] is not None)
     segments = {r[1]: (r[3], float(r[4])) for r in rows if r[1] is not None}
     risk = {r[2]: r[3] for r in rows if r[2] is not None}
-    fits = {}  # the last refresh's fits, per model: the whole-history one where there is one
+    fits: dict[str, ModelFit] = {}  # the last refresh's fits, per model: the whole-history one where there is one
     last = select(func.max(ModelFit.created_at)).scalar_subquery()
     for fit in await db.scalars(select(ModelFit).where(ModelFit.created_at == last).order_by(ModelFit.id.desc())):
         fits.setdefault(fit.model, fit)

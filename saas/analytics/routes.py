@@ -9,60 +9,29 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from sqlalchemy import select
 
-from saas.analytics import charts, growth, queries, rfm, validation
+from saas.analytics import charts, growth, queries, validation
 from saas.analytics import settings as analytics_settings
 from saas.analytics.jobs import KIND, do_queue_refresh, running_refresh
 from saas.core import clock
-from saas.jobs import QueueUnavailable
-from saas.tenants import service as tenant_service
-from saas.tenants.models import Job
-from saas.tenants.service import FormError
-from saas.web.deps import TenantCtx
-from saas.web.i18n import (
+from saas.core.jobs import QueueUnavailable
+from saas.accounts import service as tenant_service
+from saas.core.models import Job
+from saas.core.errors import FormError
+from saas.accounts.deps import TenantCtx
+from saas.core.i18n import (
     _,
     fmt_date,
     fmt_money,
     fmt_number,
     fmt_percent,
     get_locale,
-    lazy,
 )
-from saas.web.render import flash, is_htmx, redirect, render
+from saas.core.web.render import flash, is_htmx, redirect, render
+from saas.analytics.present import RISK_LABELS, SEGMENT_LABELS, STATUS_LABELS
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
-STATUS_LABELS = {"new": lazy("new"), "active": lazy("active"), "at_risk": lazy("at risk"), "lost": lazy("lost")}
-RISK_LABELS = {"reliable": lazy("reliable"), "watch": lazy("watch"), "risk": lazy("risk group"),
-               "unknown": lazy("not enough history")}
-SEGMENT_LABELS = {
-    "champions": lazy("Champions"), "loyal": lazy("Loyal"), "potential_loyalists": lazy("Potential loyalists"),
-    "new": lazy("New customers"), "promising": lazy("Promising"), "need_attention": lazy("Need attention"),
-    "about_to_sleep": lazy("About to sleep"), "cant_lose": lazy("Can't lose them"), "at_risk": lazy("At risk"),
-    "hibernating": lazy("Hibernating"), "lost": lazy("Lost"), rfm.NO_PURCHASES: lazy("No purchases yet"),
-}
-# One line each, shown beside the labels on the card: the status is the client's own forecast,
-# the segment a comparison with the company's other buyers, so they can differ.
-STATUS_MEANINGS = {
-    "new": lazy("First purchase recently, no repeat yet."),
-    "active": lazy("Likely to buy again soon, like a typical client of yours who is still with you."),
-    "at_risk": lazy("Less likely to buy soon than a typical client of yours: may be leaving."),
-    "lost": lazy("Unlikely to buy again without a reason to."),
-}
-SEGMENT_MEANINGS = {
-    "champions": lazy("Among your most recent, most frequent and biggest buyers."),
-    "loyal": lazy("Buy often and recently, for average amounts."),
-    "potential_loyalists": lazy("Recent buyers with a few purchases: could become loyal."),
-    "new": lazy("Among your most recent buyers, with few purchases so far."),
-    "promising": lazy("Fairly recent buyers with few purchases so far."),
-    "need_attention": lazy("Buy often, but the last purchase is getting old."),
-    "about_to_sleep": lazy("Few purchases, the last one neither recent nor old."),
-    "cant_lose": lazy("Used to buy often and for the most; not for a long time now."),
-    "at_risk": lazy("Used to buy often; not for a long time now."),
-    "hibernating": lazy("Few purchases, a long time ago."),
-    "lost": lazy("Few purchases, the last one among your oldest."),
-    rfm.NO_PURCHASES: lazy("No purchase yet, so not compared with your buyers."),
-}
-MONTHS = {"ru": "янв фев мар апр май июн июл авг сен окт ноя дек".split(),
-          "en": "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()}
+MONTHS = {"ru": ["янв", "фев", "мар", "апр", "май", "июн", "июл", "авг", "сен", "окт", "ноя", "дек"],
+          "en": ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]}
 
 
 def label(mapping: dict[str, str], key: str) -> str:
@@ -141,7 +110,8 @@ def build_charts(data: dict[str, Any], currency: str) -> dict[str, Any]:
     ytd = cache.get("ytd")
     if ytd and ytd.get("last_year_active") is not None:
         out["ytd"] = charts.hbars(
-            [(ytd_label(ytd["last_year_through"]), ytd["last_year_active"]), (ytd_label(ytd["through"]), ytd["active"])],
+            [(ytd_label(ytd["last_year_through"]), ytd["last_year_active"]),
+             (ytd_label(ytd["through"]), ytd["active"])],
             _("Active clients this year to date and on the same dates last year"), color=charts.COLORS["active"])
     months = cache.get("months", [])[-36:]
     if months:

@@ -1,24 +1,27 @@
 """The score refresh and live scoring: statistics → arrays → scores → one write.
 
 Both paths run the same steps over numpy arrays (never a Python object per client):
-1. statistics.read: one SQL pass per client (all clients, or the few a write touched);
+1. statistics.read: one SQL pass over operations (all clients, or the few a write touched) gives
+   every per-client figure: purchases, the payment sums, and (refresh) the growth bit sets;
 2. the forecast (forecast.py): from a model fitted now (refresh) or the fit the last refresh
    stored (live); RFM from rfm.rfm_scores (refresh) or the stored quintile boundaries (live);
-   reliability from the payment statistics;
+   reliability from the payment sums;
 3. one write in the caller's transaction (the refresh: DELETE, then binary COPY built with numpy;
    live scoring: INSERT … ON CONFLICT from arrays), so a reader sees the old snapshot or the new
    one, never half of it.
 
-The refresh also runs the backtest and chooses the model on it (evidence.py), and stores what
-live scoring and the pages need: settings["scoring"] (the fit, thresholds, RFM boundaries, CLV
-settings) and settings["backtest"] (the comparison tables, every candidate, the choice and why).
+The refresh also runs the backtest and chooses the model on it (evidence.py; each fit starts from
+the last refresh's), counts the dashboard's growth figures from the same statistics
+(dashboard.py), and stores what live scoring and the pages need: settings["scoring"] (the fit,
+thresholds, RFM boundaries, CLV settings) and settings["backtest"] (the comparison tables, every
+candidate, the choice and why). bench/analytics.py measures it against one bare SQL pass.
 """
 from __future__ import annotations
 
-import io
+import asyncio
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -31,7 +34,6 @@ from saas.analytics import btyd, evidence, forecast, pgcopy, reliability, rfm, s
 from saas.analytics import settings as analytics_settings
 from saas.analytics.dashboard import store_dashboard
 from saas.analytics.models import ModelFit, Setting
-from saas.analytics.payments import payment_factors
 from saas.core import clock
 
 SCORING_KEY, BACKTEST_KEY = "scoring", "backtest"
@@ -84,7 +86,8 @@ _COPY = {"bigint": pgcopy.int8, "int": pgcopy.int4, "text": pgcopy.text}
 async def _write(db: AsyncSession, columns: dict[str, np.ndarray], factors: dict[str, np.ndarray], method: str,
                  *, upsert: bool) -> None:
     """Insert (upsert: insert or update) one score row per client. A whole company (the refresh)
-    goes in by binary COPY built with numpy; a few clients (live scoring) by INSERT … ON CONFLICT."""
+    goes in by binary COPY built with numpy, streamed in chunks of clients in id order (the primary
+    key's index then grows at nearby leaves); a few clients (live scoring) by INSERT … ON CONFLICT."""
     raw = (await (await db.connection()).get_raw_connection()).driver_connection
     keys = sorted(factors)
     if upsert:
@@ -92,20 +95,32 @@ async def _write(db: AsyncSession, columns: dict[str, np.ndarray], factors: dict
                                                                  for k in keys]
         await raw.execute(_write_sql(keys, upsert), *args, method)
         return
-    fields = []
-    for name, sql_type, expression in _COLUMNS:
-        values = columns[name]
-        if "numeric" in expression:
-            fields.append(pgcopy.numeric2(values))
-        elif sql_type == "float8":
-            fields.append(pgcopy.float8(values))
-        else:
-            fields.append(_COPY[sql_type](values))
     n = len(columns["client_id"])
-    fields.append(pgcopy.jsonb({k: np.asarray(factors[k], dtype=float) for k in keys}))
-    fields.append(pgcopy.text(np.full(n, method, dtype=object)))
-    data = pgcopy.encode(fields, n)
-    await raw.copy_to_table("client_scores", source=io.BytesIO(data), format="binary",
+
+    def fields_of(part: slice) -> list[list[pgcopy.Piece]]:
+        fields = []
+        for name, sql_type, expression in _COLUMNS:
+            values = columns[name][part]
+            if "numeric" in expression:
+                fields.append(pgcopy.numeric2(values))
+            elif sql_type == "float8":
+                fields.append(pgcopy.float8(values))
+            else:
+                fields.append(_COPY[sql_type](values))
+        fields.append(pgcopy.jsonb({k: np.asarray(factors[k], dtype=float)[part] for k in keys}))
+        fields.append(pgcopy.text(np.full(part.stop - part.start, method, dtype=object)))
+        return fields
+
+    async def stream() -> AsyncIterator[bytes]:
+        """Each next chunk is encoded in a worker thread while the server inserts the one before
+        (numpy releases the GIL), so encoding mostly overlaps the server's work."""
+        parts = pgcopy.stream(fields_of, n)
+        pending = asyncio.ensure_future(asyncio.to_thread(next, parts, None))
+        while (part := await pending) is not None:
+            pending = asyncio.ensure_future(asyncio.to_thread(next, parts, None))
+            yield part
+
+    await raw.copy_to_table("client_scores", source=stream(), format="binary",
                             columns=[c for c, _t, _e in _COLUMNS] + ["risk_factors", "method"])  # computed_at: now()
 
 
@@ -138,14 +153,13 @@ async def refresh(db: AsyncSession, *, today: date | None = None, progress: Prog
             await progress(done, 100)
 
     stats = await statistics.read(db, today, cutoff)
-    factors = await payment_factors(db, stats.ids, today)
     await step("stats", 20)
     if not len(stats):
         await db.execute(text("DELETE FROM client_scores"))
         await db.execute(delete(Setting).where(Setting.key.in_(("dashboard", SCORING_KEY, BACKTEST_KEY))))
         return RefreshResult(0, "rules")
 
-    found = evidence.assess(stats, cfg)
+    found = evidence.assess(stats, cfg, await _previous_fits(db))
     spend_fit, spend_note, spend_corr = None, None, math.nan
     if found.method != "rules":
         repeat = stats.x > 0
@@ -159,7 +173,7 @@ async def refresh(db: AsyncSession, *, today: date | None = None, progress: Prog
         fc = forecast.model_forecast(stats, found.method, found.fit.params, spend_params, found.limits, cfg)
     recency, frequency, monetary = forecast.rfm_inputs(stats)
     r, f, m = rfm.rfm_scores(recency, frequency, monetary, stats.bought)
-    columns, stored = _score_columns(stats, fc, r, f, m, factors, cfg)
+    columns, stored = _score_columns(stats, fc, r, f, m, stats.factors, cfg)
     await step("score", 70)
 
     await db.execute(text("DELETE FROM client_scores"))
@@ -188,7 +202,7 @@ async def refresh(db: AsyncSession, *, today: date | None = None, progress: Prog
                                            "detail": fit.detail, "bic": fit.bic, "se": fit.se,
                                            "chosen": fit is found.fit, **fit.extra})))
     bought = stats.bought
-    await store_dashboard(db, today, found.method, int((stats.x > 0).sum()), int(bought.sum()))
+    await store_dashboard(db, today, found.method, int((stats.x > 0).sum()), int(bought.sum()), stats)
     await step("dashboard", 100)
     counts = {s: int((fc.status == s).sum()) for s in ("new", "active", "at_risk", "lost")}
     stamps = list(marks.items())
@@ -199,6 +213,19 @@ async def refresh(db: AsyncSession, *, today: date | None = None, progress: Prog
     seconds["spend_fit"] = round(seconds["fit"] - found.seconds.get("backtest", 0.0) - found.seconds.get("fit", 0.0), 3)
     seconds["fit"] = found.seconds.get("fit", 0.0)
     return RefreshResult(len(stats), found.method, fits, seconds, counts, found.backtest)
+
+
+async def _previous_fits(db: AsyncSession) -> evidence.Starts:
+    """The last refresh's usable fits, per stage and model: today's optimiser starts there
+    (yesterday's data differ by a day, so a few steps reach the optimum)."""
+    row = await db.get(Setting, BACKTEST_KEY)
+    out: evidence.Starts = {}
+    for record in [*row.value.get("candidates", []), *row.value.get("refits", [])] if row is not None else []:
+        params = record.get("params") or {}
+        if record.get("usable") and params and all(isinstance(v, (int, float)) for v in params.values()):
+            stage = out.setdefault(str(record.get("stage")), {})
+            stage[str(record["model"])] = {k: float(v) for k, v in params.items()}
+    return out
 
 
 # ---- live scoring ---------------------------------------------------------------------------------
@@ -225,7 +252,6 @@ async def score_clients(db: AsyncSession, client_ids: list[int], *, today: date 
                          {"ids": gone})
     if not len(stats):
         return 0
-    factors = await payment_factors(db, stats.ids, today, only=stats.ids.tolist())
     method = stored["method"]
     if method == "rules" or not stored.get("fit"):
         fc = forecast.rules_forecast(stats, stored["limits"].get("typical_gap_days", cfg["new_days"]), cfg)
@@ -234,7 +260,7 @@ async def score_clients(db: AsyncSession, client_ids: list[int], *, today: date 
                                      stored["limits"], cfg)
     recency, frequency, monetary = forecast.rfm_inputs(stats)
     r, f, m = forecast.rfm_live(recency, frequency, monetary, stats.bought, stored["rfm_bounds"])
-    columns, stored_factors = _score_columns(stats, fc, r, f, m, factors, cfg)
+    columns, stored_factors = _score_columns(stats, fc, r, f, m, stats.factors, cfg)
     await _write(db, columns, stored_factors, method, upsert=True)
     return len(stats)
 

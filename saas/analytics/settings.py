@@ -1,14 +1,15 @@
 """The company's analytics settings: status thresholds, horizons, the backtest, CLV and risk weights."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saas.analytics.models import Setting
 from saas.analytics.reliability import DEFAULT_BANDS, DEFAULT_WEIGHTS
-from saas.tenants.service import FormError
-from saas.web.i18n import _, fmt_number
+from saas.core.errors import FormError
+from saas.core.i18n import _, fmt_number
 
 KEY = "analytics"
 DEFAULTS: dict[str, Any] = {
@@ -51,7 +52,8 @@ def check(raw: dict[str, Any]) -> dict[str, Any]:
     errors: dict[str, str] = {}
     out: dict[str, Any] = {"weights": {}, "bands": {}}
 
-    def number(name: str, lo: float, hi: float, target: dict, key: str, cast=float, scale: float = 1) -> None:  # noqa: ANN001
+    def number(name: str, lo: float, hi: float, target: dict, key: str, cast: Callable[[str], float] = float,
+               scale: float = 1) -> None:
         try:
             value = cast(str(raw.get(name, "")).replace(",", "."))
         except ValueError:

@@ -1,65 +1,112 @@
-"""Per-client purchase statistics, today and at the backtest's cut-off, from one pass over operations.
+"""Per-client statistics, today and at the backtest's cut-off, from one pass over operations.
 
-One statement reduces a company's operations to a dozen numbers per client; every figure of the
-refresh (the backtest's calibration data and holdout counts, the models' inputs, CLV's spend, RFM's
-inputs) comes from them. The same statement serves a few clients (live scoring after a write) or
-all of them (the refresh): only the `client_id = ANY(...)` filter differs.
+One statement reads a company's operations once and reduces them to a few dozen numbers per
+client; every figure of the refresh comes from them: the backtest's calibration data and holdout
+counts, the models' inputs, CLV's spend, RFM's inputs, the reliability score's payment sums
+(payments.py) and the dashboard's growth series (dashboard.py, from the month, year and quarter
+bit sets).
+The same statement serves a few clients (live scoring after a write) or all of them (the
+refresh): only the `client_id = ANY(...)` filter differs, and the few-clients form leaves the
+growth bit sets out.
 
 Purchases are sales and services with a positive amount, grouped per day (several on one day are
 one purchase). Returns never make a purchase day: they only reduce net revenue. A client whose only
 operations are returns has no purchase (n = 0).
+
+The operations stream in index order (client_id, occurred_on), so neither the window nor the
+grouping sorts. The window gives each row the latest and the first purchase day before it, which
+makes "a new purchase day" and "the first purchase day" plain filters (count(DISTINCT) and a
+second grouping level were measured slower).
 
 The rows come back as binary COPY and are read with numpy in one call (fixed-width columns, no
 NULLs), so no Python object is made per client.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
-WEEK = 7.0
+from saas.analytics import growth, payments
 
-# Days are counted back from `today` (ages); -1 where a client has no such purchase.
+WEEK = 7.0
+# The growth bit sets: bit j of `months` is a purchase j months ago (bit 63: 63 or more), bit j of
+# `years` a purchase in the year today.year − j, bit j of `quarters` a purchase j quarters after the
+# client's first (bit 63: 63 or more). They hold HISTORY_YEARS years; a company with older
+# purchases gets its growth from the SQL in dashboard.py instead.
+HISTORY_YEARS = 62
+OLDER = 63
+
+# Per client: (name, expression over its rows, SQL type). Days are counted back from `today`
+# (ages); -1 where a client has no such purchase.
+_NEW_DAY = "bought AND (prev_day IS NULL OR prev_day < day)"
+_STATS = (
+    ("n", f"count(*) FILTER (WHERE {_NEW_DAY})", "int4"),
+    ("first_age", "$1::date - min(day) FILTER (WHERE bought)", "int4"),
+    ("last_age", "$1::date - max(day) FILTER (WHERE bought)", "int4"),
+    ("n_cal", f"count(*) FILTER (WHERE {_NEW_DAY} AND day <= $2::date)", "int4"),
+    ("last_cal_age", "$2::date - max(day) FILTER (WHERE bought AND day <= $2::date)", "int4"),
+    ("gross", "sum(amount) FILTER (WHERE bought)", "float8"),
+    # the rows of the first purchase day: no purchase day before them, or the same day
+    ("first_amount", "sum(amount) FILTER (WHERE bought AND (prev_first IS NULL OR prev_first = day))", "float8"),
+    ("returned", "sum(amount) FILTER (WHERE returned)", "float8"),
+)
+_MISSING = {"first_age": -1, "last_age": -1, "last_cal_age": -1}
+# $3, $4, $8: months, years and quarters ago of each day from $5 (int2[], see growth_lookup); $6,
+# $7: last year's 1 January and the same day as today, for the year to date. A purchase's first
+# purchase day is coalesce(prev_first, day).
+_AGO = "(${lut}::int2[])[{day} - $5::date + 1]"
+_GROWTH = (
+    ("months", f"bit_or(1::int8 << {_AGO.format(lut=3, day='day')}) FILTER (WHERE bought)", "int8"),
+    ("years", f"bit_or(1::int8 << {_AGO.format(lut=4, day='day')}) FILTER (WHERE bought)", "int8"),
+    ("quarters", (f"bit_or(1::int8 << least({_AGO.format(lut=8, day='coalesce(prev_first, day)')}"
+                  f" - {_AGO.format(lut=8, day='day')}, {OLDER})) FILTER (WHERE bought)"), "int8"),
+    ("ytd_last", "(count(*) FILTER (WHERE bought AND day BETWEEN $6::date AND $7::date) > 0)::int4", "int4"),
+)
+_ORDER = ("int4", "float8", "int8")  # output columns grouped by type (fixed offsets for numpy)
+_COLUMNS = sorted((*_STATS, *payments.AGGREGATES, *_GROWTH), key=lambda c: _ORDER.index(c[2]))
+_GROWTH_NAMES = {name for name, _e, _t in _GROWTH}
+
 _SQL = """
-    WITH o AS (  -- in index order (client_id, occurred_on): the window and the grouping stream, no sort
-        SELECT client_id, occurred_on AS day, amount, kind = 'return' AS returned,
-               kind <> 'return' AND amount > 0 AS bought,
-               min(occurred_on) FILTER (WHERE kind <> 'return' AND amount > 0)
-                   OVER (PARTITION BY client_id) AS first_day
-        FROM operations
-        WHERE occurred_on <= $1::date {ops_filter}
+    WITH o AS (
+        SELECT client_id, day, amount, bought, returned, due, unpaid, a, d, age, {weight},
+               max(CASE WHEN bought THEN day END) OVER w AS prev_day,   -- the latest purchase day before
+               min(CASE WHEN bought THEN day END) OVER w AS prev_first  -- the first purchase day before
+        FROM (SELECT client_id, occurred_on AS day, amount, kind <> 'return' AND amount > 0 AS bought,
+                     kind = 'return' AS returned, {payment_columns}
+              FROM operations WHERE occurred_on <= $1::date {ops_filter}) x
+        WINDOW w AS (PARTITION BY client_id ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
     ), p AS (
-        SELECT client_id,
-               count(DISTINCT day) FILTER (WHERE bought) AS n,
-               $1::date - min(first_day) AS first_age,
-               $1::date - max(day) FILTER (WHERE bought) AS last_age,
-               count(DISTINCT day) FILTER (WHERE bought AND day <= $2::date) AS n_cal,
-               $2::date - max(day) FILTER (WHERE bought AND day <= $2::date) AS last_cal_age,
-               count(*) FILTER (WHERE bought) AS deals,
-               sum(amount) FILTER (WHERE bought) AS gross,
-               sum(amount) FILTER (WHERE bought AND day = first_day) AS first_amount,
-               sum(amount) FILTER (WHERE returned) AS returned
-        FROM o GROUP BY client_id
+        SELECT client_id, {aggregates} FROM o GROUP BY client_id
     )
-    SELECT c.id::int8, coalesce(p.n, 0)::int4, coalesce(p.first_age, -1)::int4, coalesce(p.last_age, -1)::int4,
-           coalesce(p.n_cal, 0)::int4, coalesce(p.last_cal_age, -1)::int4, coalesce(p.deals, 0)::int4,
-           coalesce(p.gross, 0)::float8, coalesce(p.first_amount, 0)::float8, coalesce(p.returned, 0)::float8
+    SELECT c.id::int8, {outputs}
     FROM clients c LEFT JOIN p ON p.client_id = c.id
     WHERE c.erased_at IS NULL {clients_filter}
     ORDER BY c.id
 """
-ALL_CLIENTS = _SQL.format(ops_filter="", clients_filter="")
-SOME_CLIENTS = _SQL.format(ops_filter="AND client_id = ANY($3::bigint[])", clients_filter="AND c.id = ANY($3::bigint[])")
 
-_INT4 = ("n", "first_age", "last_age", "n_cal", "last_cal_age", "deals")
-_FLOAT8 = ("gross", "first_amount", "returned")
+
+def _sql(*, some: bool) -> str:
+    """All clients (with the growth bit sets), or those in $3 (the bit sets left at 0)."""
+    aggregates = ", ".join(f"{e} AS {n}" for n, e, _t in _COLUMNS if not (some and n in _GROWTH_NAMES))
+    outputs = ", ".join(f"0::{t}" if some and n in _GROWTH_NAMES else f"coalesce(p.{n}, {_MISSING.get(n, 0)})::{t}"
+                        for n, _e, t in _COLUMNS)
+    only = "= ANY($3::bigint[])" if some else None
+    return _SQL.format(weight=payments.WEIGHT, payment_columns=payments.ROW_COLUMNS, aggregates=aggregates,
+                       outputs=outputs, ops_filter=f"AND client_id {only}" if only else "",
+                       clients_filter=f"AND c.id {only}" if only else "")
+
+
+ALL_CLIENTS = _sql(some=False)
+SOME_CLIENTS = _sql(some=True)
+NAMES = tuple(n for n, _e, _t in _COLUMNS)
+_TYPES = {n: t for n, _e, t in _COLUMNS}
+_NUMPY = {"int4": ">i4", "float8": ">f8", "int8": ">i8"}
 # Binary COPY: per row an int16 field count, then per field an int32 length and the value.
 ROW = np.dtype([("fields", ">i2"), ("l_id", ">i4"), ("id", ">i8")]
-               + [item for name in _INT4 for item in ((f"l_{name}", ">i4"), (name, ">i4"))]
-               + [item for name in _FLOAT8 for item in ((f"l_{name}", ">i4"), (name, ">f8"))])
+               + [item for name in NAMES for item in ((f"l_{name}", ">i4"), (name, _NUMPY[_TYPES[name]]))])
 HEADER = 19  # signature (11) + flags (4) + header extension length (4, zero)
 
 
@@ -75,13 +122,22 @@ class Stats:
     last_age: np.ndarray      # today − last purchase day (−1: none)
     n_cal: np.ndarray         # purchase days up to the cut-off
     last_cal_age: np.ndarray  # cut-off − last purchase day up to it (−1: none)
-    deals: np.ndarray         # sales and services (positive) up to today
-    gross: np.ndarray         # their total
+    gross: np.ndarray         # total of the purchases up to today
     first_amount: np.ndarray  # the first purchase day's total
     returned: np.ndarray      # returns' total up to today
+    factors: dict[str, np.ndarray] = field(default_factory=dict)  # payment sums (reliability.FIELDS)
+    months: np.ndarray | None = None   # growth bit sets (see HISTORY_YEARS); None for a few clients
+    years: np.ndarray | None = None
+    quarters: np.ndarray | None = None
+    ytd_last: np.ndarray | None = None  # bought between last year's 1 January and the same day as today
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @property
+    def deals(self) -> np.ndarray:
+        """Sales and services (positive) up to today."""
+        return self.factors["deals"]
 
     @property
     def holdout_days(self) -> int:
@@ -141,13 +197,34 @@ class Stats:
         return (self.n - self.n_cal).astype(float)
 
 
-def parse(buffer: bytes | bytearray | memoryview, today: date, cutoff: date) -> Stats:
+def history_limit(today: date) -> date:
+    """The first day the growth bit sets cover."""
+    return date(today.year - HISTORY_YEARS, 1, 1)
+
+
+def growth_lookup(today: date) -> tuple[date, list[int], list[int], list[int]]:
+    """Per day from history_limit(today) to today: months ago (at most OLDER), years ago and
+    quarters ago."""
+    start = history_limit(today)
+    days = np.arange(np.datetime64(start, "D"), np.datetime64(today + timedelta(days=1), "D"))
+    month = days.astype("datetime64[M]").astype(np.int64)
+    years_ago = today.year - 1970 - days.astype("datetime64[Y]").astype(np.int64)
+    quarters_ago = month[-1] // 3 - month // 3
+    return start, np.minimum(month[-1] - month, OLDER).tolist(), years_ago.tolist(), quarters_ago.tolist()
+
+
+def parse(buffer: bytes | bytearray | memoryview, today: date, cutoff: date, *, growth: bool = True) -> Stats:
     body = memoryview(buffer)[HEADER:len(buffer) - 2]  # the trailer is an int16 −1
     rows = np.frombuffer(body, dtype=ROW)
-    if len(rows) and (rows["fields"] != 10).any():
+    if len(rows) and (rows["fields"] != len(NAMES) + 1).any():
         raise ValueError("unexpected statistics row layout")
-    columns = {name: rows[name].astype(np.int64 if name in _INT4 else float) for name in (*_INT4, *_FLOAT8)}
-    return Stats(today, cutoff, rows["id"].astype(np.int64), **columns)
+    column = {name: rows[name].astype(float if _TYPES[name] == "float8" else np.int64) for name in NAMES}
+    stats = Stats(today, cutoff, rows["id"].astype(np.int64), **{name: column[name] for name, _e, _t in _STATS},
+                  factors={name: column[name].astype(float) for name, _e, _t in payments.AGGREGATES})
+    if growth:
+        stats.months, stats.years, stats.quarters = column["months"], column["years"], column["quarters"]
+        stats.ytd_last = column["ytd_last"] > 0
+    return stats
 
 
 async def read(db: AsyncSession, today: date, cutoff: date, ids: list[int] | None = None) -> Stats:
@@ -159,7 +236,10 @@ async def read(db: AsyncSession, today: date, cutoff: date, ids: list[int] | Non
         chunks.extend(chunk)
 
     if ids is None:
-        await raw.copy_from_query(ALL_CLIENTS, today, cutoff, output=collect, format="binary")
+        start, months_ago, years_ago, quarters_ago = growth_lookup(today)
+        await raw.copy_from_query(ALL_CLIENTS, today, cutoff, months_ago, years_ago, start, date(today.year - 1, 1, 1),
+                                  growth.same_day_last_year(today), quarters_ago, output=collect, format="binary")
     else:
         await raw.copy_from_query(SOME_CLIENTS, today, cutoff, sorted(set(ids)), output=collect, format="binary")
-    return parse(chunks, today, cutoff)
+    return parse(chunks, today, cutoff, growth=ids is None)
+

@@ -105,10 +105,10 @@ def shares(status: Array, holdout: Array) -> dict[str, dict[str, float | int | N
 
 def is_ordered(by_status: dict[str, dict]) -> bool:
     """Strictly decreasing share buying again from active to at risk to lost (each group present)."""
-    values = [by_status.get(s, {}).get("bought_again") for s in ORDERED]
-    if any(v is None for v in values):
+    active, at_risk, lost = (by_status.get(s, {}).get("bought_again") for s in ORDERED)
+    if active is None or at_risk is None or lost is None:
         return False
-    return values[0] > values[1] > values[2]
+    return active > at_risk > lost
 
 
 def choose_shares(p_buy_: Array, p_alive: Array, n: Array, first_age: Array, holdout: Array, new_days: int,
@@ -128,5 +128,6 @@ def choose_shares(p_buy_: Array, p_alive: Array, n: Array, first_age: Array, hol
             first_try = (limits, status)
         if is_ordered(shares(status, holdout)):
             return limits, status, True
-    assert first_try is not None
+    if first_try is None:  # not reached: every fallback has lost_share < active_share
+        raise ValueError(f"no usable (active, lost) shares: {preferred}, {FALLBACK_SHARES}")
     return first_try[0], first_try[1], False

@@ -10,7 +10,7 @@ from typing import Any
 from markupsafe import Markup
 
 from saas.analytics import btyd, charts, evidence, selection
-from saas.web.i18n import _, fmt_date, fmt_number, fmt_percent, lazy
+from saas.core.i18n import _, fmt_date, fmt_number, fmt_percent, lazy
 
 STATUS_ORDER = ("active", "at_risk", "lost", "new")
 STATUS_NAMES = {"new": lazy("new"), "active": lazy("active"), "at_risk": lazy("at risk"), "lost": lazy("lost")}

@@ -12,9 +12,9 @@ from litestar.params import Parameter
 from saas.campaigns import criteria as crit
 from saas.campaigns import jobs, service
 from saas.campaigns.models import Campaign
-from saas.clients.api import ERRORS
-from saas.jobs import QueueUnavailable
-from saas.web.deps import ApiCtx
+from saas.core.errors import ERRORS
+from saas.core.jobs import QueueUnavailable
+from saas.accounts.deps import ApiCtx
 
 CRITERIA_DOC = crit.__doc__
 

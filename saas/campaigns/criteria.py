@@ -21,11 +21,11 @@ from typing import Any
 
 from sqlalchemy import and_, false, func, or_, true
 
-from saas.analytics.models import ClientScore
+from saas.clients.models import ClientScore
 from saas.analytics.rfm import NO_PURCHASES, SEGMENTS
 from saas.clients.models import Client
-from saas.tenants.service import FormError
-from saas.web.i18n import _
+from saas.core.errors import FormError
+from saas.core.i18n import _
 
 STATUSES = ("new", "active", "at_risk", "lost")
 RISKS = ("reliable", "watch", "risk", "unknown")

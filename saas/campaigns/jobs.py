@@ -9,11 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from saas.campaigns.models import Campaign
 from saas.campaigns.service import build
-from saas.config import get_settings
+from saas.core.config import get_settings
 from saas.core import clock
-from saas.jobs import QueueUnavailable, enqueue, get_queue, rq_job_id, rq_status, run_tenant_job, sync_redis
-from saas.tenants.models import Job, Tenant
-from saas.web.i18n import _
+from saas.core.jobs import check_queue, get_queue, rq_job_id, rq_status, run_tenant_job, start_job, sync_redis
+from saas.core.models import Job, Tenant
+from saas.core.i18n import _
 
 KIND = "campaign"
 STUCK_AFTER = timedelta(minutes=20)
@@ -48,11 +48,7 @@ async def latest_job(db: AsyncSession, campaign_id: int) -> Job | None:
 
 
 async def do_queue_build(db: AsyncSession, tenant: Tenant, campaign: Campaign) -> Job:
-    settings = get_settings()
-    try:
-        await asyncio.to_thread(sync_redis(settings.redis_url).ping)
-    except Exception as exc:  # noqa: BLE001
-        raise QueueUnavailable(type(exc).__name__) from exc
+    await check_queue(get_settings())
     # Two web processes may take two presses at once: serialise them (only them, not the running
     # build, which holds the campaign row), so the second sees the first's job and reuses it.
     await db.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
@@ -60,20 +56,13 @@ async def do_queue_build(db: AsyncSession, tenant: Tenant, campaign: Campaign) -
     current = await latest_job(db, campaign.id)
     if current is not None and current.status in ("queued", "running"):
         return current
-    job = Job(kind=KIND, object_id=campaign.id, status="queued", total=100)
-    db.add(job)
     campaign.status, campaign.error = "building", None
-    await db.flush()
-    await db.commit()
-    try:
-        await asyncio.to_thread(enqueue, settings, "saas.campaigns.jobs.build_list", tenant.id, campaign.id, job.id,
-                                job_id=rq_job_id(settings, tenant.schema_name, KIND, job.id), timeout=1800)
-    except QueueUnavailable:
-        job.status, job.error = "failed", "queue unavailable"
+
+    def undo() -> None:
         campaign.status = "ready" if campaign.built_at else "draft"
-        await db.commit()
-        raise
-    return job
+
+    return await start_job(db, tenant, Job(kind=KIND, object_id=campaign.id, status="queued", total=100),
+                           build_list, campaign.id, timeout=1800, ping=False, undo=undo)
 
 
 async def reconcile(db: AsyncSession, tenant: Tenant, campaign: Campaign) -> None:

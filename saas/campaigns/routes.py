@@ -13,11 +13,11 @@ from saas.campaigns import criteria as crit
 from saas.campaigns import jobs, service
 from saas.campaigns.models import Campaign, SavedSegment
 from saas.clients import service as client_service
-from saas.jobs import QueueUnavailable
-from saas.tenants.service import FormError
-from saas.web.deps import TenantCtx
-from saas.web.i18n import _
-from saas.web.render import flash, is_htmx, redirect, render
+from saas.core.jobs import QueueUnavailable
+from saas.core.errors import FormError
+from saas.accounts.deps import TenantCtx
+from saas.core.i18n import _
+from saas.core.web.render import flash, is_htmx, redirect, render
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 MULTI = ("product_groups", "directions", "status", "segments", "risk_include", "risk_exclude")
@@ -231,9 +231,9 @@ async def campaign_save_segment(request: Request, ctx: TenantCtx, campaign_id: i
     return redirect(request, f"{ctx.base}/campaigns/{campaign.id}")
 
 
-HANDLERS = [campaign_list, campaign_new, campaign_create, campaign_page, campaign_update, campaign_preview, campaign_sample,
-            campaign_build, campaign_cancel, campaign_progress, campaign_members, campaign_export, campaign_launch,
-            campaign_duplicate, campaign_save_segment]
+HANDLERS = [campaign_list, campaign_new, campaign_create, campaign_page, campaign_update, campaign_preview,
+            campaign_sample, campaign_build, campaign_cancel, campaign_progress, campaign_members, campaign_export,
+            campaign_launch, campaign_duplicate, campaign_save_segment]
 
 
 @post("/campaigns/form")

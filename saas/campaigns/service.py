@@ -11,17 +11,17 @@ from litestar.exceptions import NotFoundException
 from sqlalchemy import Float, cast, delete, func, insert, literal, literal_column, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from saas.analytics.models import ClientScore
+from saas.clients.models import ClientScore
 from saas.campaigns import criteria as crit
 from saas.campaigns.models import CHANNELS, Campaign, CampaignMember, SavedSegment
 from saas.campaigns.results import GroupStats, rate_uplift, revenue_uplift
-from saas.clients.importing import formula_safe
+from saas.core.values import formula_safe
 from saas.clients.models import Client
 from saas.clients.service import audit
 from saas.core import clock
-from saas.tenants.limits import check_limit
-from saas.tenants.service import FormError
-from saas.web.i18n import _
+from saas.accounts.limits import check_limit
+from saas.core.errors import FormError
+from saas.core.i18n import _
 
 RANKINGS = ("clv", "expected_purchases", "p_alive", "revenue", "recency")
 REASONS = ("no_consent", "no_contact", "archived", "recently_contacted", "excluded")
@@ -278,7 +278,8 @@ async def build(db: AsyncSession, campaign: Campaign, today: date | None = None)
     return row[-2]
 
 
-async def members(db: AsyncSession, campaign: Campaign, *, after: int = 0, limit: int = 100):  # noqa: ANN201
+async def members(db: AsyncSession, campaign: Campaign, *, after: int = 0,
+                  limit: int = 100) -> list[tuple[CampaignMember, Client]]:
     rows = await db.execute(
         select(CampaignMember, Client).join(Client, Client.id == CampaignMember.client_id)
         .where(CampaignMember.campaign_id == campaign.id, CampaignMember.rank > after)

@@ -8,10 +8,10 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
 from saas.clients import service
-from saas.tenants.service import FormError
-from saas.web.deps import TenantCtx
-from saas.web.i18n import _
-from saas.web.render import flash, redirect, render
+from saas.core.errors import FormError
+from saas.accounts.deps import TenantCtx
+from saas.core.i18n import _
+from saas.core.web.render import flash, redirect, render
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 KINDS = ("product_groups", "directions")
@@ -63,8 +63,8 @@ async def dictionary_change(request: Request, ctx: TenantCtx, kind: str, item_id
 @get("/audit", opt={"role": "admin"})
 async def audit_log(request: Request, ctx: TenantCtx) -> Any:
     """A GET form (works without JS); htmx asks for the rows only."""
-    from saas.tenants import audit_log as log
-    from saas.web.render import is_htmx
+    from saas.accounts import audit_log as log
+    from saas.core.web.render import is_htmx
 
     f = log.parse_filter(dict(request.query_params))
     events, names = await log.events(ctx.db, ctx.tenant, f)

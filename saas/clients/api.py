@@ -10,30 +10,19 @@ from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import PermissionDeniedException, ServiceUnavailableException
 from litestar.params import Body, Parameter
-from litestar.openapi.datastructures import ResponseSpec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saas.clients import operations as ops
 from saas.clients import queries, service
 from saas.clients.models import Client, Operation
 from saas.clients.schemas import (
-    ClientAnalyticsOut, ClientIn, ClientOut, ClientPageOut, ErrorOut, ImportOut, Metrics, OperationIn, OperationOut,
+    ClientAnalyticsOut, ClientIn, ClientOut, ClientPageOut, ImportOut, Metrics, OperationIn, OperationOut,
     PassportIn, PassportOut, RejectedRowOut,
 )
-from saas.tenants.service import FormError
-from saas.web.deps import ApiCtx
-from saas.web.i18n import _
+from saas.core.errors import ERRORS, FormError
+from saas.accounts.deps import ApiCtx
+from saas.core.i18n import _
 
-ERRORS = {  # every API error is JSON: {"error": sentence, "status": code, "fields": {field: message}}
-    400: ResponseSpec(ErrorOut, description="Unreadable request: bad JSON, a wrong type or an unknown field",
-                      generate_examples=False),
-    401: ResponseSpec(ErrorOut, description="Missing, invalid or revoked token", generate_examples=False),
-    403: ResponseSpec(ErrorOut, description="The token's role is too weak", generate_examples=False),
-    404: ResponseSpec(ErrorOut, description="No such object in this tenant", generate_examples=False),
-    422: ResponseSpec(ErrorOut, description="Invalid input, with a message per field", generate_examples=False),
-    503: ResponseSpec(ErrorOut, description="The database or the queue is unavailable: try again",
-                      generate_examples=False),
-}
 
 
 @dataclass(frozen=True)
@@ -285,9 +274,10 @@ def _parse_mapping(raw: Any, headers: list[str]) -> dict[str, str] | None:
         return None
     try:
         given = json.loads(raw) if isinstance(raw, str) else raw
-        assert isinstance(given, dict)
-    except (ValueError, AssertionError):
-        raise FormError({"mapping": "The mapping must be a JSON object {\"column\": \"field\"}."}) from None
+    except ValueError:
+        given = None
+    if not isinstance(given, dict):
+        raise FormError({"mapping": "The mapping must be a JSON object {\"column\": \"field\"}."})
     out = {}
     for key, field in given.items():
         index = str(key) if str(key).isdigit() else (str(headers.index(key)) if key in headers else None)
@@ -314,9 +304,9 @@ class ImportForm:
 async def api_create_import(
     ctx: ApiCtx, data: Annotated[ImportForm, Body(media_type=RequestEncodingType.MULTI_PART)],
 ) -> ImportOut:
-    from saas.clients import imports
-    from saas.clients.jobs import do_start_import
-    from saas.jobs import QueueUnavailable
+    from saas.clients.imports import service as imports
+    from saas.clients.imports.jobs import do_start_import
+    from saas.core.jobs import QueueUnavailable
 
     if not isinstance(data.file, UploadFile):
         raise FormError({"file": "Send the file as multipart field 'file'."})
@@ -347,8 +337,8 @@ async def api_create_import(
 async def api_get_import(ctx: ApiCtx, import_id: int) -> ImportOut:
     from sqlalchemy import select
 
-    from saas.clients import imports
-    from saas.tenants.models import Job
+    from saas.clients.imports import service as imports
+    from saas.core.models import Job
 
     imp = await imports.access_import(ctx.db, import_id)
     job = await ctx.db.scalar(select(Job).where(Job.kind == "import", Job.object_id == imp.id)

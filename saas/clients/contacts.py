@@ -16,7 +16,7 @@ from email_validator.rfc_constants import EMAIL_MAX_LENGTH, LOCAL_PART_MAX_LENGT
 
 _SEPARATORS = re.compile(r"[\s()\-.]+")
 # ASCII only (re.ASCII): other scripts' digits and letters go to the libraries, and the bulk import's
-# SQL (saas/clients/import_bulk.py) mirrors these patterns exactly.
+# SQL (saas/clients/imports/bulk.py) mirrors these patterns exactly.
 _RU_SHAPE = re.compile(r"(?:\+7|8|7)?(9\d{9})", re.ASCII)
 # The library's own pattern of Russian mobile numbers: a number that matches it is valid (MOBILE).
 RU_MOBILE_PATTERN = phonenumbers.PhoneMetadata.metadata_for_region("RU").mobile.national_number_pattern

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from saas.config import get_settings, parse_data_key
+from saas.core.config import get_settings, parse_data_key
 
 NONCE = 12
 

@@ -13,13 +13,13 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from litestar.exceptions import NotFoundException
-from sqlalchemy import Numeric, cast, func, select, update
+from sqlalchemy import ColumnElement, Numeric, cast, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from saas.clients.importing import parse_bool, parse_date
+from saas.core.values import parse_bool, parse_date
 from saas.clients.models import Client, CustomField
-from saas.tenants.service import FormError
-from saas.web.i18n import _, get_locale
+from saas.core.errors import FormError
+from saas.core.i18n import _, get_locale
 
 TYPES = ("text", "number", "money", "date", "bool", "choice", "multi")
 MAX_TEXT = 1000
@@ -134,7 +134,7 @@ def check_values(fields: list[CustomField], raw: dict[str, Any], *, current: dic
 
 
 def _key_from(text: str) -> str:
-    from saas.tenants.service import slugify
+    from saas.core.text import slugify
 
     return slugify(text).replace("-", "_")[:40] or "field"
 
@@ -206,9 +206,10 @@ async def do_change_type(db: AsyncSession, field: CustomField, new_type: str, op
 # ---- filters and sorting -------------------------------------------------------------------
 
 
-def filter_condition(field: CustomField, value: str | None, low: str | None = None, high: str | None = None):  # noqa: ANN201
+def filter_condition(field: CustomField, value: str | None, low: str | None = None,
+                     high: str | None = None) -> list[ColumnElement[bool]] | None:
     """Equality uses containment (served by the GIN index); ranges compare the typed value."""
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     if value not in (None, ""):
         try:
             stored = convert("choice" if field.type == "multi" else field.type, value, field.options)
@@ -228,7 +229,7 @@ def filter_condition(field: CustomField, value: str | None, low: str | None = No
     return conditions
 
 
-def sort_expression(field: CustomField):  # noqa: ANN201
+def sort_expression(field: CustomField) -> ColumnElement[Any]:
     if field.type in ("number", "money"):
         return cast(Client.custom[field.key].astext, Numeric)
     return Client.custom[field.key].astext

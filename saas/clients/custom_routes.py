@@ -7,15 +7,15 @@ from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
 from litestar.params import Body
-from sqlalchemy import or_, select, update
+from sqlalchemy import Select, or_, select, update
 
 from saas.clients import custom
 from saas.clients.models import SavedView
 from saas.core import clock
-from saas.tenants.service import FormError
-from saas.web.deps import TenantCtx
-from saas.web.i18n import _
-from saas.web.render import flash, redirect, render
+from saas.core.errors import FormError
+from saas.accounts.deps import TenantCtx
+from saas.core.i18n import _
+from saas.core.web.render import flash, redirect, render
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
@@ -77,7 +77,7 @@ async def field_update(request: Request, ctx: TenantCtx, field_id: int, data: Fo
 # ---- saved views ---------------------------------------------------------------------------
 
 
-def visible_views(ctx: TenantCtx):  # noqa: ANN201
+def visible_views(ctx: TenantCtx) -> Select[tuple[SavedView]]:
     return select(SavedView).where(or_(SavedView.user_id == ctx.user.id, SavedView.shared)).order_by(SavedView.name)
 
 

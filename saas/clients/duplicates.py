@@ -13,10 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from saas.clients import service
 from saas.clients.models import Client, Operation
 from saas.clients.operations import refresh_metrics
-from saas.tenants.service import FormError
-from saas.web.deps import TenantCtx
-from saas.web.i18n import _
-from saas.web.render import flash, redirect, render
+from saas.core.errors import FormError
+from saas.accounts.deps import TenantCtx
+from saas.core.i18n import _
+from saas.core.web.render import flash, redirect, render
 
 GROUPS = text("""
     SELECT reason, ids FROM (
@@ -83,7 +83,8 @@ async def duplicates_page(request: Request, ctx: TenantCtx) -> object:
 
 
 @post("/clients/merge")
-async def merge(request: Request, ctx: TenantCtx, data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]) -> object:
+async def merge(request: Request, ctx: TenantCtx,
+                data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]) -> object:
     try:
         keep = await service.access_client(ctx.db, int(data.get("keep_id", 0)))
         other = await service.access_client(ctx.db, int(data.get("other_id", 0)))

@@ -10,9 +10,11 @@ process starts (the app factory and the CLI, which runs the worker, call
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from saas.core.db import Database
+from saas.core.models import Tenant
 
 OperationsChanged = Callable[[AsyncSession, list[int]], Awaitable[None]]
 _operations_changed: list[OperationsChanged] = []
@@ -29,7 +31,7 @@ async def operations_changed(db: AsyncSession, client_ids: list[int]) -> None:
         await subscriber(db, client_ids)
 
 
-ImportFinished = Callable[[Any, Any], Awaitable[None]]  # (Database, Tenant)
+ImportFinished = Callable[[Database, Tenant], Awaitable[None]]
 _imports_finished: list[ImportFinished] = []
 
 
@@ -38,7 +40,7 @@ def on_import_finished(subscriber: ImportFinished) -> None:
         _imports_finished.append(subscriber)
 
 
-async def import_finished(db: Any, tenant: Any) -> None:
+async def import_finished(db: Database, tenant: Tenant) -> None:
     """After a successful import or restore, outside its transaction (`db` is the Database)."""
     for subscriber in _imports_finished:
         await subscriber(db, tenant)

@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saas.clients import queries, service
-from saas.clients.importing import formula_safe
+from saas.core.values import formula_safe
 from saas.clients.models import Client
-from saas.web.i18n import _
+from saas.core.i18n import _
 
 BATCH = 2000
 
@@ -94,7 +94,7 @@ async def export_clients(
 ) -> tuple[Any, int]:
     """Write the export to a spooled temporary file; returns (file positioned at 0, row count)."""
     cols = columns(full_passport) + await custom_columns(db)
-    out = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
+    out = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)  # noqa: SIM115 - returned open; the route closes it
     count = 0
     if fmt == "xlsx":
         from openpyxl import Workbook

@@ -17,15 +17,14 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saas.clients import events
-from saas.clients.importing import future_operation_date, parse_amount, parse_date, translated
 from saas.clients.models import Client, Operation
+from saas.clients.rules import check_operation_row, form_errors
 from saas.clients.service import audit, check_dictionary_ids
 from saas.core import clock
-from saas.tenants.service import FormError
-from saas.web.i18n import _
+from saas.core.errors import FormError
+from saas.core.i18n import _
 
 KINDS = ("sale", "service", "return")
-MAX_AMOUNT = Decimal("999999999999.99")
 
 REFRESH_METRICS = text("""
     UPDATE clients c SET
@@ -92,38 +91,12 @@ class OperationInput:
 
 
 async def check_operation(db: AsyncSession, raw: dict[str, Any], *, today: date | None = None) -> OperationInput:
-    """Validate an operation from a form or the API; every error names its field."""
-    today = today or clock.today()
-    errors: dict[str, str] = {}
-    kind = str(raw.get("kind") or "sale").strip()
-    if kind not in KINDS:
-        errors["kind"] = _("Choose sale, service or return.")
-    dates: dict[str, date | None] = {}
-    for field in ("occurred_on", "due_on", "paid_on"):
-        value = str(raw.get(field) or "").strip()
-        dates[field] = None
-        if value:
-            try:
-                dates[field] = parse_date(value)
-            except ValueError:
-                errors[field] = _("Not a date: %(value)s", value=value[:40])
-    if dates["occurred_on"] is None and "occurred_on" not in errors:
-        errors["occurred_on"] = _("Enter the date.")
-    elif dates["occurred_on"] and (future := future_operation_date(dates["occurred_on"], str(raw["occurred_on"]),
-                                                                     today)):
-        errors["occurred_on"] = translated(future, _)
-    if dates["paid_on"] and dates["paid_on"] > today:
-        errors["paid_on"] = _("The payment date cannot be in the future.")
-    amount = None
-    raw_amount = str(raw.get("amount") or "").strip()
-    try:
-        amount = parse_amount(raw_amount) if raw_amount else None
-    except ValueError:
-        errors["amount"] = _("Not a number: %(value)s", value=raw_amount[:40])
-    if amount is None and "amount" not in errors:
-        errors["amount"] = _("Enter the amount.")
-    elif amount is not None and (amount <= 0 or amount > MAX_AMOUNT):
-        errors["amount"] = _("The amount must be a positive number (a return is its own kind).")
+    """Validate an operation from a form or the API; every error names its field. The row itself
+    goes through the import's rules (`rules.check_operation_row`): a negative amount without a kind
+    or with the kind "return" is a return of that amount, a negative sale is refused saying so.
+    Only the dictionary ids, which the form sends instead of names, are checked here."""
+    result = check_operation_row(raw, today=today)
+    errors = form_errors(result.errors)
     ids: dict[str, int | None] = {}
     for field, kind_name in (("product_group_id", "product_groups"), ("direction_id", "directions")):
         value = raw.get(field)
@@ -133,11 +106,11 @@ async def check_operation(db: AsyncSession, raw: dict[str, Any], *, today: date 
                 ids[field] = (await check_dictionary_ids(db, kind_name, [int(value)]))[0]
             except (FormError, ValueError):
                 errors[field] = _("Choose from the list.")
-    note = str(raw.get("note") or "").strip()[:2000] or None
     if errors:
         raise FormError(errors)
-    return OperationInput(kind, dates["occurred_on"], amount, ids["product_group_id"], ids["direction_id"],
-                          dates["due_on"], dates["paid_on"], note)
+    v = result.values
+    return OperationInput(v["kind"], v["occurred_on"], v["amount"], ids["product_group_id"], ids["direction_id"],
+                          v.get("due_on"), v.get("paid_on"), v.get("note"))
 
 
 async def access_operation(db: AsyncSession, operation_id: int, client_id: int | None = None) -> Operation:
@@ -200,4 +173,4 @@ async def overdue_amounts(db: AsyncSession, client_ids: list[int], today: date |
                Operation.due_on < (today or clock.today()))
         .group_by(Operation.client_id)
     )
-    return {cid: total for cid, total in rows}
+    return dict(rows.tuples().all())

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Date, Select, cast, false, func, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from saas.analytics.models import ClientScore
+from saas.clients.models import ClientScore
 from saas.clients import crypto
 from saas.clients.custom import definitions as custom_definitions
 from saas.clients.custom import filter_condition as custom_filter
@@ -83,7 +83,10 @@ class ClientFilter:
 def parse_filter(params: dict[str, Any]) -> ClientFilter:
     """Read a filter from query parameters; bad values are reported, not fatal."""
     f = ClientFilter()
-    get = lambda k: str(params.get(k) or "").strip()  # noqa: E731
+
+    def get(k: str) -> str:
+        return str(params.get(k) or "").strip()
+
     f.q = get("q")[:100]
     f.archived = get("archived") if get("archived") in ("no", "yes", "all") else "no"
     f.tag = get("tag")[:100]

@@ -1,20 +1,21 @@
 """Client list and card pages. Thin: parse, call the service, render (page or fragment)."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from litestar import Request, Response, delete, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
-from saas.analytics.models import ClientScore
+from saas.clients.models import ClientScore
 from saas.clients import operations as ops
 from saas.clients import queries, service
 from saas.clients.models import Client
-from saas.tenants.service import FormError
-from saas.web.deps import TenantCtx
-from saas.web.i18n import _
-from saas.web.render import flash, is_htmx, redirect, render
+from saas.core.errors import FormError
+from saas.accounts.deps import TenantCtx
+from saas.core.i18n import _
+from saas.core.web.render import flash, is_htmx, redirect, render
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 CLIENT_FORM_FIELDS = (
@@ -117,7 +118,7 @@ def _form_input(data: dict[str, Any], client: Client | None) -> dict[str, Any]:
     return {
         "raw": raw, "present": present,
         "consent": {ch: bool(_one(data, f"consent_{ch}")) for ch in service.CHANNELS},
-        "tags": [t for t in _one(data, "tags").replace(";", ",").split(",")],
+        "tags": _one(data, "tags").replace(";", ",").split(","),
         "product_group_ids": [int(i) for i in _many(data, "product_group_ids") if i.isdigit()],
         "direction_ids": [int(i) for i in _many(data, "direction_ids") if i.isdigit()],
         "custom": {k[3:]: (_many(data, k) if isinstance(data.get(k), list) else _one(data, k))
@@ -323,7 +324,7 @@ async def client_export(request: Request, ctx: TenantCtx) -> Response:
     media = ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" if fmt == "xlsx"
              else "text/csv; charset=utf-8")
 
-    def chunks():  # noqa: ANN202
+    def chunks() -> Iterator[bytes]:
         with out:
             while block := out.read(65536):
                 yield block

@@ -107,9 +107,15 @@ class ClientPageOut(msgspec.Struct):
 
 
 class OperationIn(msgspec.Struct, forbid_unknown_fields=True):
-    kind: str | None = None
+    """The same rules as an imported row (saas/clients/rules.py)."""
+
+    kind: Annotated[str | None, _doc("sale, service or return; a new operation without a kind is a sale, "
+                                     "or a return when the amount is negative")] = None
     occurred_on: str | None = None
-    amount: str | None = None
+    amount: Annotated[str | None, _doc("Money as a string. A negative amount without a kind, or with the kind "
+                                       "return, is recorded as a return of that amount (the response shows "
+                                       "kind return and a positive amount); a negative sale or service is "
+                                       "refused (422)")] = None
     product_group: str | None = None
     direction: str | None = None
     due_on: str | None = None
@@ -128,12 +134,6 @@ class OperationOut(msgspec.Struct):
     due_on: date | None
     paid_on: date | None
     note: str | None
-
-
-class ErrorOut(msgspec.Struct):
-    error: str
-    status: int
-    fields: dict[str, str] | None = None
 
 
 class RejectedRowOut(msgspec.Struct):

@@ -1,7 +1,8 @@
 """Clients and the company's dictionaries.
 
-One validation serves every write path (form, API, import): `check_client` runs the import
-normaliser over raw strings keyed by field name, so the rules are never written twice.
+One validation serves every write path (form, API, import, restore): `check_client` (in
+`rules.py`) runs the import's row rules over raw strings keyed by field name, so the rules are
+never written twice.
 """
 from __future__ import annotations
 
@@ -14,13 +15,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saas.clients import crypto
-from saas.clients.importing import normalise_client_row
 from saas.clients.models import Client, Direction, Operation, ProductGroup
+from saas.clients.rules import check_client
 from saas.core import clock
-from saas.tenants.limits import check_limit
-from saas.tenants.models import AuditEvent
-from saas.tenants.service import FormError
-from saas.web.i18n import _
+from saas.accounts.limits import check_limit
+from saas.core.models import AuditEvent
+from saas.core.errors import FormError
+from saas.core.i18n import _
 
 CHANNELS = ("email", "sms", "calls")
 PLAIN_FIELDS = ("last_name", "first_name", "middle_name", "birth_date", "phone", "email", "address", "note")
@@ -37,21 +38,6 @@ async def audit(db: AsyncSession, actor: str, action: str, object_type: str | No
                 object_id: int | None = None, **details: Any) -> None:
     """Record who did what to which object. Never the personal data itself."""
     db.add(AuditEvent(actor=actor, action=action, object_type=object_type, object_id=object_id, details=details))
-
-
-# ---- validation ----------------------------------------------------------------------------
-
-
-def check_client(raw: dict[str, Any], *, today: date | None = None) -> dict[str, Any]:
-    """Validate raw strings keyed by field name; return normalised values or raise FormError."""
-    strings = {k: ("" if v is None else str(v)) for k, v in raw.items() if not isinstance(v, list | dict | bool)}
-    for key in ("tags",):
-        if isinstance(raw.get(key), list):
-            strings[key] = ",".join(str(x) for x in raw[key])
-    result = normalise_client_row(strings, line=0, today=today)
-    if result.errors:
-        raise FormError({k: _(v) for k, v in result.errors.items()})
-    return result.values
 
 
 # ---- access --------------------------------------------------------------------------------

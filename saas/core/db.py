@@ -14,14 +14,15 @@ The ways in, all checking the name against ^t_[0-9a-z]+$:
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-
-from sqlalchemy import MetaData, event, text
 from typing import Any, Protocol
 
+from sqlalchemy import Connection, MetaData, event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction
+
+from saas.core.config import ConfigError
 
 SCHEMA_RE = re.compile(r"^t_[0-9a-z]+$")
 NAMING = {
@@ -96,14 +97,31 @@ def bind_sync(connection: Any, schema: str | None) -> None:
     connection.execute(SET_PATH, {"s": check_schema(schema) if schema is not None else ""})
 
 
+SchemaFactory = Callable[[AsyncConnection, str], Awaitable[str]]
+_schema_factory: list[SchemaFactory] = []
+
+
+def set_schema_factory(factory: SchemaFactory) -> None:
+    """How a new company's schema is made (every domain's tables at head): registered at startup by
+    saas.wiring, because only the composition root knows every domain."""
+    _schema_factory[:] = [factory]
+
+
+async def create_schema(conn: AsyncConnection, schema: str) -> str:
+    """Create the company schema `schema` inside the caller's transaction; returns its version."""
+    if not _schema_factory:
+        raise RuntimeError("no schema factory: call saas.wiring.wire() at startup")
+    return await _schema_factory[0](conn, check_schema(schema))
+
+
 @event.listens_for(Session, "after_begin")
-def _bind_tenant(session: Session, transaction, connection) -> None:  # noqa: ANN001
+def _bind_tenant(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
     schema = session.info.get("schema")
     if schema is not None:
         connection.execute(text("SELECT set_config('search_path', :s, true)"), {"s": check_schema(schema)})
 
 
-def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10, **kwargs) -> AsyncEngine:
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(
         url,
         pool_size=pool_size,
@@ -118,7 +136,9 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10, **kwar
 class Database:
     """One engine and its session factory; created at startup, never at import."""
 
-    def __init__(self, url: str, **engine_kwargs) -> None:
+    def __init__(self, url: str | None, **engine_kwargs: Any) -> None:
+        if not url:  # the settings' URL, unset only where the embedded server was not started
+            raise ConfigError("DATABASE_URL is not set")
         self.engine = make_engine(url, **engine_kwargs)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 

@@ -3,12 +3,14 @@ session (so a test can SIGKILL a worker's whole tree), with an own Redis prefix 
 other test's worker takes their jobs."""
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import psutil
@@ -24,10 +26,11 @@ class Stack:
         self.procs: list[subprocess.Popen] = []
 
     def _spawn(self, args: list[str], env: dict[str, str]) -> subprocess.Popen:
-        log = open(testkit.TMP / f"{args[0]}-{len(self.procs)}-{secrets.token_hex(2)}.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen([sys.executable, "-m", "saas.cli", *args], env={**self.env, **env},
-                                start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
-        proc.log_path = log.name
+        path = testkit.TMP / f"{args[0]}-{len(self.procs)}-{secrets.token_hex(2)}.log"
+        with open(path, "wb") as log:  # the child writes through its own copy of the descriptor
+            proc = subprocess.Popen([sys.executable, "-m", "saas.cli", *args], env={**self.env, **env},
+                                    start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
+        proc.log_path = str(path)
         self.procs.append(proc)
         return proc
 
@@ -37,7 +40,7 @@ class Stack:
         proc = self._spawn(["web"], {"PORT": str(port), "BASE_URL": url})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            assert proc.poll() is None, "the web process exited: " + open(proc.log_path).read()[-2000:]
+            assert proc.poll() is None, "the web process exited: " + Path(proc.log_path).read_text()[-2000:]
             try:
                 if httpx.get(url + "/healthz", timeout=1).status_code == 200:
                     return url
@@ -79,14 +82,12 @@ def kill_tree(proc: subprocess.Popen) -> None:
     except psutil.NoSuchProcess:
         return
     for p in tree:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             p.send_signal(signal.SIGKILL)
-        except psutil.NoSuchProcess:
-            pass
     proc.wait(10)
 
 
-def wait_for(check, timeout: float, what: str, every: float = 0.2):  # noqa: ANN001, ANN201
+def wait_for(check, timeout: float, what: str, every: float = 0.2):
     deadline = time.monotonic() + timeout
     while True:
         value = check()

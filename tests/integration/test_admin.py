@@ -62,12 +62,12 @@ def fill(path: str) -> str:
 
 def run_job(tenant: int, schema: str, db_url: str) -> tuple[object, bool]:
     """Run a tenant job through the real runner; True when its body ran."""
-    from saas.jobs import run_tenant_job
+    from saas.core.jobs import run_tenant_job
 
     job_row = sql(db_url, f'INSERT INTO "{schema}".jobs (kind) VALUES (\'test\') RETURNING id')[0][0]
     ran = []
 
-    async def body(db, tenant_obj, job) -> str:  # noqa: ANN001
+    async def body(db, tenant_obj, job) -> str:
         ran.append(job.id)
         return "ran"
 
@@ -178,7 +178,7 @@ def test_delete_restore_then_purge_after_the_grace_period(make_http, admin_email
     assert admin.form(f"/admin/tenants/{tid}/restore").status_code == 303
     assert owner.get(f"/t/{slug}/clients/{client}").status_code == 200
     assert token.get("/me").status_code == 200
-    from saas.migrate import head
+    from saas.admin.migrate import head
 
     assert sql(db_url, "SELECT schema_version FROM shared.tenants WHERE id = :i", {"i": tid}) == [(head("tenant"),)]
 
@@ -237,8 +237,8 @@ def test_health_shows_queues_failed_jobs_and_schemas_behind(make_http, admin_ema
     from rq.job import Job
     from rq.results import Result
 
-    from saas.config import get_settings
-    from saas.jobs import get_queue
+    from saas.core.config import get_settings
+    from saas.core.jobs import get_queue
 
     owner = make_http()
     slug = owner.signup("Behind Co")
@@ -264,7 +264,7 @@ def test_health_shows_queues_failed_jobs_and_schemas_behind(make_http, admin_ema
         assert Job.fetch(job.id, connection=queue.connection).get_status() in ("queued", "started", "finished")
         assert "job.retried" in admin.get("/admin/audit").text
     finally:
-        from saas.migrate import head
+        from saas.admin.migrate import head
 
         sql(db_url, "UPDATE shared.tenants SET schema_version = :v WHERE id = :i", {"v": head("tenant"), "i": tid})
 
@@ -346,7 +346,7 @@ def test_console_export_download(make_http, admin_email: str, db_url: str) -> No
 
 def test_tenant_list_pages_by_index_at_10000_tenants(db_url: str) -> None:
     from saas.admin.service import list_tenants
-    from saas.migrate import head
+    from saas.admin.migrate import head
 
     async def go() -> None:
         db = Database(db_url, pool_size=1)
@@ -356,13 +356,14 @@ def test_tenant_list_pages_by_index_at_10000_tenants(db_url: str) -> None:
                     "INSERT INTO shared.tenants (slug, name, schema_name, schema_version, status, created_at, "
                     "last_activity_at) SELECT 'bench10k-' || g, 'Bench company ' || g, "
                     "'t_99' || lpad(g::text, 6, '0'), :v, CASE WHEN g % 50 = 0 THEN 'suspended' ELSE 'active' END, "
-                    "now() - g * interval '1 minute', CASE WHEN g % 3 = 0 THEN NULL ELSE now() - g * interval '1 second' "
-                    "END FROM generate_series(1, 10000) g"), {"v": head("tenant")})
+                    "now() - g * interval '1 minute', "
+                    "CASE WHEN g % 3 = 0 THEN NULL ELSE now() - g * interval '1 second' END "
+                    "FROM generate_series(1, 10000) g"), {"v": head("tenant")})
             async with db.session() as s:
                 await s.execute(text("ANALYZE shared.tenants"))
             cases = {"created": {}, "activity": {"sort": "activity"}, "name": {"sort": "name"},
                      "search": {"q": "company 99"}, "suspended": {"status": "suspended", "sort": "name"}}
-            for name, kwargs in cases.items():
+            for _name, kwargs in cases.items():
                 async with db.session() as s:
                     await list_tenants(s, **kwargs)  # warm the plan cache of this connection
                     page = await list_tenants(s, **kwargs)

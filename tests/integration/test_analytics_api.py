@@ -113,9 +113,9 @@ def all_pages(c: httpx.Client, **params: Any) -> list[int]:
 
 def reason_in(language: str, db_url: str, schema: str, client_id: int, currency: str) -> str:
     """The card's own words for this client's reliability, in one language (what the API must give)."""
-    from saas.analytics.models import ClientScore
+    from saas.clients.models import ClientScore
     from saas.analytics.present import reliability_reason
-    from saas.web.i18n import set_locale
+    from saas.core.i18n import set_locale
 
     async def go(db: Any) -> str:
         async with db.session(schema) as s:
@@ -197,17 +197,21 @@ def test_score_filters_match_the_scores_and_combine_with_search_and_pages(scored
     segments = {r[4] for r in rows.values()}
     groups = {r[6] for r in rows.values()}
     assert len(statuses) >= 3 and len(segments) >= 3 and len(groups) >= 2, (statuses, segments, groups)
-    pick = lambda f: {cid for cid, r in rows.items() if f(r)}  # noqa: E731
+
+    def pick(where: dict[int, object]) -> set:
+        """The clients whose score row has these values ({column number: value})."""
+        return {cid for cid, r in rows.items() if all(r[k] == v for k, v in where.items())}
+
     with api(base_url, scored["viewer"]) as c:
         base = {"tag": scored["marker"]}
         for status in statuses:
-            assert sorted(all_pages(c, **base, status=status)) == sorted(pick(lambda r: r[0] == status))
+            assert sorted(all_pages(c, **base, status=status)) == sorted(pick({0: status}))
         for segment in segments:
-            expected = sorted(pick(lambda r: r[4] == segment))
+            expected = sorted(pick({4: segment}))
             assert sorted(all_pages(c, **base, rfm_segment=segment)) == expected
             assert sorted(all_pages(c, **base, segment=segment)) == expected  # the older name
         for group in groups:
-            expected = sorted(pick(lambda r: r[6] == group))
+            expected = sorted(pick({6: group}))
             assert sorted(all_pages(c, **base, reliability_group=group)) == expected
             assert sorted(all_pages(c, **base, risk=group)) == expected
         # all three at once, with a search, sorted by revenue, in small pages
@@ -215,7 +219,7 @@ def test_score_filters_match_the_scores_and_combine_with_search_and_pages(scored
         status, segment, group = max(alpha, key=alpha.count)
         got = all_pages(c, **base, q="Альфа", status=status, rfm_segment=segment, reliability_group=group,
                         sort="revenue")
-        expected = pick(lambda r: (r[0], r[4], r[6], r[8]) == (status, segment, group, "Альфа"))
+        expected = pick({0: status, 4: segment, 6: group, 8: "Альфа"})
         assert expected and sorted(got) == sorted(expected) and len(got) == len(set(got))
         assert got == [i["id"] for i in c.get("/clients", params={
             **base, "q": "Альфа", "status": status, "rfm_segment": segment, "reliability_group": group,

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from testkit import Browser
 from saas.core.db import Database
-from saas.tenants.models import OutboxMail
+from saas.core.models import OutboxMail
 
 
 def latest_mail(db_url: str, to: str) -> OutboxMail:

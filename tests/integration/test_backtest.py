@@ -18,7 +18,7 @@ from saas.analytics import clv, evidence, selection
 from saas.analytics.models import Setting
 from saas.analytics.scoring import refresh
 from saas.core.db import Database
-from saas.tenants.service import do_create_tenant
+from saas.accounts.service import do_create_tenant
 from tests.integration import companies
 
 TODAY = date(2026, 6, 30)
@@ -180,7 +180,7 @@ def test_clockwork_buyers_who_never_leave_are_not_a_converged_fit(db_url: str) -
     when it is judged usable."""
     rows = [(i, d, 100.0, "sale") for i in range(200) for d in range(i % 7, 365, 7)]
     result, backtest, scoring, fits, _scores = run(db_url, companies.rows_company(200, rows))
-    for model, _converged, q in fits:
+    for _model, _converged, q in fits:
         if q.get("chosen"):
             assert q["usable"] and q["reason"] is None
     if result.method == "rules":
@@ -188,3 +188,40 @@ def test_clockwork_buyers_who_never_leave_are_not_a_converged_fit(db_url: str) -
     else:  # a usable fit: it must then also predict the held-out weeks sensibly (everyone buys ~13 times)
         total = backtest["compare"][result.method]["total"]
         assert abs(total["predicted"] / total["actual"] - 1) < 0.2
+
+
+def test_a_second_refresh_started_from_the_first_gives_the_same_answers(db_url: str) -> None:
+    """The nightly refresh starts each fit from the last refresh's (same model, same stage): on the
+    same history it reaches the same fits (to the optimiser's tolerance) and the same scores."""
+    async def go():
+        db = Database(db_url, pool_size=2)
+        try:
+            schema = await new_tenant(db, "Twice")
+            await companies.write(db, schema, companies.pareto_company(1500, seed=12), TODAY)
+            out = []
+            for _ in range(2):
+                async with db.session(schema) as s:
+                    result = await refresh(s, today=TODAY)
+                async with db.session(schema) as s:
+                    backtest = (await s.get(Setting, "backtest")).value
+                    rows = (await s.execute(text("SELECT client_id, status, segment, risk_group, p_alive, clv "
+                                                 "FROM client_scores ORDER BY client_id"))).all()
+                out.append((result, backtest, rows))
+            return out
+        finally:
+            await db.dispose()
+
+    (first, first_bt, first_rows), (second, second_bt, second_rows) = asyncio.run(go())
+    assert first.method == second.method != "rules"
+    for a, b in zip(first_bt["candidates"] + first_bt["refits"], second_bt["candidates"] + second_bt["refits"],
+                    strict=True):
+        assert (a["model"], a["stage"], a["usable"]) == (b["model"], b["stage"], b["usable"])
+        for name, value in a["params"].items():
+            assert b["params"][name] == pytest.approx(value, rel=1e-3), (a["model"], a["stage"], name)
+    assert [r[:4] for r in first_rows] == [r[:4] for r in second_rows]  # status, segment, reliability
+    for a, b in zip(first_rows, second_rows, strict=True):  # tolerances: the fits' (above)
+        assert (a[4] is None) == (b[4] is None) and (a[5] is None) == (b[5] is None)
+        if a[4] is not None:
+            assert b[4] == pytest.approx(a[4], abs=1e-4)
+        if a[5] is not None:
+            assert float(b[5]) == pytest.approx(float(a[5]), rel=1e-3, abs=0.05)

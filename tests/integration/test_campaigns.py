@@ -98,7 +98,8 @@ def test_no_member_lacks_consent_and_control_is_stable(tenant, db_url) -> None:
                                               "control_share": 0.1}).json()["id"]
     first = build_and_wait(api, cid)
     assert first["members"] > 400
-    without_consent = sql(db_url, schema, """SELECT count(*) FROM campaign_members m JOIN clients c ON c.id = m.client_id
+    without_consent = sql(db_url, schema, """SELECT count(*) FROM campaign_members m
+                                             JOIN clients c ON c.id = m.client_id
                                              WHERE m.campaign_id = :cid AND NOT c.consent ? 'email'""", cid=cid)
     assert without_consent == [(0,)]
     share = first["control"] / first["members"]

@@ -312,7 +312,7 @@ def assert_metrics(m: dict, count: int, revenue: str, unpaid: str, overdue: str,
 
 def test_operations_keep_metrics_current(owner: httpx.Client) -> None:
     cid = create(owner)["id"]
-    d = lambda n: TODAY - timedelta(days=n)  # noqa: E731
+    d = lambda n: TODAY - timedelta(days=n)
     s1 = add_op(owner, cid, kind="sale", amount="1000.00", occurred_on=d(100).isoformat(),
                 due_on=d(10).isoformat())
     assert s1["amount"] == "1000.00" and s1["kind"] == "sale" and s1["client_id"] == cid
@@ -400,7 +400,7 @@ def test_invalid_operation_is_422_naming_the_field(case: str, owner: httpx.Clien
     ("ru", "Дата операции {} позже сегодняшнего дня ({})."),
 ])
 def test_a_future_operation_date_is_refused_naming_it(language: str, expected: str, owner: httpx.Client) -> None:
-    """The same rule as the import's (saas.clients.importing.future_operation_date), in the request's
+    """The same rule as the import's (saas.clients.rules.future_operation_date), in the request's
     language, on create and on edit; a due date in the future stays allowed."""
     cid = create(owner)["id"]
     tomorrow = (TODAY + timedelta(days=1)).strftime("%d.%m.%Y")
@@ -501,7 +501,7 @@ def test_search(q: str, expected: str, owner: httpx.Client, search_set: dict[str
 
 def test_filters(owner: httpx.Client) -> None:
     marker = tag()
-    d = lambda n: (TODAY - timedelta(days=n)).isoformat()  # noqa: E731
+    d = lambda n: (TODAY - timedelta(days=n)).isoformat()
     rich = create(owner, last_name="Богатый", tags=[marker, "gold"])["id"]
     add_op(owner, rich, amount="5000.00", occurred_on=d(10), paid_on=d(10))
     middle = create(owner, last_name="Средний", tags=[marker])["id"]

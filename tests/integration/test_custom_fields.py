@@ -58,7 +58,7 @@ def test_every_path_accepts_good_and_refuses_bad_values(tenant, kind) -> None:
     # import (custom:<key> in the mapping)
     content = f"ФИО;Поле\nИмпорт {kind};{good}\nПлохой Ряд;{bad}\n".encode()
     body = api.post("/api/v1/imports", files={"file": ("c.csv", content)},
-                    data={"kind": "clients", "mapping": '{"ФИО": "full_name", "Поле": "custom:%s"}' % key}).json()
+                    data={"kind": "clients", "mapping": f'{{"ФИО": "full_name", "Поле": "custom:{key}"}}'}).json()
     deadline = time.monotonic() + 60
     while body["status"] not in ("done", "failed"):
         assert time.monotonic() < deadline

@@ -19,7 +19,8 @@ N, SEED, TODAY = 1500, 11, date(2026, 6, 30)
 
 async def _schema(db: Database, slug: str) -> str:
     async with db.session() as s:
-        return (await s.execute(text("SELECT schema_name FROM shared.tenants WHERE slug = :s"), {"s": slug})).scalar_one()
+        query = text("SELECT schema_name FROM shared.tenants WHERE slug = :s")
+        return (await s.execute(query, {"s": slug})).scalar_one()
 
 
 async def _rows(db: Database, slug: str, sql: str, **params) -> list:
@@ -29,7 +30,8 @@ async def _rows(db: Database, slug: str, sql: str, **params) -> list:
 
 @pytest.fixture(scope="module")
 def demo(db_url: str) -> DemoResult:
-    return with_database(db_url, lambda db: create_demo(db, clients=N, years=3, seed=SEED, name="Демо Тест", today=TODAY))
+    return with_database(db_url, lambda db: create_demo(db, clients=N, years=3, seed=SEED, name="Демо Тест",
+                                                        today=TODAY))
 
 
 def test_the_company_its_team_and_dictionaries(demo, db_url) -> None:
@@ -42,7 +44,8 @@ def test_the_company_its_team_and_dictionaries(demo, db_url) -> None:
                                       {"s": demo.slug})).one()
             team = (await s.execute(text("SELECT u.email, m.role FROM shared.memberships m JOIN shared.users u "
                                          "ON u.id = m.user_id WHERE m.tenant_id = :t"), {"t": tenant.id})).all()
-        counts = (await _rows(db, demo.slug, "SELECT (SELECT count(*) FROM clients), (SELECT count(*) FROM operations), "
+        counts = (await _rows(db, demo.slug, "SELECT (SELECT count(*) FROM clients), "
+                              "(SELECT count(*) FROM operations), "
                               "(SELECT array_agg(name ORDER BY name) FROM product_groups), "
                               "(SELECT array_agg(name ORDER BY name) FROM directions)"))[0]
         return tenant, team, counts
@@ -153,7 +156,7 @@ def test_the_import_history_has_one_undone_import(demo, db_url) -> None:
 
 
 def test_reset_recreates_a_demo_and_refuses_other_companies(db_url) -> None:
-    from saas.tenants.service import do_create_tenant
+    from saas.accounts.service import do_create_tenant
 
     async def go(db: Database):
         old = await create_demo(db, clients=40, years=1, seed=3, name="Сброс")
@@ -168,7 +171,8 @@ def test_reset_recreates_a_demo_and_refuses_other_companies(db_url) -> None:
                 "SELECT (SELECT count(*) FROM pg_namespace WHERE nspname = :old), "
                 "(SELECT count(*) FROM shared.tenants WHERE slug LIKE 'sbros%'), "
                 "(SELECT count(*) FROM shared.users WHERE email LIKE '%@sbros.demo.kartoteka.local'), "
-                "(SELECT count(*) FROM shared.tenants WHERE name = 'Настоящая фирма' AND NOT is_demo)"), {"old": old_schema})).one()
+                "(SELECT count(*) FROM shared.tenants WHERE name = 'Настоящая фирма' AND NOT is_demo)"),
+                {"old": old_schema})).one()
         clients = (await _rows(db, new.slug, "SELECT count(*) FROM clients"))[0][0]
         return old, new, tuple(left), clients
 

@@ -160,7 +160,7 @@ def test_other_companies_and_roles_are_refused(source, db_url, make_http) -> Non
 
 def test_an_expired_link_says_so_and_the_maintenance_deletes_the_file(source, db_url) -> None:
     from saas.core.db import Database
-    from saas.tenants.exports import remove_expired
+    from saas.backup.service import remove_expired
 
     owner, slug, schema, _quiet = source
     job_id, link = build(owner, db_url, slug, schema, passport="masked")
@@ -211,7 +211,8 @@ def metrics(db_url: str, schema: str) -> list[tuple]:
 
 
 def totals(db_url: str, schema: str) -> tuple:
-    return sql(db_url, f"""SELECT (SELECT count(*) FROM "{schema}".clients), (SELECT count(*) FROM "{schema}".operations),
+    return sql(db_url, f"""SELECT (SELECT count(*) FROM "{schema}".clients),
+                                  (SELECT count(*) FROM "{schema}".operations),
                                   (SELECT sum(CASE WHEN kind = 'return' THEN -amount ELSE amount END)
                                    FROM "{schema}".operations),
                                   (SELECT sum(revenue_total) FROM "{schema}".clients),

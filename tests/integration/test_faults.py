@@ -3,12 +3,14 @@ shared ones: Redis stopped and started again under a running web process and wor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -47,10 +49,10 @@ class RedisServer:
             self.proc.wait(10)
 
 
-def _pings(client) -> bool:  # noqa: ANN001
+def _pings(client) -> bool:
     try:
         return bool(client.ping())
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - any failure means Redis is not answering
         return False
 
 
@@ -178,10 +180,8 @@ class PgCluster:
         self.run(f"{PG_BIN}/createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "kartoteka")
 
     def destroy(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self.ctl("-m", "immediate", "stop")
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -251,7 +251,8 @@ def test_postgres_restart_under_load(pg_stack) -> None:
     assert api_probe.status_code == 503 and api_probe.json()["status"] == 503
     assert failures, "the restart went unnoticed: the test proves nothing"
     assert all(status == 503 for status, _s, _b in failures), sorted({
-        line for line in open(stack.procs[0].log_path).read().splitlines() if "Error:" in line or "unhandled" in line})
+        line for line in Path(stack.procs[0].log_path).read_text().splitlines()
+        if "Error:" in line or "unhandled" in line})
     assert all('"status":503' in body.replace(" ", "") and "Traceback" not in body for _st, _s, body in failures)
     slowest = max(s for _st, s, _b in failures)
     assert slowest < 5, slowest  # failing fast, not hanging on timeouts

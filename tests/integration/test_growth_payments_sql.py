@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from sqlalchemy import text
 
+from saas.analytics import dashboard, statistics
 from saas.analytics.dashboard import growth_figures, store_dashboard
-from saas.analytics.payments import payment_factors
 from saas.clients.operations import refresh_all_metrics
 from testkit import Browser, with_database
 
@@ -55,12 +55,19 @@ def company(http: Browser, db_url: str, name: str, clients: int,
     return schema, with_database(db_url, go)
 
 
-def figures(db_url: str, schema: str, today: date = TODAY) -> dict:
+def figures(db_url: str, schema: str, today: date = TODAY, *, covered: bool = True) -> dict:
+    """The growth figures by their own SQL, checked equal to those the refresh counts from the
+    statistics pass's bit sets (when they cover the company: `covered`)."""
     async def go(db):
         async with db.session(schema) as s:
-            return await growth_figures(s, today)
+            stats = await statistics.read(s, today, today - timedelta(weeks=13))
+            return await growth_figures(s, today), dashboard.covers(stats), dashboard.figures_from_stats(stats)
 
-    return with_database(db_url, go)
+    by_sql, covers, by_stats = with_database(db_url, go)
+    assert covers == covered
+    if covered:
+        assert by_stats == by_sql
+    return by_sql
 
 
 def yearly_purchases(cohorts: dict[int, int], history_from: date, today: date) -> list[tuple]:
@@ -176,9 +183,14 @@ def test_payment_sums_follow_the_definition(http: Browser, db_url: str) -> None:
 
     async def go(db):
         async with db.session(schema) as s:
-            return await payment_factors(s, np.asarray(ids, dtype=np.int64), t)
+            every, some = await statistics.read(s, t, t), await statistics.read(s, t, t, [ids[2], ids[0]])
+            return every, some
 
-    f = with_database(db_url, go)
+    every, some = with_database(db_url, go)
+    assert every.ids.tolist() == ids and some.ids.tolist() == [ids[0], ids[2]]
+    for name, values in some.factors.items():  # live scoring reads the same sums for a few clients
+        assert values.tolist() == pytest.approx(every.factors[name][[0, 2]].tolist(), rel=1e-12), name
+    f = every.factors
     w = lambda days: 0.5 ** (days / 180)
     a = {k: v[0] for k, v in f.items()}
     assert (a["payments"], a["late"], a["returns"], a["deals"], a["overdue_items"]) == (3, 2, 1, 5, 1)
@@ -199,10 +211,11 @@ def test_refresh_writes_not_enough_history_and_ranks_buyers_only(http: Browser, 
     rng = np.random.default_rng(11)
     ops = []
     for i in range(40):  # buyers, some with deferred payments
-        for k in range(int(rng.integers(1, 6))):
+        for _k in range(int(rng.integers(1, 6))):
             when = TODAY - timedelta(days=int(rng.integers(1, 700)))
             due = when + timedelta(days=14) if i % 2 else None
-            paid = (due + timedelta(days=int(rng.integers(0, 20)))) if due and due < TODAY - timedelta(days=20) else None
+            settled = due is not None and due < TODAY - timedelta(days=20)
+            paid = (due + timedelta(days=int(rng.integers(0, 20)))) if settled else None
             ops.append((i, "sale", when, float(rng.integers(100, 5000)), due, paid))
     schema, ids = company(http, db_url, "Ranked Co", 40, ops)
 
@@ -229,3 +242,80 @@ def test_refresh_writes_not_enough_history_and_ranks_buyers_only(http: Browser, 
     prospects = [r for cid, r in after.items() if cid not in before]
     assert len(prospects) == 40 and {r[:4] for r in prospects} == {(0, 0, 0, "prospects")}
     assert {r[4] for r in prospects} == {"unknown"}
+
+
+def test_statistics_count_purchase_days_not_rows(http: Browser, db_url: str) -> None:
+    """The one pass over operations: several operations on a day are one purchase, a return is never
+    a purchase day (before the first purchase, on a purchase day, between two sales of one day),
+    and the first purchase day's total holds every sale of that day."""
+    d0, d1, d2, d3, cutoff = date(2025, 1, 10), date(2025, 2, 1), date(2025, 6, 15), date(2026, 5, 1), date(2026, 3, 31)
+    ops = [
+        (0, "return", d0, 40.0, None, None), (0, "sale", d1, 100.0, None, None), (0, "service", d1, 50.0, None, None),
+        (0, "return", d1, 30.0, None, None), (0, "sale", d2, 70.0, None, None),
+        (0, "sale", d3, 10.0, None, None), (0, "return", d3, 20.0, None, None), (0, "sale", d3, 5.0, None, None),
+        (1, "return", d2, 15.0, None, None),                                            # only returns
+        (3, "sale", date(2020, 1, 1), 9.0, None, None), (3, "sale", cutoff, 11.0, None, None),  # on the cut-off
+        (3, "sale", TODAY + timedelta(days=1), 99.0, None, None),                        # after today: not read
+    ]
+    schema, ids = company(http, db_url, "Days Co", 4, ops)
+
+    async def go(db):
+        async with db.session(schema) as s:
+            return await statistics.read(s, TODAY, cutoff)
+
+    st = with_database(db_url, go)
+    assert st.ids.tolist() == ids
+    age = lambda d, since=TODAY: (since - d).days
+    assert st.n.tolist() == [3, 0, 0, 2] and st.n_cal.tolist() == [2, 0, 0, 2]
+    assert st.first_age.tolist() == [age(d1), -1, -1, age(date(2020, 1, 1))]
+    assert st.last_age.tolist() == [age(d3), -1, -1, age(cutoff)]
+    assert st.last_cal_age.tolist() == [age(d2, cutoff), -1, -1, 0]
+    assert st.gross.tolist() == [235.0, 0.0, 0.0, 20.0] and st.first_amount.tolist() == [150.0, 0.0, 0.0, 9.0]
+    assert st.returned.tolist() == [90.0, 15.0, 0.0, 0.0]
+    assert st.deals.tolist() == [5, 0, 0, 2] and st.factors["returns"].tolist() == [3, 1, 0, 0]
+    assert st.holdout.tolist() == [1.0, 0.0, 0.0, 0.0] and st.repeat_mean[0] == pytest.approx((235 - 150) / 2)
+
+
+def test_growth_from_the_statistics_pass_equals_the_sql(http: Browser, db_url: str) -> None:
+    """A company with irregular buying (several purchases a day, returns, clients who only
+    returned, long gaps, history from mid-2018): the counts from the bit sets equal the SQL's, on
+    ordinary days, on a leap day and at both ends of a year."""
+    rng = np.random.default_rng(21)
+    ops: list[tuple] = []
+    start = date(2018, 7, 15)
+    for i in range(120):
+        first = start + timedelta(days=int(rng.integers(0, (TODAY - start).days)))
+        days = sorted({first, *(first + timedelta(days=int(g)) for g in rng.integers(0, 2000, rng.integers(0, 12)))})
+        for day in days:
+            if day > TODAY:
+                continue
+            kind = "return" if i % 17 == 0 else "sale"
+            ops += [(i, kind, day, float(rng.integers(10, 900)), None, None)] * int(rng.integers(1, 3))
+            if rng.random() < 0.1:
+                ops.append((i, "return", day, 5.0, None, None))
+    schema, _ids = company(http, db_url, "Irregular Co", 120, ops)
+    for today in (TODAY, date(2024, 2, 29), date(2024, 12, 31), date(2025, 1, 1)):
+        f = figures(db_url, schema, today)
+        assert f["years"] and f["months"] and f["cohorts"]  # every series has figures to compare
+
+
+def test_growth_falls_back_to_the_sql_beyond_the_bit_sets(http: Browser, db_url: str) -> None:
+    """No new client for 15 years (the cohorts shown began more than statistics.OLDER quarters ago),
+    or a purchase older than statistics.HISTORY_YEARS: the dashboard's figures come from the SQL."""
+    old_cohorts = yearly_purchases({2005: 30, 2010: 20}, date(2005, 1, 1), TODAY)
+    very_old = yearly_purchases({2023: 40}, date(2023, 1, 1), TODAY)
+    very_old.append((40, "sale", date(1960, 5, 1), 10.0, None, None))
+    for name, clients, ops in (("Old Cohorts Co", 50, old_cohorts), ("Since 1960 Co", 41, very_old)):
+        schema, _ids = company(http, db_url, name, clients, ops)
+        expected = figures(db_url, schema, covered=False)
+
+        async def store(db, schema=schema, clients=clients):
+            async with db.session(schema) as s:
+                stats = await statistics.read(s, TODAY, TODAY - timedelta(weeks=13))
+                await store_dashboard(s, TODAY, "rules", 0, clients, stats)
+            async with db.session(schema) as s:
+                return (await s.execute(text("SELECT value FROM settings WHERE key = 'dashboard'"))).scalar_one()
+
+        stored = with_database(db_url, store)
+        assert stored["years"] == expected["years"] and stored["cohorts"] == [list(c) for c in expected["cohorts"]]
+        assert stored["history_start"] == expected["history_start"]

@@ -72,7 +72,7 @@ schema.config.generation.update(max_examples=MAX_EXAMPLES, allow_extra_parameter
 
 
 @schema.hook("after_call")
-def _count(context, case, response) -> None:  # noqa: ANN001 - schemathesis' hook signature
+def _count(context, case, response) -> None:
     STATUSES[response.status_code] += 1
 
 

@@ -1,4 +1,4 @@
-"""The set-based client import (saas/clients/import_bulk.py) against the row rules it mirrors.
+"""The set-based client import (saas/clients/imports/bulk.py) against the row rules it mirrors.
 
 A seeded generator writes cells in the shapes the SQL accepts and the near misses it must leave to
 Python (other whitespace, initials, landlines, lists, special-use domains, impossible or future
@@ -14,12 +14,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from saas.clients import import_bulk, imports
-from saas.clients.import_rows import normalise_raw
-from saas.clients.imports import do_upload, run_import
+from saas.clients.imports import bulk as import_bulk
+from saas.clients.imports import service as imports
+from saas.clients.imports.rows import normalise_raw
+from saas.clients.imports.service import do_upload, run_import
 from saas.core import clock
 from saas.core.db import Database
-from saas.tenants.service import do_create_tenant
+from saas.accounts.service import do_create_tenant
 from testkit import with_database
 
 TODAY = clock.today()
@@ -27,13 +28,15 @@ SPACES = ["", " ", "  ", "\t", "\xa0", "\u2003", "\u3000", "\x1c", "\u200b"]  # 
 WORDS = ["Иванов", "Петров-Водкин", "O'Brien", "Ли", "Мария", "Анна", "Сергеевич", "оглы", "Ёлкина"]
 INITIALS = ["И.И.", "А.", "Б.В."]
 PHONES = ["+7{}", "8 ({0}) {1}-{2}-{3}", "7{}", "{}", "+7 {0} {1} {2} {3}", "8-{0}-{1}-{2}-{3}", "8.{0}.{1}.{2}.{3}",
-          "+7 ({0}){1}{2}{3}", "{} доб. 5", "8{}, 89160000000", "+7 ٩١٦ 123 45 67", "+7 495 123-45-67", "+1 212 555 0100",
-          "8916123456", "abc", "+7 930 000 00 00", "+7 939 000 05 00"]
+          "+7 ({0}){1}{2}{3}", "{} доб. 5", "8{}, 89160000000", "+7 ٩١٦ 123 45 67", "+7 495 123-45-67",
+          "+1 212 555 0100", "8916123456", "abc", "+7 930 000 00 00", "+7 939 000 05 00"]
 EMAILS = ["{u}@example.com", "{U}@Example.COM", "{u}..x@example.com", "{u}@b", "{u}@localhost", "{u}@foo.local",
-          "{u}@x.test", "ſ{u}@example.com", "{u}@ex--ample.com", "{u}@-ex.com", "{u}+tag@mail.ru", "a_b-{u}@sub.domain.org",
-          "иван{u}@пример.рф", "{u} x@example.com", "{u}@example.com, b@example.com", "{u}@example.c0m", "x" * 64 + "@e.com",
-          "x" * 65 + "@e.com", "{u}@" + "d" * 63 + ".com", "{u}@" + "d" * 64 + ".com", "{u}@1.com", "{u}.-x@example.com"]
-DATES = ["{d:02}.{m:02}.{y}", "{d}.{m}.{y}", "{y}-{m:02}-{d:02}", "{y}-{m}-{d}", "{d:02}-{m:02}-{y}", "{d:02}/{m:02}/{y}",
+          "{u}@x.test", "ſ{u}@example.com", "{u}@ex--ample.com", "{u}@-ex.com", "{u}+tag@mail.ru",
+          "a_b-{u}@sub.domain.org", "иван{u}@пример.рф", "{u} x@example.com", "{u}@example.com, b@example.com",
+          "{u}@example.c0m", "x" * 64 + "@e.com", "x" * 65 + "@e.com", "{u}@" + "d" * 63 + ".com",
+          "{u}@" + "d" * 64 + ".com", "{u}@1.com", "{u}.-x@example.com"]
+DATES = ["{d:02}.{m:02}.{y}", "{d}.{m}.{y}", "{y}-{m:02}-{d:02}", "{y}-{m}-{d}", "{d:02}-{m:02}-{y}",
+         "{d:02}/{m:02}/{y}",
          "31.02.2000", "29.02.2000", "29.02.1900", "31.12.1899", "01.01.1900", "{today}", "{tomorrow}", "01.02.90",
          "01.02.1990 г.", "01.02.1990 10:00", "33000", "0000-01-01", "1990/02/01", "01.13.1990", "00.01.1990",
          "٠١.٠٢.١٩٩٠", "2000-02-30"]
@@ -44,7 +47,7 @@ def _cell(rnd: random.Random, value: str) -> str:
 
 
 def _name(rnd: random.Random, words: int) -> str:
-    pick = lambda: rnd.choice(INITIALS) if rnd.random() < 0.05 else rnd.choice(WORDS)  # noqa: E731
+    pick = lambda: rnd.choice(INITIALS) if rnd.random() < 0.05 else rnd.choice(WORDS)
     return "".join(pick() + rnd.choice([" ", " ", " ", ", ", "  ", "\xa0", "\t"]) for _ in range(words)).strip(" ,")
 
 
@@ -94,8 +97,9 @@ async def _company(db: Database, name: str) -> str:
         tenant.plan, schema = "business", tenant.schema_name
     async with db.session(schema) as s:
         for last, phone, email, erased in EXISTING:
-            await s.execute(text(f"INSERT INTO clients (last_name, first_name, phone, email, erased_at) "  # noqa: S608
-                                 f"VALUES (:l, 'Клиент', :p, :e, {erased or 'NULL'})"), {"l": last, "p": phone, "e": email})
+            await s.execute(text(f"INSERT INTO clients (last_name, first_name, phone, email, erased_at) "
+                                 f"VALUES (:l, 'Клиент', :p, :e, {erased or 'NULL'})"),
+                            {"l": last, "p": phone, "e": email})
     return schema
 
 
@@ -106,7 +110,7 @@ async def _import(db: Database, schema: str, data: bytes, on_match: str) -> tupl
         counts = await run_import(s, imp)
         rejected = [(r["line"], r["reason"]) for r in imp.rejected]
     async with db.session(schema) as s:
-        clients = sorted(map(tuple, (await s.execute(text(f"SELECT {COLUMNS} FROM clients"))).all()), key=repr)  # noqa: S608
+        clients = sorted(map(tuple, (await s.execute(text(f"SELECT {COLUMNS} FROM clients"))).all()), key=repr)
     return counts, rejected, clients
 
 
@@ -119,7 +123,7 @@ def test_sql_marks_fast_only_rows_python_accepts_with_the_same_values(db_url) ->
             names = [f for f in imp.mapping.values() if f]
             cells = ", ".join(f"s.c{i}" for i in range(len(names)))
             rows = (await s.execute(text(
-                f"SELECT s.line, {cells}, n.fast, n.last_name, n.first_name, n.middle_name, n.phone, n.email, "  # noqa: S608
+                f"SELECT s.line, {cells}, n.fast, n.last_name, n.first_name, n.middle_name, n.phone, n.email, "
                 f"n.birth_date, n.address, n.note FROM import_stage s JOIN import_norm n USING (n) ORDER BY n"))).all()
             await s.rollback()
         return names, rows

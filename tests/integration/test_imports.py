@@ -204,7 +204,7 @@ def test_rows_over_the_plan_limit_are_rejected_with_the_reason(tenant, db_url) -
         r = b.post(f"/t/{slug}/imports", data={"kind": "clients", "_csrf_token": b.csrf()},
                    files={"file": ("limit.csv", content)})
         page = b.get(r.headers["location"]).text  # said on the mapping screen, before anything is imported
-        assert 'id="plan-room"' in page and f"at most 1 new clients" in page
+        assert 'id="plan-room"' in page and "at most 1 new clients" in page
         body = wait(api, upload(api, content, "limit.csv")["id"])
         assert body["status"] == "done" and body["rejected"] == 2 and body["created"] == 1  # the first one fits
         assert [r["line"] for r in body["rejected_rows"]] == [3, 4]
@@ -227,8 +227,8 @@ def test_rejected_reasons_are_stored_in_the_company_language(tenant, db_url) -> 
     try:
         content = "ФИО;Телефон;Дата рождения\nЯзыков Пётр;12345;31.02.1990\n".encode()
         body = wait(api, upload(api, content, "ru.csv")["id"])
-        assert body["rejected_rows"][0]["reason"] == "Неверный номер телефона.; " \
-            "Неверная дата: используйте ДД.ММ.ГГГГ или ГГГГ-ММ-ДД."
+        assert body["rejected_rows"][0]["reason"] == ("Неверный номер телефона.; "
+                                                      "Неверная дата: используйте ДД.ММ.ГГГГ или ГГГГ-ММ-ДД.")
     finally:
         sql(db_url, slug, "UPDATE shared.tenants SET locale = :l WHERE slug = :s RETURNING 1", s=slug, l=before)
 

@@ -149,7 +149,8 @@ def test_200_concurrent_requests_through_a_small_pool_see_no_foreign_rows(db_url
         db = Database(db_url, pool_size=3, max_overflow=0)
         async with db.session() as s:
             schemas = dict((await s.execute(text(
-                "SELECT slug, schema_name FROM shared.tenants WHERE slug IN (:a, :b)"), {"a": slug_a, "b": slug_b})).all())
+                "SELECT slug, schema_name FROM shared.tenants WHERE slug IN (:a, :b)"),
+                {"a": slug_a, "b": slug_b})).all())
         for slug, schema in schemas.items():
             async with db.session(schema) as s:
                 for _ in range(5):
@@ -182,7 +183,7 @@ def test_unbound_session_sees_no_tenant_table(db_url: str) -> None:
         try:
             async with db.session() as s:
                 await s.execute(text("SELECT count(*) FROM audit_events"))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - the assertion reads the message, whatever its type
             return str(exc)
         finally:
             await db.dispose()

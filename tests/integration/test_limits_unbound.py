@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from saas.core.db import Database
-from saas.tenants.limits import check_limit, room
-from saas.tenants.service import do_create_tenant
+from saas.accounts.limits import check_limit, room
+from saas.accounts.service import do_create_tenant
 from testkit import with_database
 
 

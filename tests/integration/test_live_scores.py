@@ -11,14 +11,14 @@ import pytest
 from sqlalchemy import select, text
 
 from saas.analytics import live
-from saas.analytics.models import ClientScore
+from saas.clients.models import ClientScore
 from saas.analytics.scoring import refresh
 from saas.clients import events
 from saas.clients import operations as ops
 from saas.clients.models import Client, Operation
 from saas.core import clock
 from saas.core.db import Database
-from saas.tenants.service import do_create_tenant
+from saas.accounts.service import do_create_tenant
 from testkit import Browser
 from tests.integration import companies
 
@@ -185,4 +185,5 @@ def test_card_panel_follows_a_paid_debt_without_a_refresh(http: Browser, db_url:
     oob = r.text[r.text.index('id="score-panel"'):]
     assert "overdue" not in oob.split("returns-note")[0]
     card = http.get(f"/t/{slug}/clients/{client_id}").text
-    assert "overdue" not in re.search(r'<div class="card score-panel".*?reliability-reason.*?</p>', card, re.DOTALL).group(0)
+    panel = re.search(r'<div class="card score-panel".*?reliability-reason.*?</p>', card, re.DOTALL)
+    assert "overdue" not in panel.group(0)

@@ -145,7 +145,7 @@ def test_metrics_match_a_recomputation(owner: httpx.Client, steps: list[tuple], 
             op_id = sorted(model.ops)[step[2] % len(model.ops)]
             r = owner.patch(f"/operations/{op_id}", json=step[3])
             assert r.status_code == 200, (step, r.text)
-            current = {**model.ops[op_id], **{k: v for k, v in step[3].items()}}
+            current = {**model.ops[op_id], **step[3]}
             model.ops[op_id] = normalised(current)
         else:
             op_id = sorted(model.ops)[step[2] % len(model.ops)]

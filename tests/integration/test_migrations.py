@@ -6,7 +6,7 @@ import asyncio
 from sqlalchemy import text
 
 from saas.core.db import Database
-from saas.migrate import create_tenant_schema, head, migrate_tenant
+from saas.admin.migrate import create_tenant_schema, head, migrate_tenant
 
 SHAPE = {
     "columns": """SELECT table_name, column_name, data_type, is_nullable, column_default, ordinal_position

@@ -31,7 +31,8 @@ def test_every_type_round_trips(db_url: str) -> None:
                 raw = (await conn.get_raw_connection()).driver_connection
                 await raw.execute("CREATE TEMP TABLE t (a bigint, b int, c float8, d numeric(14, 2), e text, f jsonb)")
                 await raw.copy_to_table("t", source=io.BytesIO(data), format="binary")
-                return [tuple(r) for r in await raw.fetch("SELECT * FROM t ORDER BY b DESC")]  # rows may come in any order
+                # rows may come in any order
+                return [tuple(r) for r in await raw.fetch("SELECT * FROM t ORDER BY b DESC")]
         finally:
             await db.dispose()
 
@@ -69,3 +70,39 @@ def test_many_nullable_fields_and_many_rows(db_url: str) -> None:
     for k in range(9):
         got = np.array([np.nan if r[k + 1] is None else r[k + 1] for r in rows])
         assert np.array_equal(got, cols[k], equal_nan=True)
+
+
+def test_a_stream_of_small_chunks_with_numbers_of_every_width(db_url: str) -> None:
+    """The stream in chunks of 700 rows reads back as one COPY; jsonb numbers of every width and
+    sign (right-aligned in one width) read back rounded to two decimals, NaN as null."""
+    rng = np.random.default_rng(9)
+    n = 5000
+    scale = 10.0 ** rng.integers(-3, 13, n)
+    values = np.where(rng.random(n) < 0.05, np.nan, rng.normal(size=n) * scale)
+    words = rng.choice(np.array(["new", "active", "at_risk"], dtype=object), n)
+    fields = [pgcopy.int8(np.arange(n)), pgcopy.text(words), pgcopy.jsonb({"v": values, "k": np.arange(n) % 7.0})]
+    parts = list(pgcopy.chunks(fields, n, size=700))
+    assert len(parts) == 2 + 8  # header, 8 chunks, trailer
+
+    async def go():
+        db = Database(db_url, pool_size=1)
+        try:
+            async with db.engine.connect() as conn:
+                raw = (await conn.get_raw_connection()).driver_connection
+                await raw.execute("CREATE TEMP TABLE s (i bigint, w text, f jsonb)")
+
+                async def stream():
+                    for part in parts:
+                        yield part
+
+                await raw.copy_to_table("s", source=stream(), format="binary")
+                return [tuple(r) for r in await raw.fetch("SELECT i, w, f::text FROM s ORDER BY i")]
+        finally:
+            await db.dispose()
+
+    rows = asyncio.run(go())
+    assert [r[0] for r in rows] == list(range(n)) and [r[1] for r in rows] == words.tolist()
+    stored = [json.loads(r[2]) for r in rows]
+    assert [s["k"] for s in stored] == (np.arange(n) % 7).tolist()
+    for s, v in zip(stored, values, strict=True):
+        assert s["v"] is None if np.isnan(v) else s["v"] == float(Decimal(str(round(v, 2))))

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from saas.config import get_settings
+from saas.core.config import get_settings
 from testkit import Browser, cli, sql
 from tests.integration.test_clients_api import api, create, schema_of, token
 

@@ -185,17 +185,16 @@ def test_refresh_button_runs_the_job_with_progress(big_tenant, worker) -> None:
 
 
 def test_nightly_refresh_is_scheduled_once(worker) -> None:
-    from saas.analytics.jobs import ensure_nightly
-    from saas.config import get_settings
-    from saas.jobs import get_queue
+    from saas.core.config import get_settings
+    from saas.core.jobs import ensure_scheduled, get_queue
 
-    ensure_nightly()
-    ensure_nightly()  # a second worker starting does not schedule it twice
+    ensure_scheduled(get_settings(), "nightly")
+    ensure_scheduled(get_settings(), "nightly")  # a second worker starting does not schedule it twice
     queue = get_queue(get_settings())
     ids = [j for j in queue.scheduled_job_registry.get_job_ids() if "-nightly-" in j]
     assert len(ids) == 1
     job = queue.fetch_job(ids[0])
-    assert job.func_name == "saas.analytics.jobs.nightly_and_reschedule"
+    assert job.func_name == "saas.core.jobs.run_periodic" and job.args == ("nightly",)
 
 
 def test_company_sets_thresholds_and_weights(http: Browser, db_url) -> None:

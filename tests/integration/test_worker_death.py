@@ -78,7 +78,7 @@ def tenant(stack, db_url):
     b.close()
 
 
-async def q(schema: str, query: str, *args):  # noqa: ANN201
+async def q(schema: str, query: str, *args):
     conn = await asyncpg.connect(testkit.DATABASE_URL)
     try:
         await conn.execute(f"SET search_path = {schema}")
@@ -113,12 +113,12 @@ class Held:
             assert time.monotonic() < deadline, "the job never reached the held lock"
             await asyncio.sleep(0.2)
 
-    async def __aexit__(self, *exc) -> None:  # noqa: ANN002
+    async def __aexit__(self, *exc) -> None:
         await self.tx.rollback()
         await self.conn.close()
 
 
-async def recover(stack: Stack, done, what: str, timeout: float = 90) -> float:  # noqa: ANN001
+async def recover(stack: Stack, done, what: str, timeout: float = 90) -> float:
     """Start a surviving worker; seconds until `done()` (sync or async) holds."""
     started = time.monotonic()
     stack.worker()
@@ -250,7 +250,7 @@ async def test_a_job_whose_retries_are_spent_leaves_its_rows_failed_with_the_rea
     from rq import Queue, Retry
     from rq.exceptions import AbandonedJobError
 
-    from saas.jobs import _on_exception
+    from saas.core.jobs import _on_exception
 
     api = tenant.api
     cid = api.post("/api/v1/campaigns", json={"name": "Given up", "criteria": {}}).json()["id"]

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from saas.analytics import btyd, simulate
 from saas.analytics.cli import read_transactions
 from saas.cli import main
-from saas.config import get_settings
+from saas.core.config import get_settings
 from saas.core import clock
 
 START = date(2022, 1, 3)

@@ -33,7 +33,7 @@ def test_names_are_checked_before_they_reach_sql() -> None:
 
 async def test_bind_refuses_a_bad_name_before_any_sql() -> None:
     class Nothing:  # any statement reaching it would fail the test differently
-        async def execute(self, *a, **k):  # noqa: ANN002, ANN003, ANN202
+        async def execute(self, *a, **k):
             raise AssertionError("SQL was sent")
 
     with pytest.raises(ValueError):

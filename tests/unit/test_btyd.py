@@ -209,7 +209,7 @@ def test_p_alive_is_a_probability(x, T, share) -> None:
     xs, Ts = np.array([float(x)]), np.array([T])
     for p in (btyd.pareto_p_alive(PARETO_TRUTH, xs, t_x, Ts), btyd.bgnbd_p_alive(BGNBD_TRUTH, xs, t_x, Ts),
               btyd.mbgnbd_p_alive(BGNBD_TRUTH, xs, t_x, Ts)):
-        assert np.isfinite(p).all() and (0 <= p).all() and (p <= 1).all()
+        assert np.isfinite(p).all() and (p >= 0).all() and (p <= 1).all()
 
 
 def test_p_alive_on_simulated_clients_is_a_probability() -> None:

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from saas.config import ConfigError, load_settings
+from saas.core.config import ConfigError, load_settings
 
 
 def test_production_refuses_to_start_without_secrets(tmp_path) -> None:

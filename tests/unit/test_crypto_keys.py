@@ -7,7 +7,7 @@ import secrets
 import pytest
 
 from saas.clients import crypto
-from saas.config import get_settings
+from saas.core.config import get_settings
 
 
 @pytest.fixture()
@@ -17,11 +17,11 @@ def two_keys(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("DATA_KEY_ID", "k2")
     monkeypatch.setenv("DATA_KEY_K1", base64.urlsafe_b64encode(old).decode())
     get_settings.cache_clear()
-    crypto._keys.cache_clear()  # noqa: SLF001
+    crypto._keys.cache_clear()
     yield
     monkeypatch.undo()
     get_settings.cache_clear()
-    crypto._keys.cache_clear()  # noqa: SLF001
+    crypto._keys.cache_clear()
 
 
 def test_blind_indexes_cover_every_key_current_first(two_keys) -> None:
@@ -31,7 +31,7 @@ def test_blind_indexes_cover_every_key_current_first(two_keys) -> None:
 
 
 def test_both_keys_are_configured_and_new_seals_use_the_current(two_keys) -> None:
-    current, keys = crypto._keys()  # noqa: SLF001
+    current, keys = crypto._keys()
     assert current == "k2" and set(keys) == {"k1", "k2"}
     sealed, key_id = crypto.encrypt({"series": "4510"})
     assert key_id == "k2" and crypto.decrypt(sealed, key_id) == {"series": "4510"}

@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from saas.clients import import_rows
+from saas.clients.imports import rows as import_rows
 from saas.clients.models import Import
 
 
@@ -19,7 +19,8 @@ def _import(rows: int) -> Import:
 
 
 async def _collect(imp: Import) -> list:
-    return [(r.line, r.values, r.errors, raw) async for batch in import_rows.batches(imp, None, 100) for r, raw in batch]
+    return [(r.line, r.values, r.errors, raw)
+            async for batch in import_rows.batches(imp, None, 100) for r, raw in batch]
 
 
 def test_child_process_reader_matches_the_inline_reader(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -45,7 +46,8 @@ def test_a_future_operation_date_comes_back_from_the_child_with_its_value(monkey
     values, so the worker can translate it whole into the company's language."""
     from datetime import timedelta
 
-    from saas.clients.importing import FUTURE_OPERATION, Message
+    from saas.clients.rules import FUTURE_OPERATION
+    from saas.core.values import Message
     from saas.core import clock
 
     future = (clock.today() + timedelta(days=400)).strftime("%d.%m.%Y")

@@ -1,4 +1,5 @@
-"""The import reader and normalisers, on real file bytes as Excel, 1C and CRMs write them."""
+"""The import reader (imports/reader.py), the header mapping (imports/mapping.py), the value parsers
+(core/values.py) and the row rules (rules.py), on real file bytes as Excel, 1C and CRMs write them."""
 from __future__ import annotations
 
 import io
@@ -11,23 +12,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from saas.clients import importing
-from saas.clients.importing import (
+from saas.clients import rules
+from saas.clients.contacts import normalise_email, normalise_phone
+from saas.clients.imports import mapping, reader
+from saas.clients.imports.mapping import guess_mapping
+from saas.clients.imports.reader import ImportFileError, read_table
+from saas.clients.rules import (
     CLIENT_FIELDS,
     OPERATION_FIELDS,
-    ImportFileError,
-    formula_safe,
-    guess_mapping,
     normalise_client_row,
-    normalise_email,
     normalise_operation_row,
-    normalise_phone,
-    parse_amount,
-    parse_bool,
-    parse_date,
-    read_table,
     split_full_name,
 )
+from saas.core import values
+from saas.core.values import formula_safe, parse_amount, parse_bool, parse_date
 
 TODAY = date(2024, 6, 15)
 
@@ -161,7 +159,7 @@ def test_zip_that_unpacks_past_twenty_uploads_is_refused(monkeypatch):
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         for n in range(3):
             archive.writestr(f"xl/worksheets/sheet{n}.xml", bytes(1024 * 1024))
-    monkeypatch.setattr(importing, "MAX_BYTES", 100_000)  # 3 MB unpacked > 20 x 100 KB
+    monkeypatch.setattr(reader, "MAX_BYTES", 100_000)  # 3 MB unpacked > 20 x 100 KB
     assert len(out.getvalue()) < 100_000
     assert "zip bomb" in file_error(out.getvalue())
 
@@ -178,7 +176,7 @@ def test_binary_files_are_refused():
 
 
 def test_old_xls_and_html_pages_get_their_own_message():
-    assert ".xls" in file_error(importing.OLE_MAGIC + bytes(600), "old.xls")
+    assert ".xls" in file_error(reader.OLE_MAGIC + bytes(600), "old.xls")
     assert "web page" in file_error(b"<html><body><table><tr><td>1</td></tr></table>", "bitrix.xls")
 
 
@@ -210,9 +208,9 @@ def test_empty_file(data):
 
 
 def test_size_and_row_limits(monkeypatch):
-    monkeypatch.setattr(importing, "MAX_BYTES", 10)
+    monkeypatch.setattr(reader, "MAX_BYTES", 10)
     assert file_error(b"a;b\n1;2\n3;4\n") == "The file is larger than 100 MB."
-    monkeypatch.setattr(importing, "MAX_ROWS", 2)
+    monkeypatch.setattr(reader, "MAX_ROWS", 2)
     table = read_table(b"a\n1\n2\n3\n")
     assert next(table.rows) == ["1"]
     assert "more than 2 rows" in file_error(b"a\n1\n2\n3\n")
@@ -261,9 +259,9 @@ def test_mapping_operation_headers():
 
 
 def test_mapped_fields_are_known_fields():
-    headers = [h for _, names, _ in importing._CLIENT_RULES for h in names.split("|")]
+    headers = [h for _, names, _ in mapping._CLIENT_RULES for h in names.split("|")]
     assert set(guess_mapping(headers, "clients").values()) <= set(CLIENT_FIELDS)
-    headers = [h for _, names, _ in importing._OPERATION_RULES for h in names.split("|")]
+    headers = [h for _, names, _ in mapping._OPERATION_RULES for h in names.split("|")]
     assert set(guess_mapping(headers, "operations").values()) == set(OPERATION_FIELDS)
 
 
@@ -454,7 +452,7 @@ def test_operation_kinds_and_returns(kind, amount, expected):
 
 @pytest.mark.parametrize("raw, errors", [
     ({"kind": "подарок"}, {"kind": "Unknown operation type: use sale, service or return."}),
-    ({"kind": "продажа", "amount": "-100"}, {"amount": "The amount must be a positive number."}),
+    ({"kind": "продажа", "amount": "-100"}, {"amount": rules.NEGATIVE_AMOUNT}),
     ({"amount": "0"}, {"amount": "The amount must be a positive number."}),
     ({"amount": "сто"}, {"amount": "Not a number: сто"}),
     ({"amount": ""}, {"amount": "The amount is required."}),
@@ -489,27 +487,77 @@ def test_a_future_operation_date_is_translated_whole_with_its_value():
     its msgid and values for `translated`), also after the forked reader pickles it back."""
     import pickle
 
-    from saas.web.i18n import gettext_, set_locale
+    from saas.core.i18n import gettext_, set_locale
 
     error = operation(client_name="Иванов", amount="100", occurred_on="01.01.2030").errors["occurred_on"]
     assert pickle.loads(pickle.dumps(error)) == error
     assert pickle.loads(pickle.dumps(error)).params == {"value": "01.01.2030", "today": "2024-06-15"}
     try:
         set_locale("ru")
-        assert importing.translated(pickle.loads(pickle.dumps(error)), gettext_) == \
+        assert values.translated(pickle.loads(pickle.dumps(error)), gettext_) == \
             "Дата операции 01.01.2030 позже сегодняшнего дня (2024-06-15)."
-        assert importing.translated("The amount is required.", gettext_) == "Укажите сумму."
+        assert values.translated("The amount is required.", gettext_) == "Укажите сумму."
         set_locale("en")
-        assert importing.translated(error, gettext_) == "The operation date 01.01.2030 is after today (2024-06-15)."
+        assert values.translated(error, gettext_) == "The operation date 01.01.2030 is after today (2024-06-15)."
     finally:
         set_locale(None)
 
 
 def test_one_future_date_rule_for_imports_and_the_operation_form():
-    """The form/API validator (operations.check_operation) uses the import's rule, not a copy."""
+    """The form/API validator (operations.check_operation) goes through the import's rules, not a copy."""
     from saas.clients import operations
 
-    assert operations.future_operation_date is importing.future_operation_date
-    assert importing.future_operation_date(TODAY, "15.06.2024", TODAY) is None
-    assert importing.future_operation_date(date(2024, 6, 16), " 16.06.2024 ", TODAY) == \
+    assert operations.check_operation_row is rules.check_operation_row
+    assert rules.future_operation_date(TODAY, "15.06.2024", TODAY) is None
+    assert rules.future_operation_date(date(2024, 6, 16), " 16.06.2024 ", TODAY) == \
         "The operation date 16.06.2024 is after today (2024-06-15)."
+    assert rules.check_operation_row({"kind": "sale", "occurred_on": "16.06.2024", "amount": "1"},
+                                     today=TODAY).errors == {
+        "occurred_on": "The operation date 16.06.2024 is after today (2024-06-15)."}
+
+
+HOSTILE_OPERATIONS = [
+    {"amount": "-500"}, {"kind": "", "amount": "-500"}, {"kind": "return", "amount": "-500"},
+    {"kind": "sale", "amount": "-500"}, {"kind": "service", "amount": "(1 200,50)"}, {"amount": "(1 200,50)"},
+    {"amount": "−100"}, {"amount": "-0"}, {"amount": "0"}, {"amount": "0.004"}, {"amount": "1e5"},
+    {"amount": "NaN"}, {"amount": "Infinity"}, {"amount": "999999999999.995"}, {"amount": "999 999 999 999,99"},
+    {"amount": "1" * 40}, {"amount": "1,234"}, {"amount": "=1+1"}, {"kind": "ПРОДАЖА", "amount": "10"},
+    {"kind": "gift", "amount": "-5"}, {"kind": "sale'; DROP TABLE operations; --"}, {"occurred_on": "31.02.2024"},
+    {"occurred_on": "45292"}, {"occurred_on": "0"}, {"occurred_on": "01.01.2999"}, {"occurred_on": ""},
+    {"paid_on": "16.06.2024"}, {"due_on": "01.01.2999"}, {"note": "  =HYPERLINK(\"http://x\")  "},
+    {"note": "x" * 10_001}, {"note": "строка 1\r\nстрока 2"}, {"amount": ""},
+]
+
+
+@pytest.mark.parametrize("raw", HOSTILE_OPERATIONS)
+def test_the_form_row_is_the_import_row_without_the_client_key(raw):
+    """check_operation_row (form, API) and normalise_operation_row (import, restore) agree on every
+    field but the client's key, which the form and the API take from the address."""
+    row = {"occurred_on": "01.06.2024", "amount": "100", **raw}
+    form = rules.check_operation_row(row, today=TODAY)
+    imported = operation(**row, client_phone="+79161234567")
+    assert imported.values.pop("client_phone") == "+79161234567"
+    assert (form.values, form.errors) == (imported.values, imported.errors)
+    assert form.errors or {"kind", "amount", "occurred_on"} <= set(form.values)
+
+
+def test_negative_amounts_one_rule():
+    """No kind or "return": a return of that amount; a negative sale or service is refused saying
+    how to record a return; zero is refused."""
+    base = {"client_name": "Иванов", "occurred_on": "01.06.2024"}
+    for kind in ("", "return", "возврат"):
+        result = operation(**base, kind=kind, amount="-12,50")
+        assert (result.errors, result.values["kind"], result.values["amount"]) == ({}, "return", Decimal("12.50"))
+    for kind in ("sale", "service", "продажа"):
+        assert operation(**base, kind=kind, amount="-1").errors == {"amount": rules.NEGATIVE_AMOUNT}
+    assert operation(**base, amount="-0").errors == {"amount": "The amount must be a positive number."}
+    assert operation(**base, kind="gift", amount="-1").errors == {
+        "kind": "Unknown operation type: use sale, service or return.",
+        "amount": "The amount must be a positive number."}
+
+
+def test_an_amount_that_rounds_past_the_column_is_too_large():
+    assert parse_amount("999999999999.99") == Decimal("999999999999.99")
+    for value in ("999999999999.995", "1000000000000", "1" * 40):
+        with pytest.raises(ValueError, match="too large"):
+            parse_amount(value)

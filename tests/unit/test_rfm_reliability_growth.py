@@ -253,7 +253,7 @@ def test_weights_and_bands_are_honoured() -> None:
 
 def test_settings_require_weights_that_sum_to_100() -> None:
     from saas.analytics import settings as analytics_settings
-    from saas.tenants.service import FormError
+    from saas.core.errors import FormError
 
     def weight_errors(form: dict) -> dict:
         """The reliability weights' errors only (the rest of the form is other settings' business)."""
@@ -324,7 +324,7 @@ def test_reasons_biggest_loss_first_in_the_readers_formats() -> None:
 
 
 def test_reasons_are_in_russian_for_a_russian_reader() -> None:
-    from saas.web import i18n
+    from saas.core import i18n
 
     i18n.set_locale("ru")
     try:

@@ -102,17 +102,23 @@ def test_rfm_boundaries_for_a_lone_buyer_give_the_middle() -> None:
 
 def test_statistics_rows_are_read_from_binary_copy() -> None:
     """Two rows in PostgreSQL's binary COPY format become the arrays; the weeks follow from the days."""
-    def row(values: tuple) -> bytes:
-        out = struct.pack(">h", 10) + struct.pack(">iq", 8, values[0])
-        for v in values[1:7]:
-            out += struct.pack(">ii", 4, v)
-        for v in values[7:]:
-            out += struct.pack(">id", 8, v)
+    sizes = {"int4": (">i", 4), "float8": (">d", 8), "int8": (">q", 8)}
+    types = {name: sql_type for name, _e, sql_type in statistics._COLUMNS}
+
+    def row(client_id: int, **values: float) -> bytes:
+        out = struct.pack(">h", len(statistics.NAMES) + 1) + struct.pack(">iq", 8, client_id)
+        for name in statistics.NAMES:
+            code, size = sizes[types[name]]
+            out += struct.pack(">i", size) + struct.pack(code, values.get(name, 0))
         return out
 
+    first = {"n": 3, "first_age": 140, "last_age": 14, "n_cal": 2, "last_cal_age": 7, "gross": 300.0,
+             "first_amount": 100.0, "returned": 20.0, "deals": 4, "payments": 2, "wa": 12.5, "months": 0b101,
+             "years": 1, "quarters": 2 ** 63 - 1, "ytd_last": 1}
+    second = {"first_age": -1, "last_age": -1, "last_cal_age": -1, "returned": 5.0, "returns": 1, "months": -(2 ** 63)}
     head = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
-    body = row((7, 3, 140, 14, 2, 7, 4, 300.0, 100.0, 20.0)) + row((9, 0, -1, -1, 0, -1, 0, 0.0, 0.0, 5.0))
-    stats = statistics.parse(head + body + struct.pack(">h", -1), date(2026, 6, 30), date(2026, 3, 31))
+    stats = statistics.parse(head + row(7, **first) + row(9, **second) + struct.pack(">h", -1),
+                             date(2026, 6, 30), date(2026, 3, 31))
     assert stats.ids.tolist() == [7, 9] and stats.holdout_days == 91
     assert stats.x.tolist() == [2.0, -1.0] and stats.bought.tolist() == [True, False]
     assert stats.T[0] == pytest.approx(20.0) and stats.t_x[0] == pytest.approx(18.0)
@@ -120,6 +126,27 @@ def test_statistics_rows_are_read_from_binary_copy() -> None:
     assert stats.revenue.tolist() == [280.0, -5.0]
     assert stats.holdout.tolist() == [1.0, 0.0]  # 3 purchase days, 2 by the cut-off
     assert stats.T_cal[0] == pytest.approx((140 - 91) / 7) and stats.t_x_cal[0] == pytest.approx((49 - 7) / 7)
+    assert stats.deals.tolist() == [4, 0] and stats.factors["returns"].tolist() == [0, 1]
+    assert stats.factors["payments"].tolist() == [2, 0] and stats.factors["wa"].tolist() == [12.5, 0.0]
+    assert stats.months.tolist() == [5, -(2 ** 63)] and stats.quarters[0] == 2 ** 63 - 1
+    assert stats.ytd_last.tolist() == [True, False]
+
+
+def test_payment_sums_are_read_in_the_reliability_fields_order() -> None:
+    from saas.analytics import payments, reliability
+
+    assert tuple(name for name, _e, _t in payments.AGGREGATES) == reliability.FIELDS
+
+
+def test_growth_lookup_counts_months_years_and_quarters_back() -> None:
+    start, months, years, quarters = statistics.growth_lookup(date(2026, 2, 3))
+    assert start == date(2026 - statistics.HISTORY_YEARS, 1, 1)
+    day = lambda d: (d - start).days
+    assert len(months) == day(date(2026, 2, 3)) + 1
+    ago = lambda d: (months[day(d)], years[day(d)], quarters[day(d)])
+    assert ago(date(2026, 2, 3)) == (0, 0, 0) and ago(date(2026, 1, 31)) == (1, 0, 0)
+    assert ago(date(2025, 12, 31)) == (2, 1, 1) and ago(date(2025, 9, 30)) == (5, 1, 2)
+    assert months[0] == statistics.OLDER and years[0] == statistics.HISTORY_YEARS
 
 
 @pytest.mark.parametrize("model, params", [
@@ -136,3 +163,23 @@ def test_clv_month_path_equals_the_model_expectation(model: str, params: dict) -
     path = forecast.expected_path(fit, x, t_x, T, selection.p_alive(fit, x, t_x, T))
     for weeks in (4.35, 26.1, 52.2):
         assert path(weeks) == pytest.approx(selection.expected(fit, weeks, x, t_x, T), rel=1e-10)
+
+
+def test_a_fit_started_from_yesterdays_parameters_is_the_same_fit() -> None:
+    """The refresh starts each fit from the last refresh's (selection.fit_candidates' `starts`):
+    from the optimum it ends at the same optimum; from a start that leads nowhere usable, it is
+    fitted again from the default start, so a start never changes the outcome."""
+    from saas.analytics import btyd, selection, simulate
+
+    T = np.random.default_rng(3).uniform(26, 156, 3000)
+    x, t_x, T = simulate.pareto_nbd(3000, 0.55, 10.58, 0.61, 11.67, T, seed=3)
+    (gx, gt, gT), w, _inverse = btyd.compress(x, np.round(t_x), np.round(T))
+    for model in selection.PURCHASE_MODELS:
+        cold = selection.fit_candidates(gx, gt, gT, w, (model,))[0]
+        assert cold.usable, model
+        far = dict.fromkeys(cold.params, 1e9)  # beyond btyd.PARAM_RANGE
+        for start in (cold.params, far):
+            warm = selection.fit_candidates(gx, gt, gT, w, (model,), {model: start})[0]
+            assert warm.usable and warm.log_likelihood == pytest.approx(cold.log_likelihood, rel=1e-9), model
+            for name, value in cold.params.items():  # tolerance: the optimiser's, on a flat optimum
+                assert warm.params[name] == pytest.approx(value, rel=1e-3), (model, name)

@@ -1,0 +1,156 @@
+"""Security headers, the Origin check, password hashing and login throttling."""
+from __future__ import annotations
+
+import asyncio
+import functools
+from typing import Any
+from urllib.parse import urlsplit
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, Message, Receive, Scope, Send
+from redis.asyncio import Redis
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+]
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class SecurityHeaders:
+    """Outermost ASGI wrapper: 404/405 responses bypass Litestar's middleware, so headers go here."""
+
+    def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
+        self.app = app
+        self.headers = HEADERS + ([(b"strict-transport-security", b"max-age=31536000")] if hsts else [])
+
+    def __getattr__(self, name: str) -> Any:  # the Litestar app stays reachable (tests, CLI)
+        return getattr(self.app, name)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in self.headers if k not in present]
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
+
+
+class OriginCheck:
+    """Refuse cross-site unsafe requests (Litestar's CSRF token is not bound to the session)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == ScopeType.HTTP and scope["method"] in UNSAFE and not scope["path"].startswith("/api/"):
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+            if not _same_origin(headers, scope["app"].state.settings.base_url):
+                await _forbidden(send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _same_origin(headers: dict[str, str], base_url: str) -> bool:
+    site = headers.get("sec-fetch-site")
+    if site and site not in ("same-origin", "none"):
+        return False
+    origin = headers.get("origin")
+    if origin is None:
+        return True  # not sent by every client; the CSRF token is still required
+    if origin == "null":
+        return False
+    host = headers.get("host", "")
+    allowed = {urlsplit(base_url).netloc, host}
+    return urlsplit(origin).netloc in allowed
+
+
+async def _forbidden(send: Send) -> None:
+    body = b"Cross-site request refused."
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
+    start: HTTPResponseStartEvent = {"type": "http.response.start", "status": 403, "headers": headers}
+    content: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
+    await send(start)
+    await send(content)
+
+
+# ---- passwords -----------------------------------------------------------------------------
+
+
+@functools.cache
+def hasher() -> PasswordHasher:
+    return PasswordHasher()  # argon2id with the library's current defaults
+
+
+async def hash_password(password: str) -> str:
+    return await asyncio.to_thread(hasher().hash, password)
+
+
+async def verify_password(stored: str, password: str) -> tuple[bool, str | None]:
+    """Check a password off the event loop. Returns (ok, new hash if the parameters changed)."""
+
+    def check() -> tuple[bool, str | None]:
+        try:
+            hasher().verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return False, None
+        return True, hasher().hash(password) if hasher().check_needs_rehash(stored) else None
+
+    return await asyncio.to_thread(check)
+
+
+# A constant hash to verify against when the account does not exist, so timing does not tell.
+_DUMMY: list[str] = []
+
+
+async def dummy_verify(password: str) -> None:
+    if not _DUMMY:
+        _DUMMY.append(await hash_password("not-a-real-password"))
+    await verify_password(_DUMMY[0], password)
+
+
+# ---- login throttling ----------------------------------------------------------------------
+
+ACCOUNT_LIMIT = 9  # the tenth wrong password in a row is refused
+IP_LIMIT = 50
+WINDOW_SECONDS = 15 * 60
+
+
+class Throttle:
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self.redis = redis
+        self.prefix = prefix
+
+    def _keys(self, email: str, ip: str) -> tuple[str, str]:
+        return f"{self.prefix}:login:acct:{email.lower()}", f"{self.prefix}:login:ip:{ip}"
+
+    async def blocked(self, email: str, ip: str) -> bool:
+        acct, addr = self._keys(email, ip)
+        a, i = await self.redis.mget(acct, addr)
+        return int(a or 0) >= ACCOUNT_LIMIT or int(i or 0) >= IP_LIMIT
+
+    async def failed(self, email: str, ip: str) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for key in self._keys(email, ip):
+                pipe.incr(key)
+                pipe.expire(key, WINDOW_SECONDS)
+            await pipe.execute()
+
+    async def succeeded(self, email: str, ip: str) -> None:
+        await self.redis.delete(self._keys(email, ip)[0])
