@@ -26,7 +26,8 @@ from saas.analytics import growth
 from saas.analytics.models import Setting
 from saas.analytics.statistics import HISTORY_YEARS, OLDER, Stats, history_limit
 
-Rows = dict[str, list[tuple[int, ...]]]  # per series: (key, a, b, c, e) as the SQL returns them
+Row = tuple[int, int, int, int, int]
+Rows = dict[str, list[Row]]  # per series: (key, a, b, c, e) as the SQL returns them
 
 SERIES = text("""
     WITH cm AS (
@@ -73,8 +74,8 @@ async def growth_figures(db: AsyncSession, today: date) -> dict | None:
         "ly_month": growth.month_key(last_year), "ly_day": last_year.day,
     })).all()
     by_series: Rows = {}
-    for series, *values in rows:
-        by_series.setdefault(series, []).append(tuple(int(v) for v in values))
+    for series, a, b, c, d, e in rows:  # the SQL returns five numbers per row of a series
+        by_series.setdefault(series, []).append((int(a), int(b), int(c), int(d), int(e)))
     return _figures(by_series, today)
 
 
@@ -92,7 +93,7 @@ def _figures(by_series: Rows, today: date) -> dict | None:
         "years": growth.as_dicts(years), "months": growth.as_dicts(months),
         "ytd": growth.year_to_date(ytd_now, ytd_before, history_start, today),
         "summary": asdict(growth.summary(years)),
-        "cohorts": growth.cohort_matrix(sorted(r[:3] for r in by_series.get("cohort", []))),
+        "cohorts": growth.cohort_matrix(sorted((r[0], r[1], r[2]) for r in by_series.get("cohort", []))),
     }
 
 
@@ -111,7 +112,7 @@ def _bit_counts(masks: np.ndarray) -> np.ndarray:
 
 
 def _series(masks: np.ndarray, firsts_ago: np.ndarray, keys: range,
-            key_of_bit: Callable[[int], int]) -> list[tuple[int, ...]]:
+            key_of_bit: Callable[[int], int]) -> list[Row]:
     """(key, active, new, retained, reactivated) for each bit (periods ago) with anyone active;
     bit j + 1 is the period before bit j's."""
     bits = masks.astype(np.uint64)
@@ -138,7 +139,8 @@ def covers(stats: Stats) -> bool:
 def figures_from_stats(stats: Stats) -> dict | None:
     """growth_figures' result, from the statistics pass (see `covers` for when it applies)."""
     today, bought = stats.today, stats.n > 0
-    if not bought.any():
+    if not bought.any() or stats.months is None or stats.years is None or stats.quarters is None \
+            or stats.ytd_last is None:
         return None
     first_day = np.datetime64(today, "D") - stats.first_age[bought].astype("timedelta64[D]")
     first_month = first_day.astype("datetime64[M]").astype(np.int64) + 1970 * 12  # growth.month_key
@@ -156,13 +158,13 @@ def figures_from_stats(stats: Stats) -> dict | None:
     return _figures(by_series, today)
 
 
-def _cohorts(quarters: np.ndarray, first_quarter: np.ndarray) -> list[tuple[int, ...]]:
+def _cohorts(quarters: np.ndarray, first_quarter: np.ndarray) -> list[Row]:
     """(first quarter, quarters since, clients who bought then) for the last 12 first quarters, as
     the SQL's 'cohort' rows; bit i of `quarters` is a purchase i quarters after the first."""
     recent = first_quarter >= first_quarter.max() - 11
     cohorts, cohort = np.unique(first_quarter[recent], return_inverse=True)
     masks = quarters[recent].astype(np.uint64)
-    out = []
+    out: list[Row] = []
     for i in range(OLDER):
         counts = np.bincount(cohort[((masks >> np.uint64(i)) & np.uint64(1)) > 0], minlength=len(cohorts))
         out += [(int(c), i, int(k), 0, 0) for c, k in zip(cohorts, counts, strict=True) if k]

@@ -104,7 +104,7 @@ def ascii_numbers(values: Array, decimals: int = 2) -> Piece:
     scaled = np.rint(np.abs(np.where(finite, values, 0.0)) * 10**decimals).astype(np.int64)
     whole, frac = np.divmod(scaled, 10**decimals)
     negative = (values < 0) & (scaled > 0)
-    digits = 1 + np.searchsorted(_POWERS, whole, side="right")
+    digits = np.asarray(1 + np.searchsorted(_POWERS, whole, side="right"), dtype=np.int64)
     trailing_zeros = sum((frac % 10**k == 0).astype(np.int64) for k in range(1, decimals + 1))
     frac_digits = decimals - trailing_zeros  # 0 when there is no fraction
     head = max(int((digits + negative).max(initial=1)), 4 if not finite.all() else 1)  # "null" fits too
@@ -132,7 +132,7 @@ def jsonb(fields: dict[str, Array], decimals: int = 2) -> list[Piece]:
         pieces.append(_const((", " if i else "").encode() + f'"{name}": '.encode(), n))
         pieces.append(ascii_numbers(values, decimals))
     pieces.append(_const(b"}", n))
-    return [_length(sum(p.lens for p in pieces))] + pieces
+    return [_length(np.sum([p.lens for p in pieces], axis=0))] + pieces
 
 
 CHUNK_ROWS = 16384  # rows per chunk: bounded memory, and the server inserts nearby ids together

@@ -71,7 +71,7 @@ def _write_sql(factor_keys: list[str], upsert: bool) -> str:
     values = [e.format(v=f"u.c{i}") for i, (_c, _t, e) in enumerate(_COLUMNS)]
     factors = ", ".join(f"'{key}', u.f{i}" for i, key in enumerate(factor_keys))
     method = f"${n + len(factor_keys) + 1}"
-    sql = (f"INSERT INTO client_scores ({', '.join(names)}, risk_factors, method, computed_at) "
+    sql = (f"INSERT INTO client_scores ({', '.join(names)}, risk_factors, method, computed_at) "  # noqa: S608 - names are our column constants
            f"SELECT {', '.join(values)}, jsonb_build_object({factors}), {method}, now() "
            f"FROM unnest({', '.join(arrays)}) AS u({', '.join(aliases)})")
     if upsert:
@@ -88,7 +88,7 @@ async def _write(db: AsyncSession, columns: dict[str, np.ndarray], factors: dict
     """Insert (upsert: insert or update) one score row per client. A whole company (the refresh)
     goes in by binary COPY built with numpy, streamed in chunks of clients in id order (the primary
     key's index then grows at nearby leaves); a few clients (live scoring) by INSERT … ON CONFLICT."""
-    raw = (await (await db.connection()).get_raw_connection()).driver_connection
+    raw: Any = (await (await db.connection()).get_raw_connection()).driver_connection  # asyncpg's
     keys = sorted(factors)
     if upsert:
         args = [columns[c].tolist() for c, _t, _e in _COLUMNS] + [np.asarray(factors[k], dtype=float).tolist()
@@ -170,6 +170,8 @@ async def refresh(db: AsyncSession, *, today: date | None = None, progress: Prog
     if found.method == "rules":
         fc = forecast.rules_forecast(stats, found.limits["typical_gap_days"], cfg)
     else:
+        if found.fit is None:  # a model method always comes with its fit
+            raise RuntimeError(f"no fit for {found.method}")
         fc = forecast.model_forecast(stats, found.method, found.fit.params, spend_params, found.limits, cfg)
     recency, frequency, monetary = forecast.rfm_inputs(stats)
     r, f, m = rfm.rfm_scores(recency, frequency, monetary, stats.bought)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -229,7 +230,7 @@ def parse(buffer: bytes | bytearray | memoryview, today: date, cutoff: date, *, 
 
 async def read(db: AsyncSession, today: date, cutoff: date, ids: list[int] | None = None) -> Stats:
     """The statistics of every client (ids None) or of the given ones, in the session's transaction."""
-    raw = (await (await db.connection()).get_raw_connection()).driver_connection
+    raw: Any = (await (await db.connection()).get_raw_connection()).driver_connection  # asyncpg's
     chunks = bytearray()
 
     async def collect(chunk: bytes) -> None:
