@@ -17,19 +17,11 @@ from saas.wiring import wire
 from saas.admin import guard as admin_guard
 from saas.admin.routes import admin_router
 from saas.accounts.api import api_router
-from saas.analytics import api as analytics_api
-from saas.analytics import routes as analytics_routes
-from saas.campaigns import api as campaign_api
-from saas.campaigns import routes as campaign_routes
-from saas.clients import admin_routes as client_admin_routes
-from saas.clients import api as client_api
-from saas.clients import custom_routes
-from saas.clients import duplicates
-from saas.clients.imports import routes as import_routes
-from saas.clients import routes as client_routes
-from saas.accounts import company_routes as account_routes
-from saas.backup import routes as backup_routes
-from saas.accounts import routes as tenant_routes
+from saas.accounts import handlers as accounts
+from saas.analytics import handlers as analytics
+from saas.backup import handlers as backup
+from saas.campaigns import handlers as campaigns
+from saas.clients import handlers as clients
 from saas.core.web import routes as web_routes
 from saas.accounts.deps import provide_db, provide_settings, provide_user, tenant_ctx
 from saas.core.web.errors import EXCEPTION_HANDLERS, refuse_nul
@@ -39,6 +31,9 @@ from saas.core.web.render import ROOT, template_config
 from saas.core.web.security import OriginCheck, SecurityHeaders
 from saas.core.web.sessions import SessionMiddleware
 
+# Each domain lists its own handlers (`<domain>/handlers.py`: PAGES, WORKSPACE, API); the app only
+# decides which router they go under.
+DOMAINS = (accounts, clients, analytics, campaigns, backup)
 MAX_BODY = 100 * 1024 * 1024  # the import limit; the import form says so
 
 
@@ -57,10 +52,7 @@ def workspace_router() -> Router:
     """Every page inside a company's workspace: one router, one choke point (`tenant_ctx`)."""
     return Router(
         path="/t/{slug:str}",
-        route_handlers=[*tenant_routes.WORKSPACE_HANDLERS, *client_routes.HANDLERS, *import_routes.HANDLERS,
-                        *client_admin_routes.HANDLERS, *duplicates.HANDLERS, *analytics_routes.HANDLERS,
-                        *campaign_routes.HANDLERS, *account_routes.HANDLERS, *backup_routes.HANDLERS,
-                        *custom_routes.HANDLERS],
+        route_handlers=[h for domain in DOMAINS for h in domain.WORKSPACE],
         dependencies={"ctx": Provide(tenant_ctx)},
         include_in_schema=False,
     )
@@ -68,7 +60,7 @@ def workspace_router() -> Router:
 
 def pages_router() -> Router:
     """The public and account pages: HTML for people, so they stay out of the API's document."""
-    return Router(path="/", route_handlers=[*web_routes.HANDLERS, *tenant_routes.account_handlers,
+    return Router(path="/", route_handlers=[*web_routes.HANDLERS, *(h for d in DOMAINS for h in d.PAGES),
                                             *admin_guard.HANDLERS], include_in_schema=False)
 
 
@@ -92,7 +84,7 @@ def build_app(settings: Settings) -> Litestar:
             pages_router(),
             workspace_router(),
             admin_router(),
-            api_router([*client_api.HANDLERS, *analytics_api.HANDLERS, *campaign_api.HANDLERS]),
+            api_router([h for domain in DOMAINS for h in domain.API]),
             create_static_files_router(path="/static", directories=[ROOT / "static"], include_in_schema=False),
         ],
         dependencies={

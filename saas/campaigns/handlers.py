@@ -1,0 +1,8 @@
+"""The handlers campaigns adds to the app's routers (collected by saas/app.py)."""
+from __future__ import annotations
+
+from saas.campaigns import api, routes
+
+PAGES: list = []
+WORKSPACE = [*routes.HANDLERS]
+API = [*api.HANDLERS]
