@@ -10,7 +10,6 @@ import csv
 import html
 import io
 import random
-import time
 import zipfile
 
 import httpx
@@ -18,6 +17,7 @@ import openpyxl
 import pytest
 
 from testkit import Browser, cli, sql
+from tests.integration.processes import wait_for
 
 TRIED: list[str] = []
 PAYLOADS = ["=1+2", "+SUM(A1:A2)", "-2+3", "@SUM(A1)", "\t=1+1", "\r=2+2", "<script>alert(1)</script>",
@@ -123,11 +123,11 @@ def test_a_bad_mapping_after_a_good_upload_leaves_no_import_behind(tenant, db_ur
 
 
 def wait(api: httpx.Client, import_id: int) -> dict:
-    deadline = time.monotonic() + 60
-    while (body := api.get(f"/api/v1/imports/{import_id}").json())["status"] not in ("done", "failed"):
-        assert time.monotonic() < deadline, body
-        time.sleep(0.3)
-    return body
+    def finished() -> dict | None:
+        body = api.get(f"/api/v1/imports/{import_id}").json()
+        return body if body["status"] in ("done", "failed") else None
+
+    return wait_for(finished, 60, f"import {import_id} to finish", every=0.3)
 
 
 @pytest.mark.parametrize("name, content, expected", [

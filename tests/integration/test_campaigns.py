@@ -5,7 +5,6 @@ import asyncio
 import re
 import csv
 import io
-import time
 
 import httpx
 import pytest
@@ -14,6 +13,7 @@ from sqlalchemy import text
 from saas.analytics.scoring import refresh
 from saas.core.db import Database
 from testkit import Browser, cli
+from tests.integration.processes import wait_for
 from tests.integration.test_scoring import schema_of, seed
 
 
@@ -61,13 +61,12 @@ def sql(db_url: str, schema: str, query: str, **params):
 def build_and_wait(api: httpx.Client, cid: int) -> dict:
     r = api.post(f"/api/v1/campaigns/{cid}/build")
     assert r.status_code == 202, r.text
-    deadline = time.monotonic() + 60
-    while True:
+
+    def built() -> dict | None:
         body = api.get(f"/api/v1/campaigns/{cid}").json()
-        if body["status"] in ("ready", "failed"):
-            return body
-        assert time.monotonic() < deadline, body
-        time.sleep(0.3)
+        return body if body["status"] in ("ready", "failed") else None
+
+    return wait_for(built, 60, f"campaign {cid} to build", every=0.3)
 
 
 CRITERIA = {"any": [{"status": ["active", "at_risk"], "revenue_min": 500}, {"deals_min": 5}]}
@@ -185,10 +184,7 @@ def test_builder_sample_is_the_top_of_the_list(tenant) -> None:
     cid = api.post("/api/v1/campaigns", json={"name": "Top", "channel": "email", "criteria": {},
                                               "ranking": "clv", "control_share": 0}).json()["id"]
     api.post(f"/api/v1/campaigns/{cid}/build")
-    deadline = time.monotonic() + 60
-    while api.get(f"/api/v1/campaigns/{cid}").json()["status"] != "ready":
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    wait_for(lambda: api.get(f"/api/v1/campaigns/{cid}").json()["status"] == "ready", 60, "the campaign to build")
     top = [m["client_id"] for m in api.get(f"/api/v1/campaigns/{cid}/members", params={"limit": 10}).json()]
     assert len(shown) == 10 and shown == top
     r = b.post(f"/t/{slug}/campaigns/preview", data={"_csrf_token": b.csrf(), "channel": "email", "groups": "1",

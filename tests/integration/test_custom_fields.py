@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 
 import httpx
 import pytest
 
 from testkit import Browser, cli
+from tests.integration.processes import wait_for
 
 # type -> (definition extras, a good value as typed, its stored form, a bad value)
 CASES = {
@@ -59,11 +59,13 @@ def test_every_path_accepts_good_and_refuses_bad_values(tenant, kind) -> None:
     content = f"ФИО;Поле\nИмпорт {kind};{good}\nПлохой Ряд;{bad}\n".encode()
     body = api.post("/api/v1/imports", files={"file": ("c.csv", content)},
                     data={"kind": "clients", "mapping": f'{{"ФИО": "full_name", "Поле": "custom:{key}"}}'}).json()
-    deadline = time.monotonic() + 60
-    while body["status"] not in ("done", "failed"):
-        assert time.monotonic() < deadline
-        time.sleep(0.3)
-        body = api.get(f"/api/v1/imports/{body['id']}").json()
+    import_id = body["id"]
+
+    def finished() -> dict | None:
+        now = api.get(f"/api/v1/imports/{import_id}").json()
+        return now if now["status"] in ("done", "failed") else None
+
+    body = wait_for(finished, 60, "the import to finish", every=0.3)
     assert body["created"] == 1 and body["rejected"] == 1, body
     # filter and sort
     value = stored[0] if isinstance(stored, list) else stored

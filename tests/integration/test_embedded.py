@@ -7,12 +7,12 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 
 from testkit import _free_port
+from tests.integration.processes import wait_for
 
 
 def _env(data_dir: Path, port: int) -> dict[str, str]:
@@ -24,18 +24,20 @@ def _env(data_dir: Path, port: int) -> dict[str, str]:
 def _start(env: dict[str, str]) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-m", "saas.cli", "run"], env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+
+    def healthy() -> bool:
         assert proc.poll() is None, "saas run exited early"
         try:
             r = httpx.get(f"{env['BASE_URL']}/healthz", timeout=2)
-            if r.status_code == 200:
-                assert r.json() == {"status": "ok", "database": "ok", "redis": "ok"}
-                return proc
         except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError("saas run did not become healthy")
+            return False
+        if r.status_code != 200:
+            return False
+        assert r.json() == {"status": "ok", "database": "ok", "redis": "ok"}
+        return True
+
+    wait_for(healthy, 120, "saas run to become healthy", every=0.3)
+    return proc
 
 
 def _stop(proc: subprocess.Popen) -> None:

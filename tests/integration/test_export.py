@@ -8,7 +8,6 @@ import asyncio
 import csv
 import io
 import re
-import time
 import zipfile
 from datetime import timedelta
 
@@ -17,6 +16,7 @@ import pytest
 
 from saas.core import clock
 from testkit import Browser, cli, sql
+from tests.integration.processes import wait_for
 from tests.integration.test_clients_web import audit_count, member, schema_of
 
 
@@ -38,13 +38,11 @@ def operation(api: httpx.Client, cid: int, **body) -> None:
 
 
 def wait_job(db_url: str, schema: str, job_id: int, timeout: float = 60) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def finished() -> str | None:
         status = sql(db_url, f'SELECT status FROM "{schema}".jobs WHERE id = :i', {"i": job_id})[0][0]
-        if status in ("done", "failed"):
-            return status
-        time.sleep(0.3)
-    raise AssertionError(f"job {job_id} did not finish")
+        return status if status in ("done", "failed") else None
+
+    return wait_for(finished, timeout, f"job {job_id} to finish", every=0.3)
 
 
 def last_job(db_url: str, schema: str, kind: str) -> int:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import time
 
 import httpx
 import pytest
@@ -11,6 +10,7 @@ from sqlalchemy import text
 
 from saas.core.db import Database
 from testkit import Browser, cli
+from tests.integration.processes import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +47,11 @@ def upload(api: httpx.Client, content: bytes, name: str, kind: str = "clients", 
 
 
 def wait(api: httpx.Client, import_id: int, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def finished() -> dict | None:
         body = api.get(f"/api/v1/imports/{import_id}").json()
-        if body["status"] in ("done", "failed"):
-            return body
-        time.sleep(0.3)
-    raise AssertionError(f"import {import_id} did not finish: {body}")
+        return body if body["status"] in ("done", "failed") else None
+
+    return wait_for(finished, timeout, f"import {import_id} to finish", every=0.3)
 
 
 def test_cp1251_semicolon_file_with_full_name_column(tenant, db_url) -> None:
@@ -131,11 +129,9 @@ def test_operations_import_keeps_metrics_right_and_undo_reverts(tenant, db_url) 
     assert metrics == [(1, "800.50", "1000.50", "2024-03-05")]
     assert sql(db_url, slug, "SELECT name FROM product_groups") == [("Мебель",)]
     # the import queued a score refresh: every client gets scores without anyone pressing a button
-    deadline = time.monotonic() + 60
-    while sql(db_url, slug, "SELECT (SELECT count(*) FROM client_scores) = (SELECT count(*) FROM clients "
-                            "WHERE erased_at IS NULL)")[0][0] is not True:
-        assert time.monotonic() < deadline, "no refresh after the import"
-        time.sleep(0.5)
+    wait_for(lambda: sql(db_url, slug, "SELECT (SELECT count(*) FROM client_scores) = (SELECT count(*) "
+                                       "FROM clients WHERE erased_at IS NULL)")[0][0] is True,
+             60, "a score refresh after the import", every=0.5)
     r = b.form(f"/t/{slug}/imports/{body['id']}/undo")
     assert r.status_code == 303
     assert sql(db_url, slug, "SELECT operations_count, revenue_total::text FROM clients "
@@ -181,10 +177,7 @@ def test_web_upload_mapping_and_progress(tenant, db_url) -> None:
     fragment = b.get(page_url + "/progress", headers={"HX-Request": "true"}).text
     assert 'id="import-status" hx-swap-oob="true"' in fragment
     assert any(f">{label}</span>" in fragment for label in ("queued", "running", "done"))
-    deadline = time.monotonic() + 60
-    while "data-count=\"created\">1<" not in b.get(page_url).text:
-        assert time.monotonic() < deadline, "the import did not finish"
-        time.sleep(0.3)
+    wait_for(lambda: "data-count=\"created\">1<" in b.get(page_url).text, 60, "the import to finish", every=0.3)
     assert sql(db_url, slug, "SELECT first_name FROM clients WHERE phone = '+79165550707'") == [("Семён",)]
 
 

@@ -13,7 +13,6 @@ import html
 import io
 import json
 import re
-import time
 import zipfile
 
 import httpx
@@ -22,6 +21,7 @@ import pytest
 from saas.backup.service import FORMAT, VERSION
 from saas.core.values import formula_safe
 from testkit import Browser, cli, sql
+from tests.integration.processes import wait_for
 from tests.integration.test_clients_web import schema_of
 
 DAY = "01.06.2024"
@@ -77,14 +77,6 @@ CASES = [
 
 def row_of(cells: dict[str, str]) -> dict[str, str]:
     return {"kind": "", "occurred_on": DAY, "amount": "100", "due_on": "", "paid_on": "", "note": "", **cells}
-
-
-def wait_for(check, what: str, timeout: float = 90):
-    deadline = time.monotonic() + timeout
-    while (result := check()) is None:
-        assert time.monotonic() < deadline, what
-        time.sleep(0.3)
-    return result
 
 
 def saved(db_url: str, schema: str, key: str, where: str, params: dict) -> dict[str, tuple]:
@@ -152,7 +144,7 @@ def through_an_import(api: httpx.Client) -> dict:
         body = api.get(f"/api/v1/imports/{r.json()['id']}").json()
         return body if body["status"] in ("done", "failed") else None
 
-    body = wait_for(finished, "the import did not finish")
+    body = wait_for(finished, 90, "the import to finish", every=0.3)
     assert body["status"] == "done", body
     return body
 
@@ -198,7 +190,7 @@ def through_a_restore(target: Browser, db_url: str) -> tuple[str, dict]:
         rows = sql(db_url, f"SELECT status, result, error FROM \"{schema}\".jobs WHERE kind = 'restore'")
         return rows[0] if rows and rows[0][0] in ("done", "failed") else None
 
-    status, result, error = wait_for(finished, "the restore did not finish")
+    status, result, error = wait_for(finished, 90, "the restore to finish", every=0.3)
     assert status == "done", error
     return schema, result
 
