@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from saas.analytics import btyd
+from saas.clients.models import STATUSES
 
 Array = np.ndarray
 REPEAT_BUCKETS = ("0", "1", "2", "3", "4", "5", "6", "7+")
-STATUS_ORDER = ("new", "active", "at_risk", "lost")
+STATUS_ORDER = STATUSES
 
 
 # ---- from transactions to calibration statistics and holdout counts ----------------------------

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from saas.clients.models import RISK_GROUPS
+
 Array = np.ndarray
 HALF_LIFE_DAYS = 180.0
 TERMS_FULL_DAYS = 90.0  # days beyond terms at which a payment costs its full weight
@@ -36,7 +38,7 @@ AGE_FULL_DAYS = 180.0   # age of an unpaid debt at which it costs its full weigh
 MIN_PAYMENTS = 3
 DEFAULT_WEIGHTS = {"beyond_terms": 60.0, "overdue_share": 25.0, "overdue_age": 15.0}
 DEFAULT_BANDS = {"reliable": 80.0, "watch": 50.0}
-GROUPS = ("reliable", "watch", "risk", "unknown")
+GROUPS = RISK_GROUPS
 
 # Per-client sums from the payment SQL (payments.py), one array each.
 FIELDS = (

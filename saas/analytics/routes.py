@@ -27,6 +27,7 @@ from saas.core.i18n import (
     get_locale,
 )
 from saas.core.web.render import flash, is_htmx, redirect, render
+from saas.clients.models import STATUSES
 from saas.analytics.present import RISK_LABELS, SEGMENT_LABELS, STATUS_LABELS
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -125,7 +126,7 @@ def build_charts(data: dict[str, Any], currency: str) -> dict[str, Any]:
     status = data["status"]
     if status:
         out["status"] = charts.stacked([(label(STATUS_LABELS, k), status.get(k, 0), charts.COLORS[k])
-                                        for k in ("new", "active", "at_risk", "lost")], _("Status mix"))
+                                        for k in STATUSES], _("Status mix"))
     segments = sorted(data["segments"].items(), key=lambda kv: -kv[1][0])
     if segments:
         out["segments"] = charts.hbars([(label(SEGMENT_LABELS, k), v[0]) for k, v in segments], _("Segment sizes"))

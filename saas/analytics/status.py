@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from saas.clients.models import STATUSES
+
 Array = np.ndarray
-STATUSES = ("new", "active", "at_risk", "lost")
 ORDERED = ("active", "at_risk", "lost")  # the share buying again must fall along this order
 DEFAULT_ACTIVE_SHARE = 0.5
 DEFAULT_LOST_SHARE = 0.1

@@ -23,12 +23,11 @@ from sqlalchemy import and_, false, func, or_, true
 
 from saas.clients.models import ClientScore
 from saas.analytics.rfm import NO_PURCHASES, SEGMENTS
-from saas.clients.models import Client
+from saas.clients.models import RISK_GROUPS, STATUSES, Client
 from saas.core.errors import FormError
 from saas.core.i18n import _
 
-STATUSES = ("new", "active", "at_risk", "lost")
-RISKS = ("reliable", "watch", "risk", "unknown")
+RISKS = RISK_GROUPS
 SEGMENT_NAMES = (*SEGMENTS, NO_PURCHASES)
 LIST_KEYS = {"product_groups", "directions", "status", "segments", "tags", "risk_include", "risk_exclude"}
 KNOWN = LIST_KEYS | {"p_alive_min", "p_alive_max", "last_op_from", "last_op_to", "no_purchase_days",

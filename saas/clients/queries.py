@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Date, Select, cast, false, func, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from saas.clients.models import ClientScore
+from saas.clients.models import RISK_GROUPS, STATUSES, ClientScore
 from saas.clients import crypto
 from saas.clients.custom import definitions as custom_definitions
 from saas.clients.custom import filter_condition as custom_filter
@@ -91,9 +91,9 @@ def parse_filter(params: dict[str, Any]) -> ClientFilter:
     f.archived = get("archived") if get("archived") in ("no", "yes", "all") else "no"
     f.tag = get("tag")[:100]
     f.debt = get("debt") if get("debt") in ("unpaid", "overdue") else ""
-    f.status = get("status") if get("status") in ("new", "active", "at_risk", "lost") else ""
+    f.status = get("status") if get("status") in STATUSES else ""
     f.segment = get("segment")[:40]
-    f.risk = get("risk") if get("risk") in ("reliable", "watch", "risk", "unknown") else ""
+    f.risk = get("risk") if get("risk") in RISK_GROUPS else ""
     f.sort = get("sort") if get("sort") in SORTS or get("sort").startswith("cf_") else "name"
     for name, value in params.items():
         if name.startswith("cf_") and str(value or "").strip():
