@@ -51,7 +51,7 @@ async def do_queue_refresh(db: AsyncSession, tenant: Tenant, *, check_queue: boo
         await check_queue_up(get_settings())
     if existing is not None:  # stuck for hours: a dead worker; its retry budget is spent
         existing.status, existing.error = "failed", "abandoned"
-    return await start_job(db, tenant, Job(kind=KIND, status="queued"), refresh_scores, ping=False)
+    return await start_job(db, tenant, Job(kind=KIND, status="queued"), refresh_scores)
 
 
 NIGHTLY_HOUR_UTC = 2

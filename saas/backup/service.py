@@ -194,7 +194,7 @@ async def do_start_job(db: AsyncSession, tenant: Tenant, func: Callable[..., Any
     def undo() -> None:
         job.payload = None
 
-    await start_job(db, tenant, job, func, ping=False, undo=undo)
+    await start_job(db, tenant, job, func, undo=undo)
     if payload is not None:  # an upload that never runs is emptied by the maintenance all the same
         await remember_expiry(settings, tenant.schema_name, job.id, clock.now() + VALID_FOR)
     return job

@@ -62,7 +62,7 @@ async def do_queue_build(db: AsyncSession, tenant: Tenant, campaign: Campaign) -
         campaign.status = "ready" if campaign.built_at else "draft"
 
     return await start_job(db, tenant, Job(kind=KIND, object_id=campaign.id, status="queued", total=100),
-                           build_list, campaign.id, timeout=1800, ping=False, undo=undo)
+                           build_list, campaign.id, timeout=1800, undo=undo)
 
 
 async def reconcile(db: AsyncSession, tenant: Tenant, campaign: Campaign) -> None:

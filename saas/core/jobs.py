@@ -94,16 +94,15 @@ async def check_queue(settings: Settings) -> None:
 
 
 async def start_job(db: AsyncSession, tenant: Tenant, row: Job, func: Callable[..., Any], *args: Any,
-                    key: int | None = None, timeout: int = 3600, ping: bool = True,
+                    key: int | None = None, timeout: int = 3600,
                     undo: Callable[[], None] | None = None) -> Job:
-    """Queue `func(tenant.id, *args, row.id)` for the job row `row`, the same way for every job:
-    check the queue is up, commit the row together with whatever the caller changed beside it (so
-    the worker sees it), enqueue with a deterministic id (`key`: the object the job is for, default
-    the row), and if the queue went down meanwhile mark the row failed, let `undo` put the caller's
-    object back, commit and raise QueueUnavailable. RQ names the job by the function's own path."""
+    """Queue `func(tenant.id, *args, row.id)` for the job row `row`, the same way for every job
+    (a caller that must not change anything while the queue is down calls `check_queue` first):
+    commit the row together with whatever the caller changed beside it (so the worker sees it),
+    enqueue with a deterministic id (`key`: the object the job is for, default the row), and if the
+    queue went down meanwhile mark the row failed, let `undo` put the caller's object back, commit
+    and raise QueueUnavailable. RQ names the job by the function's own path."""
     settings = get_settings()
-    if ping:
-        await check_queue(settings)
     db.add(row)
     await db.flush()
     await db.commit()

@@ -67,4 +67,4 @@ async def do_start_import(db, tenant: Tenant, imp: Import, actor: str) -> Job:  
         imp.status = "uploaded"
 
     return await start_job(db, tenant, Job(kind="import", object_id=imp.id, created_by=None, total=imp.total_rows),
-                           import_file, imp.id, key=imp.id, ping=False, undo=undo)
+                           import_file, imp.id, key=imp.id, undo=undo)
