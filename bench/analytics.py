@@ -141,7 +141,7 @@ async def bench_tenant(n: int, per_client: float, extra_columns: tuple = (), ext
         async with db.session() as s:
             schema = (await do_create_tenant(s, "Bench Analytics")).schema_name
         raw = await asyncpg.connect(with_db(admin, name))
-        rows = client_rows(n, Pools(rnd), rnd)
+        rows = client_rows(n, Pools(rnd), rnd, schema)
         if extra is not None:
             rows = [row + tuple(extra(rnd, row[0])) for row in rows]
         setup["generate_clients"] = time.perf_counter() - started

@@ -114,18 +114,19 @@ class Pools:
         return date.fromordinal(self.rnd.randint(self.first_day, self.last_day))
 
 
-def client_rows(n: int, pools: Pools, rnd: random.Random) -> list[tuple]:
+def client_rows(n: int, pools: Pools, rnd: random.Random, schema: str) -> list[tuple]:
     passport = lambda: (f"{rnd.randint(1000, 9999)}", f"{rnd.randint(0, 999_999):06d}")
     ciphers = [crypto.encrypt({"series": s, "number": no, "issued_by": "ГУ МВД России по г. Москве",
-                               "issued_on": "2015-03-01", "division_code": "770-001"}) for s, no in
-               (passport() for _ in range(20))]
+                               "issued_on": "2015-03-01", "division_code": "770-001"},
+                              company=schema, client_id=k) for k, (s, no) in enumerate(
+               passport() for _ in range(20))]
     rows = []
     for i, phone in enumerate(rnd.sample(range(10**9), n), start=1):
         enc = key_id = bidx = mask = None
         if rnd.random() < 0.05:
             series, number = passport()
             enc, key_id = rnd.choice(ciphers)
-            bidx, mask = crypto.blind_index(series + number), crypto.mask(series, number)
+            bidx, mask = crypto.blind_index(series + number, company=schema), crypto.mask(series, number)
         r = rnd.random()
         tags = ["blacklist"] if r < 0.001 else ["vip"] if r < 0.05 else ["опт"] if r < 0.15 else []
         rows.append((i, *pools.person(), pools.birth(), f"+79{phone:09d}", pools.email(i), enc, key_id, bidx, mask,
@@ -146,7 +147,7 @@ def operation_rows(m: int, n: int, rnd: random.Random):
 async def load(db: Database, raw: asyncpg.Connection, schema: str, n: int, m: int, rnd: random.Random,
                pools: Pools, setup: dict) -> None:
     started = time.perf_counter()
-    rows = client_rows(n, pools, rnd)
+    rows = client_rows(n, pools, rnd, schema)
     setup["generate"] = time.perf_counter() - started
     log(f"generated {n} clients in {setup['generate']:.1f} s; COPY")
     started = time.perf_counter()

@@ -4,7 +4,9 @@ Kartoteka keeps one PostgreSQL schema per company, so these numbers decide wheth
 
 * create_ms - wall time of a signup's tenant creation through the product's own path,
   `do_create_tenant(session, name)` inside `Database(url).session()` (one transaction each, commit
-  included), N tenants in a row. *_last_200 is the tail once ~N schemas exist.
+  included), N tenants in a row. *_last_200 is the tail once ~N schemas exist. With `--pool K`
+  (default 3) the spare pool holds K schemas and is refilled between creations, untimed, as the
+  worker does after each take (saas/admin/spares.py): a creation is a rename. `--pool 0`: the DDL.
 * floor_create_schema_ms - the same tables as one bare multi-statement script (`CREATE SCHEMA ...;
   <tenant_ddl()>`) over a raw asyncpg connection: no registry insert, no ORM. Run interleaved with
   the last 200 creations (same catalog size, same disk weather). It is what PostgreSQL itself needs
@@ -20,7 +22,8 @@ Kartoteka keeps one PostgreSQL schema per company, so these numbers decide wheth
 
 Database: BENCH_DATABASE_URL (an admin URL), else TEST_DATABASE_URL, else the embedded server.
 A throwaway database kt_bench_<random> is created and dropped WITH (FORCE) at the end.
-Usage: python bench/tenants.py [--tenants 2000]. Progress on stderr, JSON as the last stdout line.
+Usage: python bench/tenants.py [--tenants 2000] [--pool 3] [--no-migrate]; QUICK=1: 100 tenants.
+Progress on stderr, JSON as the last stdout line.
 """
 from __future__ import annotations
 
@@ -46,6 +49,7 @@ from saas.core.config import normalise_database_url
 from saas.core.db import Database
 from saas.admin.migrate import MIGRATIONS, head, migrate_shared, migrate_tenants_parallel, tenant_ddl
 from saas.accounts.service import do_create_tenant
+from saas.admin import spares
 from saas.wiring import wire
 
 wire()
@@ -118,10 +122,13 @@ async def floor_once(raw: asyncpg.Connection, i: int) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-async def create_tenants(db: Database, raw: asyncpg.Connection, n: int) -> tuple[list[float], list[float]]:
+async def create_tenants(db: Database, raw: asyncpg.Connection, n: int,
+                         pool: int = 0) -> tuple[list[float], list[float]]:
     """N creations; the floor runs interleaved with the last ones, so both see the same conditions."""
     timings, floor_ms = [], []
     for i in range(1, n + 1):
+        if pool:
+            await spares.refill(db.engine, pool)  # the worker's part, untimed
         started = time.perf_counter()
         async with db.session() as session:
             await do_create_tenant(session, f"Bench Company {i}")
@@ -153,7 +160,7 @@ async def migrate_one_additive(db: Database, raw: asyncpg.Connection, n: int, pr
         shutil.rmtree(tmp.parent, ignore_errors=True)
 
 
-async def run(n: int) -> dict:
+async def run(n: int, pool: int = 0, migrate_bench: bool = True) -> dict:
     admin = admin_url()
     name = f"kt_bench_{secrets.token_hex(4)}"
     admin_conn = await asyncpg.connect(admin)
@@ -164,10 +171,10 @@ async def run(n: int) -> dict:
     try:
         await migrate_shared(db.engine)
         raw = await asyncpg.connect(with_db(admin, name))
-        timings, floor_ms = await create_tenants(db, raw, n)
+        timings, floor_ms = await create_tenants(db, raw, n, pool)
         schema = await raw.fetchval("SELECT schema_name FROM shared.tenants ORDER BY id DESC LIMIT 1")
         catalog = dict(await raw.fetchrow(CATALOG, schema))  # before the bench migration adds a column
-        migrate = await migrate_one_additive(db, raw, n)
+        migrate = await migrate_one_additive(db, raw, n) if migrate_bench else None
     finally:
         if raw is not None:
             await raw.close()
@@ -179,7 +186,7 @@ async def run(n: int) -> dict:
               "p95_last_200": pct(timings[-LAST:], 95), "max": round(max(timings), 2)}
     fl = {"p50": pct(floor_ms, 50), "p95": pct(floor_ms, 95), "repetitions": FLOOR_REPS}
     return {
-        "benchmark": "tenants", "tenants": n, "create_ms": create, "floor_create_schema_ms": fl,
+        "benchmark": "tenants", "tenants": n, "spare_pool": pool, "create_ms": create, "floor_create_schema_ms": fl,
         "ratio_p50": round(create["p50"] / fl["p50"], 2), "ratio_p95": round(create["p95"] / fl["p95"], 2),
         # like for like: the floor ran interleaved with the last 200 creations
         "ratio_p50_last_200": round(create["p50_last_200"] / fl["p50"], 2),
@@ -192,10 +199,12 @@ async def run(n: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tenants", type=lambda v: max(1, int(v)), default=2000,
-                        help="how many tenants to create (default 2000)")
+    parser.add_argument("--tenants", type=lambda v: max(1, int(v)), default=100 if os.environ.get("QUICK") else 2000,
+                        help="how many tenants to create (default 2000; QUICK=1: 100)")
+    parser.add_argument("--pool", type=int, default=3, help="spare schemas kept ready (0: create by DDL)")
+    parser.add_argument("--no-migrate", action="store_true", help="skip the additive-migration measurement")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.tenants))), flush=True)
+    print(json.dumps(asyncio.run(run(args.tenants, args.pool, not args.no_migrate))), flush=True)
 
 
 if __name__ == "__main__":

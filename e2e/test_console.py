@@ -151,4 +151,4 @@ def test_owner_exports_everything_with_progress_and_downloads(page: Page, worker
         assert "Кузнецова" in zf.read("clients.csv").decode("utf-8-sig")
 
     visit(page, f"/t/{owner.slug}/audit?action=export.")
-    expect(page.locator("#audit-rows")).to_contain_text("export.downloaded")
+    expect(page.locator('#audit-rows [data-action="export.downloaded"]')).to_have_text("Export downloaded")

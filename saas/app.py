@@ -1,6 +1,8 @@
 """The Litestar application factory. Importing it connects nowhere; startup does."""
 from __future__ import annotations
 
+import logging
+
 from litestar import Litestar, Request, Response, Router
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
@@ -13,6 +15,7 @@ from redis.asyncio import Redis
 
 from saas.core.config import Settings, get_settings
 from saas.core.db import Database
+from saas.core.engine import engine_info
 from saas.wiring import wire
 from saas.admin import guard as admin_guard
 from saas.admin.routes import admin_router
@@ -28,13 +31,14 @@ from saas.core.web.errors import EXCEPTION_HANDLERS, refuse_nul
 from saas.core.i18n import best_locale, set_locale
 from saas.core.web.openapi import StrictStructSchemaPlugin
 from saas.core.web.render import ROOT, template_config
-from saas.core.web.security import OriginCheck, SecurityHeaders
+from saas.core.web.security import CSRF_EXCLUDE, OriginCheck, SecurityHeaders, SignedInFirst
 from saas.core.web.sessions import SessionMiddleware
 
 # Each domain lists its own handlers (`<domain>/handlers.py`: PAGES, WORKSPACE, API); the app only
 # decides which router they go under.
 DOMAINS = (accounts, clients, analytics, campaigns, backup)
-MAX_BODY = 100 * 1024 * 1024  # the import limit; the import form says so
+MAX_BODY = 1024 * 1024  # JSON and forms: far above any real one, small enough to refuse unread
+MAX_UPLOAD = 100 * 1024 * 1024  # multipart uploads (imports, restores): the import form says so
 
 
 def redis_client(url: str) -> Redis:
@@ -48,11 +52,21 @@ async def _before_request(request: Request) -> Response | None:
     return await refuse_nul(request) if request.url.path.startswith("/api/") else None
 
 
+def _upload_limits(handlers: list) -> list:
+    """Handlers that take a multipart body (uploads) may receive MAX_UPLOAD; every other body is held
+    to MAX_BODY. Litestar refuses a larger Content-Length with 413 before reading a byte."""
+    for handler in handlers:
+        hint = getattr(handler.fn, "__annotations__", {}).get("data")
+        if "MULTI_PART" in str(hint):  # the annotation's text (modules use postponed annotations)
+            handler.request_max_body_size = MAX_UPLOAD
+    return handlers
+
+
 def workspace_router() -> Router:
     """Every page inside a company's workspace: one router, one choke point (`tenant_ctx`)."""
     return Router(
         path="/t/{slug:str}",
-        route_handlers=[h for domain in DOMAINS for h in domain.WORKSPACE],
+        route_handlers=_upload_limits([h for domain in DOMAINS for h in domain.WORKSPACE]),
         dependencies={"ctx": Provide(tenant_ctx)},
         include_in_schema=False,
     )
@@ -73,6 +87,10 @@ def build_app(settings: Settings) -> Litestar:
     async def startup(app: Litestar) -> None:
         app.state.db = Database(settings.database_url)
         app.state.redis = redis_client(settings.redis_url)
+        try:  # plain PostgreSQL or Citus: logged once, shown on /healthz; a database still away is no reason to stop
+            logging.getLogger("saas").info("database engine: %s", (await engine_info(app.state.db.engine)).describe())
+        except Exception as exc:  # noqa: BLE001 - detected again by the first /healthz
+            logging.getLogger("saas").warning("database engine not detected at start: %s", type(exc).__name__)
 
     async def shutdown(app: Litestar) -> None:
         await app.state.db.dispose()
@@ -84,7 +102,7 @@ def build_app(settings: Settings) -> Litestar:
             pages_router(),
             workspace_router(),
             admin_router(),
-            api_router([h for domain in DOMAINS for h in domain.API]),
+            api_router(_upload_limits([h for domain in DOMAINS for h in domain.API])),
             create_static_files_router(path="/static", directories=[ROOT / "static"], include_in_schema=False),
         ],
         dependencies={
@@ -97,9 +115,9 @@ def build_app(settings: Settings) -> Litestar:
             secret=settings.secret_key,
             cookie_name="__Host-csrftoken" if secure else "csrftoken",
             cookie_secure=secure,
-            exclude=["/api/", "/healthz", "/static/"],
+            exclude=CSRF_EXCLUDE,
         ),
-        middleware=[SessionMiddleware, OriginCheck],
+        middleware=[SessionMiddleware, admin_guard.ConsoleGate, OriginCheck, SignedInFirst],
         before_request=_before_request,
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(

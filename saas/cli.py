@@ -73,20 +73,30 @@ def main() -> None:
 @click.option("--processes", default=2, show_default=True, help="Tenant schemas migrate in this many processes.")
 def migrate(processes: int) -> None:
     """Migrate the shared schema, then every tenant schema (resumable, with progress)."""
-    from saas.admin.migrate import migrate_all
+    from saas.admin.migrate import MigrationRefused, migrate_all
 
     settings = services()
-    _run(lambda db: migrate_all(db.engine, echo=click.echo, processes=processes), settings)
+    try:
+        _run(lambda db: migrate_all(db.engine, echo=click.echo, processes=processes), settings)
+    except MigrationRefused as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()
-def web() -> None:
-    """Serve the web app on $HOST:$PORT."""
+@click.option("--workers", type=click.IntRange(min=1), envvar="WEB_CONCURRENCY", default=None,
+              help="Web processes (default: $WEB_CONCURRENCY, else the number of cores).")
+def web(workers: int | None) -> None:
+    """Serve the web app on $HOST:$PORT with N processes sharing the socket."""
     import uvicorn
 
     settings = services(redis=True)
+    # Each process builds its own app from the factory (its own engine pool and Redis client);
+    # sessions and everything else shared live in PostgreSQL and Redis, so any process may answer.
+    # The supervisor restarts a worker that does not answer its health ping in time: uvicorn's 5 s
+    # killed workers still importing on a loaded machine, over and over.
     uvicorn.run("saas.app:create_app", factory=True, host=settings.host, port=settings.port,
-                access_log=False, proxy_headers=True, log_level="info", timeout_graceful_shutdown=5)
+                workers=workers or os.cpu_count() or 1, access_log=False, proxy_headers=True, log_level="info",
+                timeout_graceful_shutdown=5, timeout_worker_healthcheck=60)
 
 
 @main.command()
@@ -217,6 +227,38 @@ def tenants_list() -> None:
         click.echo(f"{t.slug}\t{t.status}\t{t.plan}\t{t.schema_version}\t{t.name}")
 
 
+@tenants.command("placement")
+def tenants_placement() -> None:
+    """On a Citus cluster: which node holds each company, and its size."""
+    from saas.admin import citus as placement
+
+    settings = services()
+
+    async def go(db: Database) -> list[placement.Placement]:
+        async with db.session() as s:
+            return await placement.placement(s)
+
+    for p in _form_guard(lambda: _run(go, settings)):
+        click.echo(f"{p.slug}\t{p.node}\t{p.size_bytes}")
+
+
+@tenants.command("move")
+@click.argument("slug")
+@click.option("--node", required=True, help="HOST:PORT of the worker, as `saas tenants placement` prints it.")
+def tenants_move(slug: str, node: str) -> None:
+    """On a Citus cluster: move a company to another worker (reads go on; writes wait for the switch)."""
+    from saas.admin import citus as placement
+
+    settings = services()
+
+    async def go(db: Database) -> placement.Placement:
+        async with db.session() as s:
+            return await placement.move(s, slug, node, _cli_actor())
+
+    moved = _form_guard(lambda: _run(go, settings))
+    click.echo(f"{moved.slug}\t{moved.node}\t{moved.size_bytes}")
+
+
 @main.group()
 def passports() -> None:
     """Passport data at rest."""
@@ -224,9 +266,12 @@ def passports() -> None:
 
 @passports.command("rekey")
 @click.option("--tenant", "slug", default=None, help="Only this company (default: all of them).")
-def passports_rekey(slug: str | None) -> None:
-    """Re-encrypt passports under the current DATA_KEY after a rotation (keep the old key as
-    DATA_KEY_<ID> until this has run); resumable."""
+@click.option("--limit", type=click.IntRange(min=0), default=None,
+              help="At most this many passports per company this run (the next run goes on).")
+def passports_rekey(slug: str | None, limit: int | None) -> None:
+    """Re-encrypt passports under the current DATA_KEY, bound to their company and client (after a
+    rotation, or from the first, unbound scheme); keep an old key as DATA_KEY_<ID> until this has
+    run. Resumable."""
     from sqlalchemy import select
 
     from saas.clients.rekey import rekey_passports
@@ -241,7 +286,7 @@ def passports_rekey(slug: str | None) -> None:
         if slug and not companies:
             raise click.UsageError(f"no company {slug!r}")
         for company, schema in companies:
-            click.echo(f"{company}: {await rekey_passports(db, schema)} passports re-encrypted")
+            click.echo(f"{company}: {await rekey_passports(db, schema, limit=limit)} passports re-encrypted")
 
     _run(go, settings)
 
@@ -329,7 +374,7 @@ def tenants_export(slug: str, out: str) -> None:
     async def go(db: Database) -> dict[str, Any]:
         async with db.session() as s:
             tenant = await service.get_by_slug(s, slug)
-        manifest = await export.export_tenant(db, tenant, Path(out))
+        manifest = await export.export_tenant(db, tenant, Path(out), actor=_cli_actor())
         async with db.session() as s:
             service.audit(s, _cli_actor(), "tenant.exported", tenant,
                           rows={t: v["rows"] for t, v in manifest["tables"].items()})

@@ -47,9 +47,9 @@ from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saas.analytics import scoring
-from saas.clients.models import Client, Direction, Import, ProductGroup
+from saas.clients.models import Direction, Import, ProductGroup
 from saas.clients.operations import refresh_all_metrics
-from saas.clients.service import _apply_passport
+from saas.clients.service import passport_columns
 from saas.core import clock
 from saas.core.db import Database, bind, ident
 from saas.core.text import TRANSLIT, slugify
@@ -344,15 +344,13 @@ def _cards(fake: Faker, rng: np.random.Generator, h: dict[str, Any], start: np.d
             card["address"] = f"г. {CITY if local[i] else fake.city_name()}, {fake.street_address()}, кв. {apt[i]}"
         # a passport is replaced at 14, 20 and 45: the last of these birthdays before today
         issued = [d for a in (45, 20, 14) if (d := date(b.year + a, b.month, min(b.day, 28)) + delay[i]) < today]
-        holder = Client()
+        card["passport"] = {}  # the form's fields: sealed in `_write`, once the company exists
         if passport[i] and issued:
-            _apply_passport(holder, {
+            card["passport"] = {
                 "passport_series": f"{REGION_CODE if local[i] else region[i]:02d}{issued[0].year % 100:02d}",
                 "passport_number": f"{number[i]:06d}", "passport_issued_on": issued[0],
                 "passport_issued_by": f"УМВД России по {REGION}" if local[i] else f"ГУ МВД России по {fake.region()}",
-                "passport_division_code": f"{division[i] // 1000:03d}-{division[i] % 1000:03d}"})
-        card.update({k: getattr(holder, k) for k in ("passport_enc", "passport_key_id", "passport_bidx",
-                                                     "passport_mask")})
+                "passport_division_code": f"{division[i] // 1000:03d}-{division[i] % 1000:03d}"}
         card["consent"] = {c: {"at": joined[i].isoformat(), "source": "demo"} for c, on in consent.items() if on[i]}
         card["tags"] = [t for t, on in tags.items() if on[i]]
         card["groups"] = sorted({int(h["fav"][i]), int(second[i])}) if interests[i] else []
@@ -386,6 +384,7 @@ async def _write(s: AsyncSession, schema: str, rng: np.random.Generator, h: dict
     raw = (await (await s.connection()).get_raw_connection()).driver_connection
     rows = []
     for i, c in enumerate(cards):
+        c.update(passport_columns(c.pop("passport"), schema, i + 1))  # sealed to the company and the id
         imp = import_of.get(i)
         created = imp.created_at if imp is not None else _at(c["joined"], 9 + i % 10)
         rows.append((i + 1, *(c[k] for k in CLIENT_COLUMNS[1:12]), json.dumps(c["consent"], ensure_ascii=False),

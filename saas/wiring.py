@@ -23,4 +23,10 @@ def wire() -> None:
     present.register()  # templates: score labels and reliability reasons
     api.register()  # the clients API shows each client's scores
     live.register()  # a write to a client's operations re-scores that client; an import queues a refresh
+    from saas.backup.service import forget_after_erasure
+    from saas.campaigns.service import forget_erased_client
+    from saas.clients import events
+
+    events.on_client_erased(forget_erased_client)  # an erased client leaves the lists not yet launched
+    events.on_client_erased(forget_after_erasure)  # and every saved company export
     _wired.append(True)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from saas.core.errors import ERRORS
 from saas.accounts.models import ApiToken
 
-from saas.accounts.deps import ApiCtx, api_ctx
+from saas.accounts.deps import ApiCtx, api_ctx, api_gate
 
 
 @dataclass
@@ -51,4 +51,4 @@ HANDLERS = [me, list_tokens]
 
 def api_router(handlers: list) -> Router:
     return Router(path="/api/v1", route_handlers=[*HANDLERS, *handlers], dependencies={"ctx": Provide(api_ctx)},
-                  tags=["api"], security=[{"bearer": []}])
+                  guards=[api_gate], tags=["api"], security=[{"bearer": []}])

@@ -54,6 +54,9 @@ async def member_remove(request: Request, ctx: TenantCtx, member_id: int) -> Any
         await account.do_remove_member(ctx.db, ctx.tenant, ctx.role, ctx.actor, member_id)
     except FormError as exc:
         return await _team_page(request, ctx, status_code=422, errors={"member": _one_message(exc)})
+    # Their API tokens die with the membership (access_token refuses them already; this records it).
+    for token in await service.do_revoke_member_tokens(ctx.db, ctx.tenant.id, member_id):
+        account.audit(ctx.db, ctx.actor, "token.revoked", "token", token.id, name=token.name, reason="member removed")
     if member_id == ctx.user.id:
         flash(request, _("You have left %(company)s.", company=ctx.tenant.name))
         return redirect(request, "/companies")
@@ -72,8 +75,9 @@ async def invitation_revoke(request: Request, ctx: TenantCtx, invitation_id: int
 
 
 async def _tokens_page(request: Request, ctx: TenantCtx, status: int = 200, **extra: Any) -> Any:
+    names = {u.id: u.name for u, _role in await service.members_of(ctx.db, ctx.tenant.id)}
     return render(request, "accounts/tokens.html", status_code=status, ctx=ctx, user=ctx.user,
-                  memberships=await _memberships(ctx), tokens=await account.tokens_of(ctx.db, ctx.tenant),
+                  memberships=await _memberships(ctx), tokens=await account.tokens_of(ctx.db, ctx.tenant), names=names,
                   roles=[r for r in ("viewer", "marketer", "admin", "owner") if ctx.allows(r)], **extra)
 
 
@@ -87,7 +91,7 @@ async def token_create(request: Request, ctx: TenantCtx, data: Form) -> Any:
     form = {"name": _str(data, "name"), "role": _str(data, "role") or "viewer"}
     try:
         role = account.check_token_role(ctx.role, form["role"])
-        token, secret = await service.do_create_token(ctx.db, ctx.tenant, role, form["name"])
+        token, secret = await service.do_create_token(ctx.db, ctx.tenant, role, form["name"], created_by=ctx.user.id)
     except FormError as exc:
         return await _tokens_page(request, ctx, 422, errors=exc.errors, form=form)
     account.audit(ctx.db, ctx.actor, "token.created", "token", token.id, name=token.name, role=token.role)

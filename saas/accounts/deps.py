@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from litestar import Request
+from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -127,3 +128,13 @@ async def api_ctx(request: Request, db: AsyncSession) -> ApiCtx:
         raise PermissionDeniedException(f"This needs the {required} role; the token has {token.role}.")
     await bind_schema(db, tenant.schema_name)
     return ApiCtx(db=db, tenant=tenant, role=token.role, token_id=token.id)
+
+
+async def api_gate(connection: ASGIConnection, _handler: object) -> None:
+    """A guard on the API router: the token is checked before the body is read. (Litestar reads and
+    parses `data` before it resolves dependencies such as `api_ctx`, so a stranger could make the server
+    read and parse a large body first.) Requests without a body keep to `api_ctx` alone."""
+    if connection.scope["method"] in SAFE:
+        return
+    async with connection.app.state.db.session() as db:
+        await api_ctx(connection, db)  # type: ignore[arg-type]  # uses headers and the route only

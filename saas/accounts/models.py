@@ -24,6 +24,9 @@ class User(SharedBase):
     locale: Mapped[str | None] = mapped_column(Text)
     is_platform_admin: Mapped[bool] = mapped_column(Boolean, server_default="false")
     created_at: Mapped[datetime] = _now()
+    # Set when the owner of the address opened a link we mailed to it (a confirmation or an
+    # invitation). Needed before a second company or joining one with an existing account.
+    email_confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Membership(SharedBase):
@@ -73,6 +76,9 @@ class ApiToken(SharedBase):
     created_at: Mapped[datetime] = _now()
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The member who created it: the token works only while they are a member with at least its
+    # role. NULL for tokens issued by the platform operator (`saas tokens create`).
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("shared.users.id", ondelete="CASCADE"), index=True)
 
 
 

@@ -17,9 +17,10 @@ from saas.accounts.models import User
 from saas.core.errors import FormError
 from saas.core.web import sessions
 from saas.accounts.deps import TenantCtx
-from saas.core.i18n import LOCALES, _, get_locale, set_locale
+from saas.core import throttle as limits
+from saas.core.i18n import LOCALES, _, get_locale, ngettext_, set_locale
+from saas.core.web.redirects import safe_path
 from saas.core.web.render import flash, redirect, render
-from saas.core.web.security import Throttle
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
@@ -29,11 +30,26 @@ def _field(data: dict[str, Any], name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _safe_next(value: str | None) -> str | None:
-    """Only local paths: an open redirect would make the login page a phishing tool."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return None
+def _wait_text(seconds: int) -> str:
+    if seconds < 90:
+        return ngettext_("%(num)s second", "%(num)s seconds", max(seconds, 1))
+    return ngettext_("%(num)s minute", "%(num)s minutes", -(-seconds // 60))
+
+
+def _too_many(template: str, request: Request, wait: int, **context: Any) -> Any:
+    """429 with the wait in words (and in Retry-After), the form kept as it was."""
+    context.setdefault("errors", {"form": _("Too many attempts. Try again in %(wait)s.", wait=_wait_text(wait))})
+    response = render(request, template, status_code=429, **context)
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
+async def _send_confirmation(db: AsyncSession, settings: Settings, user: User) -> None:
+    link = f"{settings.base_url}/confirm/{service.confirm_token(settings.secret_key, user)}"
+    await send_mail(db, settings, user.email, _("Confirm your email address for Kartoteka"), _(
+        "To confirm that this address is yours, open this link within 3 days:\n%(link)s\n\n"
+        "You need it to create another company or to join one with your existing account. "
+        "If you did not sign up for Kartoteka, ignore this message.", link=link))
 
 
 async def _page_user(request: Request, db: AsyncSession, user: User | None) -> dict[str, Any]:
@@ -64,8 +80,12 @@ async def signup_page(request: Request, db: AsyncSession, user: User | None) -> 
 
 
 @post("/signup")
-async def signup(request: Request, db: AsyncSession, data: Form) -> Any:
+async def signup(request: Request, db: AsyncSession, settings: Settings, data: Form) -> Any:
     form = {k: _field(data, k) for k in ("company", "name", "email")}
+    throttle, ip = limits.for_request(request)
+    wait = await throttle.attempt(limits.SIGNUP, form["email"], ip)
+    if wait:  # each signup creates a schema: a script must not create thousands
+        return _too_many("accounts/signup.html", request, wait, form=form)
     try:
         user, tenant = await service.do_signup(
             db, company=form["company"], name=form["name"], email=form["email"],
@@ -73,6 +93,7 @@ async def signup(request: Request, db: AsyncSession, data: Form) -> Any:
         )
     except FormError as exc:
         return render(request, "accounts/signup.html", status_code=422, errors=exc.errors, form=form)
+    await _send_confirmation(db, settings, user)
     _log_in(request, user)
     flash(request, _("Welcome to Kartoteka! Your company's workspace is ready."))
     return redirect(request, f"/t/{tenant.slug}/")
@@ -86,9 +107,22 @@ async def new_company_page(request: Request, db: AsyncSession, user: User | None
 
 
 @post("/companies")
-async def create_company(request: Request, db: AsyncSession, user: User | None, data: Form) -> Any:
+async def create_company(request: Request, db: AsyncSession, settings: Settings, user: User | None,
+                         data: Form) -> Any:
     if user is None:
         return redirect(request, "/login")
+    form = {"company": _field(data, "company")}
+    if user.email_confirmed_at is None:
+        throttle, ip = limits.for_request(request)
+        if not await throttle.attempt(limits.CONFIRM_MAIL, user.email, ip):
+            await _send_confirmation(db, settings, user)
+        return render(request, "accounts/new_company.html", status_code=403, form=form,
+                      errors={"form": _("Confirm your email address first: we have sent you a link. Open it, "
+                                        "then create the company.")}, **await _page_user(request, db, user))
+    throttle, ip = limits.for_request(request)
+    wait = await throttle.attempt(limits.NEW_COMPANY, user.email, ip)
+    if wait:
+        return _too_many("accounts/new_company.html", request, wait, form=form, **await _page_user(request, db, user))
     try:
         tenant = await service.do_create_tenant(db, _field(data, "company"), user, locale=get_locale())
     except FormError as exc:
@@ -103,25 +137,28 @@ async def create_company(request: Request, db: AsyncSession, user: User | None, 
 
 @get("/login")
 async def login_page(request: Request, db: AsyncSession, user: User | None, next: str | None = None) -> Any:
-    return render(request, "accounts/login.html", form={"next": _safe_next(next) or ""},
+    return render(request, "accounts/login.html", form={"next": safe_path(next, "")},
                   **await _page_user(request, db, user))
 
 
 @post("/login")
 async def login(request: Request, db: AsyncSession, data: Form) -> Any:
     email, password = _field(data, "email").strip().lower(), _field(data, "password")
-    form = {"email": email, "next": _safe_next(_field(data, "next")) or ""}
-    ip = request.client.host if request.client else "unknown"
-    throttle = Throttle(request.app.state.redis, request.app.state.settings.redis_prefix)
+    form = {"email": email, "next": safe_path(_field(data, "next"), "")}
+    throttle, ip = limits.for_request(request)
     try:
-        if await throttle.blocked(email, ip):
-            return render(request, "accounts/login.html", status_code=429, form=form,
-                          errors={"form": _("Too many failed attempts. Wait 15 minutes, or reset your password.")})
+        wait = await throttle.wait(email, ip)
+        if wait:  # not even checked: a guesser gets a few tries an hour, the owner a short wait
+            return _too_many("accounts/login.html", request, wait, form=form, errors={"form": _(
+                "Too many failed attempts. Try again in %(wait)s, or reset your password with the link below.",
+                wait=_wait_text(wait))})
         user = await service.authenticate(db, email, password)
         if user is None:
-            await throttle.failed(email, ip)
-            return render(request, "accounts/login.html", status_code=401, form=form,
-                          errors={"form": _("Wrong email or password.")})
+            delay = await throttle.failed(email, ip)
+            message = _("Wrong email or password.")
+            if delay:
+                message += " " + _("The next try is possible in %(wait)s.", wait=_wait_text(delay))
+            return render(request, "accounts/login.html", status_code=401, form=form, errors={"form": message})
         await throttle.succeeded(email, ip)
     except RedisError:
         return render(request, "accounts/login.html", status_code=503, form=form,
@@ -158,6 +195,10 @@ async def forgot_page(request: Request) -> Any:
 @post("/forgot")
 async def forgot(request: Request, db: AsyncSession, settings: Settings, data: Form) -> Any:
     email = _field(data, "email").strip().lower()
+    throttle, ip = limits.for_request(request)
+    wait = await throttle.attempt(limits.FORGOT, email, ip)
+    if wait:  # one mailbox must not be flooded, nor our mail sender used for it
+        return _too_many("accounts/forgot.html", request, wait)
     found = await service.do_request_reset(db, email)
     if found:
         user, token = found
@@ -186,6 +227,10 @@ async def reset(request: Request, db: AsyncSession, token: str, data: Form) -> A
         user = await service.do_reset_password(db, found, _field(data, "password"))
     except FormError as exc:
         return render(request, "accounts/reset.html", status_code=422, invalid=False, token=token, errors=exc.errors)
+    # Whoever knew the old password is signed out everywhere; this browser gets a fresh session.
+    await sessions.end_sessions(request.app.state.redis, request.app.state.settings, user.id)
+    throttle, ip = limits.for_request(request)
+    await throttle.succeeded(user.email, ip)  # the owner proved themselves: no more login delays
     _log_in(request, user)
     flash(request, _("Your password has been changed."))
     memberships = await service.memberships_of(db, user.id)
@@ -207,27 +252,43 @@ async def invite_page(request: Request, db: AsyncSession, user: User | None, tok
 
 
 @post("/invite/{token:str}")
-async def accept_invite(request: Request, db: AsyncSession, user: User | None, token: str, data: Form) -> Any:
+async def accept_invite(request: Request, db: AsyncSession, settings: Settings, user: User | None, token: str,
+                        data: Form) -> Any:
     found = await service.get_invitation(db, token)
     if found is None:
         raise NotFoundException()
     invitation, tenant = found
+    page = {"invitation": invitation, "tenant": tenant, "token": token, "form": {"name": _field(data, "name")}}
+    throttle, ip = limits.for_request(request)
+    wait = await throttle.attempt(limits.INVITATION, invitation.email, ip)
+    if wait:
+        existing = await service.get_user_by_email(db, invitation.email)
+        return _too_many("accounts/invite.html", request, wait, has_account=existing is not None, **page,
+                         **await _page_user(request, db, user))
     try:
         if user is None:
             existing = await service.get_user_by_email(db, invitation.email)
             if existing is not None:
+                # The same password check as the login, under the same throttle.
+                wait = await throttle.wait(invitation.email, ip)
+                if wait:
+                    raise FormError({"password": _("Too many failed attempts. Try again in %(wait)s.",
+                                                   wait=_wait_text(wait))})
                 user = await service.authenticate(db, invitation.email, _field(data, "password"))
                 if user is None:
+                    await throttle.failed(invitation.email, ip)
                     raise FormError({"password": _("Wrong password.")})
             else:
+                # The link came to this address, so opening it confirms the address.
                 user = await service.do_create_user(db, invitation.email, _field(data, "name"),
-                                                    _field(data, "password"), locale=get_locale())
+                                                    _field(data, "password"), locale=get_locale(), confirmed=True)
         await service.do_accept_invitation(db, invitation, user)
     except FormError as exc:
+        if isinstance(exc, service.EmailNotConfirmed) and user is not None:
+            await _send_confirmation(db, settings, user)
         existing = await service.get_user_by_email(db, invitation.email)
-        return render(request, "accounts/invite.html", status_code=422, invitation=invitation, tenant=tenant,
-                      token=token, has_account=existing is not None, errors=exc.errors,
-                      form={"name": _field(data, "name")}, **await _page_user(request, db, user))
+        return render(request, "accounts/invite.html", status_code=422, has_account=existing is not None,
+                      errors=exc.errors, **page, **await _page_user(request, db, user))
     _log_in(request, user)
     flash(request, _("You have joined %(company)s.", company=tenant.name))
     return redirect(request, f"/t/{tenant.slug}/")
@@ -280,9 +341,89 @@ async def switch_language(
         set_locale(lang)
         if user is not None:
             user.locale = lang
-    back = data.get("next") or "/"
-    return redirect(request, back if isinstance(back, str) and back.startswith("/") and not back.startswith("//")
-                    else "/")
+    return redirect(request, safe_path(data.get("next"), "/"))
+
+
+# ---- e-mail confirmation and the user's own account ------------------------------------------
+
+
+@get("/confirm/{token:str}")
+async def confirm_email(request: Request, db: AsyncSession, settings: Settings, user: User | None, token: str) -> Any:
+    confirmed = await service.do_confirm_email(db, settings.secret_key, token)
+    if confirmed is None:
+        return render(request, "accounts/confirmed.html", status_code=404, ok=False,
+                      **await _page_user(request, db, user))
+    if user is not None and user.id == confirmed.id:
+        flash(request, _("Your email address is confirmed."))
+        return redirect(request, "/account")
+    return render(request, "accounts/confirmed.html", ok=True, **await _page_user(request, db, user))
+
+
+@post("/account/confirm")
+async def resend_confirmation(request: Request, db: AsyncSession, settings: Settings, user: User | None) -> Any:
+    if user is None:
+        return redirect(request, "/login?next=/account")
+    throttle, ip = limits.for_request(request)
+    wait = await throttle.attempt(limits.CONFIRM_MAIL, user.email, ip)
+    if wait:
+        flash(request, _("Too many attempts. Try again in %(wait)s.", wait=_wait_text(wait)), "error")
+    elif user.email_confirmed_at is None:
+        await _send_confirmation(db, settings, user)
+        flash(request, _("We have sent a confirmation link to %(email)s.", email=user.email))
+    return redirect(request, "/account")
+
+
+async def _account_page(request: Request, db: AsyncSession, user: User, status: int = 200, **extra: Any) -> Any:
+    state = request.app.state
+    listed = await sessions.list_sessions(state.redis, state.settings, user.id)
+    return render(request, "accounts/account.html", status_code=status, sessions=listed,
+                  current=sessions.current_id(request), **await _page_user(request, db, user), **extra)
+
+
+@get("/account")
+async def account_page(request: Request, db: AsyncSession, user: User | None) -> Any:
+    if user is None:
+        return redirect(request, "/login?next=/account")
+    return await _account_page(request, db, user)
+
+
+@post("/account/password")
+async def change_password(request: Request, db: AsyncSession, user: User | None, data: Form) -> Any:
+    if user is None:
+        return redirect(request, "/login?next=/account")
+    throttle, ip = limits.for_request(request)
+    wait = await throttle.wait(user.email, ip)
+    if wait:  # the current password is a password guess like any other
+        return await _account_page(request, db, user, 429, errors={"current": _(
+            "Too many failed attempts. Try again in %(wait)s.", wait=_wait_text(wait))})
+    try:
+        await service.do_change_password(db, user, _field(data, "current"), _field(data, "password"))
+    except FormError as exc:
+        if "current" in exc.errors:
+            await throttle.failed(user.email, ip)
+        return await _account_page(request, db, user, 422, errors=exc.errors)
+    # Every other session ends; this one continues under a new id.
+    await sessions.end_sessions(request.app.state.redis, request.app.state.settings, user.id)
+    sessions.rotate(request)
+    flash(request, _("Your password has been changed. You have been signed out everywhere else."))
+    return redirect(request, "/account")
+
+
+@post("/account/sessions/{session_id:str}/end")
+async def end_session(request: Request, user: User | None, session_id: str) -> Any:
+    if user is None:
+        return redirect(request, "/login?next=/account")
+    state = request.app.state
+    if session_id == "others":
+        count = await sessions.end_sessions(state.redis, state.settings, user.id, keep=sessions.current_id(request))
+        flash(request, ngettext_("%(num)s other session ended.", "%(num)s other sessions ended.", count))
+        return redirect(request, "/account")
+    await sessions.end_sessions(state.redis, state.settings, user.id, only=session_id)
+    if session_id == sessions.current_id(request):
+        request.scope["session"] = {}
+        return redirect(request, "/login")
+    flash(request, _("The session has been ended."))
+    return redirect(request, "/account")
 
 
 WORKSPACE_HANDLERS = [team, invite]
@@ -291,6 +432,7 @@ account_handlers = [
     switch_language,
     landing, signup_page, signup, new_company_page, create_company, login_page, login, logout, companies,
     forgot_page, forgot, reset_page, reset, invite_page, accept_invite,
+    confirm_email, resend_confirmation, account_page, change_password, end_session,
 ]
 
 

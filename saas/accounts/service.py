@@ -5,6 +5,7 @@ Verb prefixes: get_ looks up, access_ looks up and authorises, check_ validates,
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import secrets
 from dataclasses import dataclass
@@ -22,13 +23,21 @@ from saas.core.db import create_schema, schema_for
 from saas.accounts.models import ROLES, ApiToken, Invitation, Membership, PasswordReset, User
 from saas.core.models import Tenant
 from saas.core.i18n import _
-from saas.core.web.security import dummy_verify, hash_password, verify_password
+from saas.core.web.security import RESERVED_SLUGS, dummy_verify, hash_password, verify_password
 
 ROLE_RANK = {"viewer": 0, "marketer": 1, "admin": 2, "owner": 3}
 INVITE_DAYS = 7
 RESET_HOURS = 1
 MIN_PASSWORD = 8
 
+
+
+class EmailNotConfirmed(FormError):
+    """The action needs a confirmed address; the caller sends the confirmation link."""
+
+    def __init__(self) -> None:
+        super().__init__({"form": _("Confirm your email address first: we have sent you a link. Open it, then "
+                                    "try again.")})
 
 
 @dataclass
@@ -89,13 +98,15 @@ async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
 
 
 async def do_create_user(session: AsyncSession, email: str, name: str, password: str,
-                         locale: str | None = None) -> User:
+                         locale: str | None = None, *, confirmed: bool = False) -> User:
+    """`confirmed`: the address is proven already (the account is made from a link mailed to it)."""
     email = check_email(email)
     name = check_required(name, "name", _("Enter your name."))
     check_password(password)
     if await get_user_by_email(session, email):
         raise FormError({"email": _("This email is already registered. Log in instead.")})
-    user = User(email=email, name=name, password_hash=await hash_password(password), locale=locale)
+    user = User(email=email, name=name, password_hash=await hash_password(password), locale=locale,
+                email_confirmed_at=now() if confirmed else None)
     session.add(user)
     await session.flush()
     return user
@@ -117,8 +128,20 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> User
 # ---- tenants -------------------------------------------------------------------------------
 
 
+def check_company_name(name: str) -> str:
+    """A company name whose address (slug) would be one of our own route words is refused."""
+    name = check_required(name, "company", _("Enter the company name."))
+    if slugify(name) in RESERVED_SLUGS:
+        raise FormError({"company": _("“%(name)s” is reserved for the service's own pages. Add a word, "
+                                      "for example “%(name)s Studio”.", name=name)})
+    return name
+
+
 async def _unique_slug(session: AsyncSession, name: str) -> str:
     base = slugify(name)
+    # The usual case first, by the unique index: the regex below scans every company (17 ms at 10,000).
+    if await session.scalar(select(Tenant.id).where(Tenant.slug == base)) is None:
+        return base
     taken = set(
         await session.scalars(select(Tenant.slug).where(Tenant.slug.op("~")(f"^{re.escape(base)}(-[0-9]+)?$")))
     )
@@ -134,7 +157,7 @@ async def do_create_tenant(
     session: AsyncSession, name: str, owner: User | None = None, *, locale: str = "ru", is_demo: bool = False
 ) -> Tenant:
     """Register a company and create its schema at head, in the caller's transaction."""
-    name = check_required(name, "company", _("Enter the company name."))
+    name = check_company_name(name)
     tenant_id = await session.scalar(text("SELECT nextval(pg_get_serial_sequence('shared.tenants', 'id'))"))
     schema = schema_for(tenant_id)
     tenant = Tenant(
@@ -155,7 +178,7 @@ async def do_signup(
 ) -> tuple[User, Tenant]:
     errors: dict[str, str] = {}
     for check in (
-        lambda: check_required(company, "company", _("Enter the company name.")),
+        lambda: check_company_name(company),
         lambda: check_required(name, "name", _("Enter your name.")),
         lambda: check_email(email),
         lambda: check_password(password),
@@ -263,6 +286,8 @@ async def do_accept_invitation(session: AsyncSession, invitation: Invitation, us
     """Join the invitation's own tenant, and only if it was addressed to this user."""
     if user.email != invitation.email:
         raise FormError({"form": _("This invitation was sent to another email address.")})
+    if user.email_confirmed_at is None:
+        raise EmailNotConfirmed()
     member = await session.get(Membership, (user.id, invitation.tenant_id))
     if member is None:
         session.add(Membership(user_id=user.id, tenant_id=invitation.tenant_id, role=invitation.role))
@@ -305,16 +330,63 @@ async def do_reset_password(session: AsyncSession, reset: PasswordReset, passwor
     return user
 
 
+async def do_change_password(session: AsyncSession, user: User, current: str, new: str) -> None:
+    if not (await verify_password(user.password_hash, current))[0]:
+        raise FormError({"current": _("Wrong password.")})
+    check_password(new)
+    user.password_hash = await hash_password(new)
+    await session.flush()
+
+
+# ---- e-mail confirmation -------------------------------------------------------------------
+# The link is signed, not stored: user id, expiry and an HMAC over them and the address, so it
+# dies when the address changes and needs no table. Opening it twice is harmless.
+
+CONFIRM_DAYS = 3
+
+
+def _confirm_mac(secret: str, user_id: int, email: str, expires: int) -> str:
+    message = f"confirm:{user_id}:{email}:{expires}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:32]
+
+
+def confirm_token(secret: str, user: User) -> str:
+    expires = int(clock.timestamp()) + CONFIRM_DAYS * 86400
+    return f"{user.id}-{expires}-{_confirm_mac(secret, user.id, user.email, expires)}"
+
+
+async def do_confirm_email(session: AsyncSession, secret: str, token: str) -> User | None:
+    """The user the link confirms (now marked confirmed), or None for a wrong or expired link."""
+    try:
+        user_id, expires, mac = token.split("-", 2)
+        uid, exp = int(user_id), int(expires)
+    except ValueError:
+        return None
+    user = await session.get(User, uid)
+    if user is None or exp < clock.timestamp():
+        return None
+    if not hmac.compare_digest(mac, _confirm_mac(secret, uid, user.email, exp)):
+        return None
+    if user.email_confirmed_at is None:
+        user.email_confirmed_at = now()
+        await session.flush()
+    return user
+
+
 # ---- API tokens ----------------------------------------------------------------------------
 
 TOKEN_PREFIX = "kt_"  # noqa: S105 - the public prefix that marks our tokens, not a secret
 
 
-async def do_create_token(session: AsyncSession, tenant: Tenant, role: str, name: str) -> tuple[ApiToken, str]:
+async def do_create_token(session: AsyncSession, tenant: Tenant, role: str, name: str,
+                          created_by: int | None = None) -> tuple[ApiToken, str]:
+    """A token for the tenant. `created_by` (the member creating it) ties its life to their
+    membership; None only for tokens the platform operator issues from the command line."""
     role = check_role(role)
     name = check_required(name, "name", _("Name the token."), 100)
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken(tenant_id=tenant.id, name=name, role=role, token_hash=token_hash(secret), prefix=secret[:10])
+    token = ApiToken(tenant_id=tenant.id, name=name, role=role, token_hash=token_hash(secret), prefix=secret[:10],
+                     created_by=created_by)
     session.add(token)
     await session.flush()
     return token, secret
@@ -322,12 +394,27 @@ async def do_create_token(session: AsyncSession, tenant: Tenant, role: str, name
 
 async def access_token(session: AsyncSession, secret: str) -> tuple[ApiToken, Tenant] | None:
     row = (await session.execute(
-        select(ApiToken, Tenant).join(Tenant, Tenant.id == ApiToken.tenant_id)
+        select(ApiToken, Tenant, Membership.role).join(Tenant, Tenant.id == ApiToken.tenant_id)
+        .outerjoin(Membership, (Membership.user_id == ApiToken.created_by) & (Membership.tenant_id == Tenant.id))
         .where(ApiToken.token_hash == token_hash(secret), ApiToken.revoked_at.is_(None), Tenant.status != "deleted")
     )).first()
     if row is None:
         return None
-    token, tenant = row
+    token, tenant, creator_role = row
+    # A member's token lives only while they are a member with at least the token's role: it is
+    # refused the moment they are removed or demoted (removal also revokes it for the record).
+    if token.created_by is not None and (creator_role is None or ROLE_RANK[creator_role] < ROLE_RANK[token.role]):
+        return None
     if token.last_used_at is None or now() - token.last_used_at > timedelta(minutes=1):
         token.last_used_at = now()
     return token, tenant
+
+
+async def do_revoke_member_tokens(session: AsyncSession, tenant_id: int, user_id: int) -> list[ApiToken]:
+    """Revoke the live tokens a member created in one company (they have left it)."""
+    tokens = list(await session.scalars(select(ApiToken).where(
+        ApiToken.tenant_id == tenant_id, ApiToken.created_by == user_id, ApiToken.revoked_at.is_(None))))
+    for token in tokens:
+        token.revoked_at = now()
+    await session.flush()
+    return tokens

@@ -1,15 +1,21 @@
 """A company's full export: a ZIP with one JSON Lines file per table of its schema and a manifest.
 
 Rows are streamed table by table through a server-side cursor, so a large company never sits in
-memory. JSON Lines keeps types a CSV would lose (null vs empty, lists, nested JSON). Binary
-columns are base64: passports stay the encrypted blobs they are in the database (AES-GCM under the
-platform's DATA_KEY), never decrypted here.
+memory. JSON Lines keeps types a CSV would lose (null vs empty, lists, nested JSON). The only
+binary column that leaves is the passport ciphertext (base64; AES-GCM under the platform's
+DATA_KEY, never decrypted here). Whatever holds personal data in plain text outside the cards is
+withheld (`WITHHELD`, listed in the manifest): stored import files and their samples, the cells of
+rejected import rows (their line and reason stay), and the company's saved export ZIPs and restore
+uploads (which can hold passports in full). Every other binary column is withheld too, so a new
+one cannot leak by default. Each export is written to the company's audit log as well as the
+platform's.
 """
 from __future__ import annotations
 
 import asyncio
 import base64
 import json
+import re
 import zipfile
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -20,11 +26,21 @@ from uuid import UUID
 from sqlalchemy import text
 
 from saas.core.db import Database, check_schema, qualified
-from saas.core.models import Tenant
+from saas.core.models import AuditEvent, Tenant
 from saas.core.clock import now
 
 BATCH = 1000
 FORMAT = "kartoteka-tenant-export"
+BINARY_ALLOWED = {("clients", "passport_enc")}  # ciphertext only
+WITHHELD = {  # (table, column) -> what leaves instead
+    ("imports", "payload"): "NULL",
+    ("imports", "sample"): "NULL",
+    ("imports", "rejected"): ("(SELECT coalesce(jsonb_agg(jsonb_set(r, '{values}', '{}'::jsonb) ORDER BY n), "
+                              "'[]'::jsonb) FROM "
+                              "jsonb_array_elements(CASE WHEN jsonb_typeof(rejected) = 'array' THEN rejected "
+                              "ELSE '[]'::jsonb END) WITH ORDINALITY AS e(r, n))"),
+    ("jobs", "payload"): "NULL",
+}
 
 
 def _default(value: Any) -> Any:
@@ -43,8 +59,9 @@ def _line(record: Any) -> bytes:
     return (json.dumps(dict(record), default=_default, ensure_ascii=False) + "\n").encode()
 
 
-async def export_tenant(database: Database, tenant: Tenant, out: Path) -> dict[str, Any]:
-    """Write the ZIP to `out`; returns the manifest. File writes run in a thread (the web calls this)."""
+async def export_tenant(database: Database, tenant: Tenant, out: Path, *, actor: str = "platform") -> dict[str, Any]:
+    """Write the ZIP to `out`; returns the manifest. File writes run in a thread (the web calls this).
+    The company's audit log records it (`actor`: who asked); the caller writes the platform's."""
     schema = check_schema(tenant.schema_name)
     manifest: dict[str, Any] = {
         "format": FORMAT, "version": 1, "exported_at": now().isoformat(),
@@ -52,6 +69,8 @@ async def export_tenant(database: Database, tenant: Tenant, out: Path) -> dict[s
                    "status": tenant.status, "currency": tenant.currency, "timezone": tenant.timezone,
                    "locale": tenant.locale, "schema_version": tenant.schema_version},
         "encoding": "one JSON object per line; bytea columns in base64 (passports stay encrypted)",
+        "withheld": "stored import files and samples, rejected rows' cells, saved export and restore files, "
+                    "any other binary column: see each table's `withheld`",
         "tables": {},
     }
     zf = await asyncio.to_thread(zipfile.ZipFile, out, "w", zipfile.ZIP_DEFLATED)
@@ -67,11 +86,27 @@ async def export_tenant(database: Database, tenant: Tenant, out: Path) -> dict[s
         await asyncio.to_thread(zf.writestr, "manifest.json", body)
     finally:
         await asyncio.to_thread(zf.close)
+    async with database.session(schema) as s:
+        s.add(AuditEvent(actor=actor, action="company.exported_by_platform", object_type="company",
+                         object_id=tenant.id, details={"rows": {t: v["rows"] for t, v in manifest["tables"].items()}}))
     return manifest
 
 
 async def _table(raw: Any, zf: zipfile.ZipFile, schema: str, table: str) -> dict[str, Any]:
-    stmt = await raw.prepare(f"SELECT * FROM {qualified(schema, table)}")  # noqa: S608 - names checked
+    described = await raw.fetch(
+        "SELECT column_name, udt_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 "
+        "ORDER BY ordinal_position", schema, table)
+    select_list, withheld = [], []
+    for column, udt in ((r["column_name"], r["udt_name"]) for r in described):
+        instead = WITHHELD.get((table, column))
+        if instead is None and udt == "bytea" and (table, column) not in BINARY_ALLOWED:
+            instead = "NULL"
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", column):
+            raise ValueError(f"unexpected column name in {table}")
+        select_list.append(f"{instead} AS {column}" if instead else column)
+        if instead:
+            withheld.append(column)
+    stmt = await raw.prepare(f"SELECT {', '.join(select_list)} FROM {qualified(schema, table)}")  # noqa: S608 - names checked
     columns = [{"name": a.name, "type": a.type.name} for a in stmt.get_attributes()]
     entry = await asyncio.to_thread(zf.open, f"{table}.jsonl", "w", force_zip64=True)
     rows, chunk = 0, []
@@ -86,4 +121,4 @@ async def _table(raw: Any, zf: zipfile.ZipFile, schema: str, table: str) -> dict
             await asyncio.to_thread(entry.write, b"".join(chunk))
     finally:
         await asyncio.to_thread(entry.close)
-    return {"file": f"{table}.jsonl", "rows": rows, "columns": columns}
+    return {"file": f"{table}.jsonl", "rows": rows, "columns": columns, "withheld": withheld}

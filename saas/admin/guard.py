@@ -14,6 +14,7 @@ from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
 from litestar.params import Body
+from litestar.types import ASGIApp, Receive, Scope, Send
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -49,6 +50,37 @@ def _platform_admin(user: User | None) -> User:
     if user is None or not user.is_platform_admin:
         raise NotFoundException()
     return user
+
+
+def is_console_path(path: str) -> bool:
+    return path == "/admin" or path.startswith("/admin/")
+
+
+class ConsoleGate:
+    """App middleware, after the session and before the Origin and CSRF checks: under /admin, anyone
+    but a platform admin gets the ordinary 404 whatever the method, token or Origin, so a 403 from a
+    check that ran first cannot tell that the console exists. (A 405 for a wrong method bypasses the
+    middleware; the error handler turns it into 404 under /admin.)"""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and is_console_path(scope["path"]) and not await _is_platform_admin(scope):
+            # The page any unknown address gets (those never see the session: no name, no flash). The
+            # error is answered past the session middleware, so the emptied session is not saved.
+            scope["session"] = {}
+            raise NotFoundException()
+        await self.app(scope, receive, send)
+
+
+async def _is_platform_admin(scope: Scope) -> bool:
+    user_id = (scope.get("session") or {}).get("user_id")
+    if not user_id:
+        return False
+    async with scope["app"].state.db.session() as db:
+        user = await service.get_user(db, int(user_id))
+    return user is not None and user.is_platform_admin
 
 
 async def admin_ctx(request: Request, db: AsyncSession, user: User | None) -> AdminCtx:

@@ -23,8 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from saas.core.db import bind, ident, schema_for
+from saas.core.engine import is_citus
 # Every table of every domain in the metadata: each import registers its module's tables.
 from saas.accounts import models as _accounts  # noqa: F401 - registers its tables
+from saas.admin import models as _admin  # noqa: F401 - registers its tables
+from saas.admin import spares
 from saas.analytics import models as _analytics  # noqa: F401 - registers its tables
 from saas.campaigns import models as _campaigns  # noqa: F401 - registers its tables
 from saas.clients import models as _clients  # noqa: F401 - registers its tables
@@ -71,6 +74,9 @@ def _upgrade(sync_conn: Connection, name: str, schema: str, location: str | None
 
 async def migrate_shared(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
+        # On Citus every new schema would become a distributed schema on some worker; `shared` must
+        # stay on the coordinator (docs/scaling.md). A harmless placeholder setting on plain PostgreSQL.
+        await conn.execute(text("SELECT set_config('citus.enable_schema_based_sharding', 'off', true)"))
         await conn.execute(text("CREATE SCHEMA IF NOT EXISTS shared"))
         # One migrator at a time: a second `saas migrate` waits here instead of racing.
         await conn.execute(text("SELECT pg_advisory_xact_lock(7310001)"))
@@ -86,6 +92,28 @@ async def migrate_tenant(engine: AsyncEngine, schema: str, location: str | None 
             text("UPDATE shared.tenants SET schema_version = :v WHERE schema_name = :s"), {"v": target, "s": schema}
         )
     return target
+
+
+async def migrate_spares(engine: AsyncEngine, location: str | None = None) -> int:
+    """Upgrade the spare schemas behind head like tenants, each in its own transaction with its
+    pool row locked (a signup skips it meanwhile; one taken before we got here is gone)."""
+    target = head("tenant", location)
+    async with engine.connect() as conn:
+        names = list((await conn.execute(text(
+            "SELECT name FROM shared.spare_schemas WHERE version IS DISTINCT FROM :v ORDER BY name"),
+            {"v": target})).scalars())
+    done = 0
+    for name in names:
+        async with engine.begin() as conn:
+            if (await conn.execute(text("SELECT 1 FROM shared.spare_schemas WHERE name = :n FOR UPDATE"),
+                                   {"n": name})).first() is None:
+                continue
+            await bind(conn, name, spare=True)
+            await conn.run_sync(_upgrade, "tenant", name, location)
+            await conn.execute(text("UPDATE shared.spare_schemas SET version = :v WHERE name = :n"),
+                               {"v": target, "n": name})
+        done += 1
+    return done
 
 
 async def migrate_tenants(
@@ -147,8 +175,40 @@ async def migrate_tenants_parallel(engine: AsyncEngine, processes: int, *, locat
     return sum(counts)
 
 
+def citus_unsupported(since: list[str | None], location: str | None = None) -> list[tuple[str, str]]:
+    """(revision, reason) of the tenant revisions after any of `since` (versions companies are at)
+    whose script says CITUS_UNSUPPORTED = "why"."""
+    script, found = script_directory("tenant", location), {}
+    for version in since:
+        for rev in script.iterate_revisions("head", version):
+            reason = getattr(rev.module, "CITUS_UNSUPPORTED", None)
+            if reason:
+                found[rev.revision] = reason
+    return sorted(found.items())
+
+
+class MigrationRefused(RuntimeError):
+    """`saas migrate` stopped before changing anything; the message says why and what to do."""
+
+
+async def refuse_what_citus_cannot(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        if not await is_citus(conn):
+            return
+        from saas.admin.citus import refusals
+
+        has_registry = (await conn.execute(text("SELECT to_regclass('shared.tenants')"))).scalar() is not None
+        versions = list((await conn.execute(text(
+            "SELECT DISTINCT schema_version FROM shared.tenants WHERE status <> 'deleted'"))).scalars()
+        ) if has_registry else []
+        problems = await refusals(conn, citus_unsupported([v for v in versions if v != head("tenant")]))
+    if problems:
+        raise MigrationRefused("migrate: nothing was changed.\n- " + "\n- ".join(problems))
+
+
 async def migrate_all(engine: AsyncEngine, *, echo: Callable[[str], None] = print, processes: int = 1) -> None:
     started = time.monotonic()
+    await refuse_what_citus_cannot(engine)
     await migrate_shared(engine)
     last = [0.0]
 
@@ -158,7 +218,9 @@ async def migrate_all(engine: AsyncEngine, *, echo: Callable[[str], None] = prin
             echo(f"migrate: tenants {done}/{total}")
 
     count = await migrate_tenants_parallel(engine, processes, progress=report)
-    echo(f"migrate: shared and {count} tenant schema(s) up to date in {time.monotonic() - started:.1f}s")
+    spared = await migrate_spares(engine)
+    echo(f"migrate: shared, {count} tenant schema(s) and {spared} spare(s) up to date "
+         f"in {time.monotonic() - started:.1f}s")
 
 
 # ---- fast tenant creation ----------------------------------------------------------------
@@ -167,6 +229,12 @@ async def migrate_all(engine: AsyncEngine, *, echo: Callable[[str], None] = prin
 @functools.cache
 def tenant_ddl() -> str:
     """The tenant tables as one precompiled DDL script (unqualified names)."""
+    return ";\n".join(tenant_ddl_statements()) + ";"
+
+
+@functools.cache
+def tenant_ddl_statements() -> tuple[str, ...]:
+    """The same DDL statement by statement, for Citus (it propagates each one to the worker)."""
     dialect = postgresql.dialect()
     parts = []
     for table in tenant_metadata.sorted_tables:
@@ -179,16 +247,30 @@ def tenant_ddl() -> str:
     )
     # One multi-statement script takes no parameters.
     parts.append(f"INSERT INTO alembic_version (version_num) VALUES ('{head('tenant')}')")  # noqa: S608 - our own revision id
-    return ";\n".join(parts) + ";"
+    return tuple(parts)
 
 
 async def create_tenant_schema(conn: AsyncConnection, schema: str) -> str:
-    """Create a tenant schema at head in one round trip, inside the caller's transaction."""
-    await conn.execute(text(f"CREATE SCHEMA {ident(schema)}"))
-    await bind(conn, schema)
+    """Make a new company's schema at head inside the caller's transaction (the schema factory):
+    rename a spare from the pool when one is ready, else run the DDL. A take asks the worker to
+    refill the pool."""
+    version = head("tenant")
+    if await spares.take(conn, schema, version):
+        await spares.queue_refill_async()
+        return version
+    return await build_tenant_schema(conn, schema)
+
+
+async def build_tenant_schema(conn: AsyncConnection, schema: str, *, spare: bool = False) -> str:
+    """Create a tenant schema (or a spare) at head in one round trip, inside the caller's transaction."""
+    await conn.execute(text(f"CREATE SCHEMA {ident(schema, spare=spare)}"))
+    await bind(conn, schema, spare=spare)
     raw = await conn.get_raw_connection()
-    # asyncpg runs a multi-statement script through the simple query protocol.
-    await raw.driver_connection.execute(tenant_ddl())
+    if await is_citus(conn):  # Citus refuses a multi-statement script ("multiple commands")
+        for statement in tenant_ddl_statements():
+            await raw.driver_connection.execute(statement)
+    else:  # asyncpg runs a multi-statement script through the simple query protocol: one round trip
+        await raw.driver_connection.execute(tenant_ddl())
     await bind(conn, None)
     return head("tenant")
 

@@ -138,7 +138,7 @@ async def tenant_export(request: Request, admin: AdminCtx, tenant_id: int) -> Fi
     fd, name = tempfile.mkstemp(prefix="kt-export-", suffix=".zip")
     os.close(fd)
     try:
-        manifest = await export.export_tenant(request.app.state.db, tenant, Path(name))
+        manifest = await export.export_tenant(request.app.state.db, tenant, Path(name), actor=admin.actor)
     except BaseException:
         os.unlink(name)
         raise

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saas.core.engine import is_citus
 from saas.core.db import Database, check_schema, qualified
 from saas.accounts.models import Membership
 from saas.core.models import Tenant
@@ -15,6 +16,9 @@ from saas.core.clock import now
 
 STORAGE = ("SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
            "WHERE c.relnamespace = to_regnamespace(:s) AND c.relkind IN ('r', 'm')")
+# On Citus the coordinator holds empty shells: the size is the shards' on the company's worker.
+CITUS_STORAGE = ("SELECT coalesce(sum(citus_total_relation_size(p.logicalrelid)), 0) FROM pg_dist_partition p "
+                 "JOIN pg_class c ON c.oid = p.logicalrelid WHERE c.relnamespace = to_regnamespace(:s)")
 
 
 async def measure(db: AsyncSession, tenant: Tenant) -> dict[str, Any]:
@@ -26,7 +30,7 @@ async def measure(db: AsyncSession, tenant: Tenant) -> dict[str, Any]:
         f"SELECT (SELECT count(*) FROM {qualified(schema, 'clients')} WHERE erased_at IS NULL), "  # noqa: S608 - checked schema
         f"(SELECT count(*) FROM {qualified(schema, 'operations')}), "
         f"(SELECT count(*) FROM {qualified(schema, 'campaigns')})"))).one()
-    storage = await db.scalar(text(STORAGE), {"s": schema})
+    storage = await db.scalar(text(CITUS_STORAGE if await is_citus(await db.connection()) else STORAGE), {"s": schema})
     return {"users": int(users), "clients": int(counts[0]), "operations": int(counts[1]),
             "campaigns": int(counts[2]), "storage_bytes": int(storage)}
 

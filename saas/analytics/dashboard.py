@@ -1,5 +1,7 @@
-"""The dashboard's figures (growth per year and month, year to date, cohorts), computed at refresh
-time and stored in one settings row, so the page reads one row instead of scanning operations.
+"""The dashboard's snapshot: every figure the page shows (growth per year and month, year to date,
+cohorts; status, segment and reliability counts, revenue per segment, CLV, the top of the risk
+group), computed by the refresh and stored in one settings row, so the page reads one row instead
+of scanning operations and scores (see "the snapshot" below for how live writes keep it honest).
 
 The refresh reads operations once (statistics.py) and gets, per client, bit sets of the months and
 years it bought in; `figures_from_stats` counts the series from them with numpy (no second scan).
@@ -14,17 +16,27 @@ growth.py for the definitions.
 """
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import text
+from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saas.analytics import growth
 from saas.analytics.models import Setting
 from saas.analytics.statistics import HISTORY_YEARS, OLDER, Stats, history_limit
+from saas.core import clock
+
+if TYPE_CHECKING:
+    from saas.core.db import Database
+
+log = logging.getLogger("saas.analytics.dashboard")
 
 Row = tuple[int, int, int, int, int]
 Rows = dict[str, list[Row]]  # per series: (key, a, b, c, e) as the SQL returns them
@@ -172,16 +184,141 @@ def _cohorts(quarters: np.ndarray, first_quarter: np.ndarray) -> list[Row]:
 
 
 async def store_dashboard(db: AsyncSession, today: date, method: str, repeat_buyers: int, buyers: int,
-                          stats: Stats | None = None) -> None:
-    """Store the dashboard's figures: from the refresh's statistics when they cover them, else by SQL."""
+                          stats: Stats | None = None, *, scoring: dict[str, Any] | None = None,
+                          backtest: dict[str, Any] | None = None) -> None:
+    """Store the dashboard's snapshot, in the refresh's transaction: the growth figures (from the
+    refresh's statistics when they cover them, else by SQL), the counts from the scores just
+    written (`score_figures`), and the parts of the stored fit and backtest the page words."""
     figures = figures_from_stats(stats) if stats is not None and covers(stats) else await growth_figures(db, today)
     figures = figures or {
         "years": [], "months": [], "ytd": None, "summary": asdict(growth.GrowthSummary(None, None, None, None)),
         "cohorts": [], "history_start": None, "first_complete_year": None}
     value = {"computed_for": today.isoformat(), "method": method, "repeat_buyers": repeat_buyers, "buyers": buyers,
-             **figures}
-    row = await db.get(Setting, "dashboard")
+             **figures, "refreshed_at": clock.now().isoformat(), "mix": await score_figures(db),
+             "scoring": {k: (scoring or {}).get(k) for k in _SCORING_PARTS},
+             "backtest": {k: (backtest or {}).get(k) for k in _BACKTEST_PARTS}}
+    row = await db.get(Setting, SNAPSHOT_KEY)
     if row is None:
-        db.add(Setting(key="dashboard", value=value))
+        db.add(Setting(key=SNAPSHOT_KEY, value=value))
     else:
-        row.value = value
+        row.value, row.updated_at = value, clock.now()
+    await db.execute(delete(Setting).where(Setting.key == STALE_KEY))
+
+
+# ---- the snapshot: what the page reads ----------------------------------------------------------
+#
+# Everything the dashboard shows is in one settings row, "dashboard" (the growth figures above,
+# plus "mix": the status, segment and reliability counts, revenue per segment, the CLV total, the
+# clients and the top of the risk group), written by the refresh. The page reads it with one
+# statement (`read_snapshot`), which also picks up the stale mark and the names of the top-risk
+# clients (live, so an erased or archived client drops out at once).
+#
+# Live scoring keeps each client's scores current after a write; it marks the snapshot stale
+# (`mark_stale`: a "dashboard_stale" row, written once per stale period, so writes never contend on
+# the snapshot row) and queues `resnapshot` RESNAPSHOT_DELAY later, which recounts "mix" from the
+# scores (no refit, no scan of operations). Writes during that delay only find the mark already
+# set: one recount per burst of writes. Growth figures and the fit stay as of the last refresh.
+
+SNAPSHOT_KEY, STALE_KEY = "dashboard", "dashboard_stale"
+RESNAPSHOT_DELAY = timedelta(seconds=30)
+TOP_RISK = 10
+_SCORING_PARTS = ("method", "reason", "repeat_buyers", "clv")  # what method_sentence and the CLV card use
+_BACKTEST_PARTS = ("status", "cutoff", "holdout_weeks", "choice")  # status_lines and method_sentence
+_TOP_RISK_SQL = text("""
+    SELECT s.client_id, s.risk_score, s.risk_group, s.risk_factors
+    FROM client_scores s JOIN clients c ON c.id = s.client_id
+    WHERE s.risk_group = 'risk' AND c.erased_at IS NULL AND c.archived_at IS NULL
+    ORDER BY s.risk_score, c.unpaid_total DESC LIMIT :limit""")
+_CLIENTS_SQL = text("SELECT count(*) FROM clients WHERE erased_at IS NULL AND archived_at IS NULL")
+_READ = text("""
+    SELECT d.value, stale.updated_at AS stale_since,
+           (SELECT coalesce(jsonb_object_agg(c.id, jsonb_build_array(c.last_name, c.first_name)), '{}')
+            FROM clients c
+            WHERE c.id IN (SELECT (e->>'id')::bigint FROM jsonb_array_elements(d.value->'mix'->'top_risk') AS e)
+              AND c.erased_at IS NULL AND c.archived_at IS NULL) AS names
+    FROM settings d LEFT JOIN settings stale ON stale.key = 'dashboard_stale'
+    WHERE d.key = 'dashboard'""")
+_MARK = text("""
+    INSERT INTO settings (key, value, updated_at) SELECT 'dashboard_stale', '{}', :now
+    WHERE EXISTS (SELECT 1 FROM settings WHERE key = 'dashboard')
+    ON CONFLICT (key) DO NOTHING RETURNING 1""")
+
+
+async def score_figures(db: AsyncSession) -> dict[str, Any]:
+    """The counts the dashboard shows, from the scores as they are now (the same statements the
+    page ran on every view before the snapshot: queries.MIX and the top of the risk group)."""
+    from saas.analytics.queries import MIX
+
+    rows = (await db.execute(MIX)).all()
+    top = (await db.execute(_TOP_RISK_SQL, {"limit": TOP_RISK})).all()
+    return {
+        "as_of": clock.now().isoformat(),
+        "status": {r[0]: int(r[3]) for r in rows if r[0] is not None},
+        "segments": {r[1]: [int(r[3]), float(r[4])] for r in rows if r[1] is not None},
+        "risk": {r[2]: int(r[3]) for r in rows if r[2] is not None},
+        "clv_total": sum(float(r[5]) for r in rows if r[0] is not None),
+        "clients": int((await db.execute(_CLIENTS_SQL)).scalar_one()),
+        "top_risk": [{"id": int(t[0]), "risk_score": int(t[1]), "risk_group": t[2], "risk_factors": t[3] or {}}
+                     for t in top],
+    }
+
+
+async def read_snapshot(db: AsyncSession) -> dict[str, Any] | None:
+    """The page's figures in one statement, shaped as queries.dashboard's plus `top_risk`,
+    `as_of` and `stale_since`; None before a refresh stored a snapshot with the counts."""
+    row = (await db.execute(_READ)).first()
+    if row is None or not row.value.get("mix"):
+        return None
+    value, mix, names = row.value, row.value["mix"], row.names or {}
+    top_risk = [(SimpleNamespace(id=t["id"], last_name=names[str(t["id"])][0], first_name=names[str(t["id"])][1]),
+                 SimpleNamespace(risk_score=t["risk_score"], risk_group=t["risk_group"],
+                                 risk_factors=t["risk_factors"]))
+                for t in mix["top_risk"] if str(t["id"]) in names]
+    return {"cache": value, "status": mix["status"], "segments": {k: tuple(v) for k, v in mix["segments"].items()},
+            "risk": mix["risk"], "fits": {}, "clients": mix["clients"], "clv_total": mix["clv_total"],
+            "computed_at": datetime.fromisoformat(value["refreshed_at"]) if value.get("refreshed_at") else None,
+            "as_of": datetime.fromisoformat(mix["as_of"]), "stale_since": row.stale_since,
+            "scoring": value.get("scoring") or None, "backtest": value.get("backtest") or None,
+            "top_risk": top_risk}
+
+
+async def mark_stale(db: AsyncSession) -> None:
+    """After a live write changed scores: mark the snapshot stale (once per stale period) and queue
+    its recount. A plain read first: once marked, writes neither lock nor write anything here."""
+    if (await db.execute(select(Setting.key).where(Setting.key == STALE_KEY))).first() is not None:
+        return
+    if (await db.execute(_MARK, {"now": clock.now()})).first() is not None:
+        schema = db.info.get("schema")
+        if schema:
+            await asyncio.to_thread(queue_resnapshot, schema)
+
+
+def queue_resnapshot(schema: str) -> None:
+    """Queue `resnapshot` for the company RESNAPSHOT_DELAY from now; one at a time (a fixed id, no
+    result kept). Never fails the write: with the queue down the mark stays and the page says so
+    until the next refresh."""
+    from saas.core.config import get_settings
+    from saas.core.jobs import get_queue
+
+    settings = get_settings()
+    try:
+        get_queue(settings).enqueue_in(RESNAPSHOT_DELAY, "saas.analytics.jobs.resnapshot_dashboard", schema,
+                                       job_id=f"{settings.redis_prefix}-{schema}-dashboard", unique=True,
+                                       result_ttl=0, failure_ttl=3600, job_timeout=600)
+    except Exception:  # DuplicateJobError (one is queued) or Redis down
+        log.debug("dashboard recount not queued", exc_info=True)
+
+
+async def resnapshot(db: Database, schema: str) -> bool:
+    """Recount the snapshot's "mix" from the scores as live scoring left them. The mark goes first,
+    in its own transaction: a write committed after that marks again and queues another recount,
+    so no write is left out of the figures without the page saying so."""
+    async with db.session(schema) as s:
+        await s.execute(delete(Setting).where(Setting.key == STALE_KEY))
+    async with db.session(schema) as s:
+        mix = await score_figures(s)
+        row = await s.get(Setting, SNAPSHOT_KEY, with_for_update=True)
+        if row is None or not row.value.get("mix"):
+            return False
+        row.value, row.updated_at = {**row.value, "mix": mix}, clock.now()
+    return True

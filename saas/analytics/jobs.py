@@ -83,3 +83,21 @@ def nightly() -> int:
         return count
 
     return asyncio.run(main())
+
+
+def resnapshot_dashboard(schema: str) -> bool:
+    """Recount the dashboard's snapshot after live writes (queued by dashboard.mark_stale)."""
+    from saas.analytics.dashboard import resnapshot
+    from saas.core.db import Database
+
+    async def main() -> bool:
+        db = Database(get_settings().database_url, pool_size=2)
+        try:
+            async with db.session() as s:  # a company deleted or suspended meanwhile is left alone
+                active = await s.scalar(select(Tenant.id).where(Tenant.schema_name == schema,
+                                                                Tenant.status == "active"))
+            return active is not None and await resnapshot(db, schema)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(main())

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from saas.analytics import btyd, evidence, forecast, pgcopy, reliability, rfm, selection, statistics
 from saas.analytics import settings as analytics_settings
-from saas.analytics.dashboard import store_dashboard
+from saas.analytics.dashboard import STALE_KEY, mark_stale, store_dashboard
 from saas.analytics.models import ModelFit, Setting
 from saas.core import clock
 
@@ -156,7 +156,7 @@ async def refresh(db: AsyncSession, *, today: date | None = None, progress: Prog
     await step("stats", 20)
     if not len(stats):
         await db.execute(text("DELETE FROM client_scores"))
-        await db.execute(delete(Setting).where(Setting.key.in_(("dashboard", SCORING_KEY, BACKTEST_KEY))))
+        await db.execute(delete(Setting).where(Setting.key.in_(("dashboard", STALE_KEY, SCORING_KEY, BACKTEST_KEY))))
         return RefreshResult(0, "rules")
 
     found = evidence.assess(stats, cfg, await _previous_fits(db))
@@ -204,7 +204,9 @@ async def refresh(db: AsyncSession, *, today: date | None = None, progress: Prog
                                            "detail": fit.detail, "bic": fit.bic, "se": fit.se,
                                            "chosen": fit is found.fit, **fit.extra})))
     bought = stats.bought
-    await store_dashboard(db, today, found.method, int((stats.x > 0).sum()), int(bought.sum()), stats)
+    # the page's snapshot, counted from the scores written above (same transaction)
+    await store_dashboard(db, today, found.method, int((stats.x > 0).sum()), int(bought.sum()), stats,
+                          scoring=json_safe(scoring), backtest=json_safe(found.backtest))
     await step("dashboard", 100)
     counts = {s: int((fc.status == s).sum()) for s in ("new", "active", "at_risk", "lost")}
     stamps = list(marks.items())
@@ -252,6 +254,7 @@ async def score_clients(db: AsyncSession, client_ids: list[int], *, today: date 
     if gone:  # deleted or erased meanwhile
         await db.execute(text("DELETE FROM client_scores WHERE client_id = ANY(CAST(:ids AS bigint[]))"),
                          {"ids": gone})
+    await mark_stale(db)  # the dashboard's counts no longer include this write: say so, recount soon
     if not len(stats):
         return 0
     method = stored["method"]

@@ -10,7 +10,8 @@ from typing import Any
 from markupsafe import Markup
 
 from saas.analytics import btyd, charts, evidence, selection
-from saas.core.i18n import _, fmt_date, fmt_number, fmt_percent, lazy
+from saas.analytics.present import significant
+from saas.core.i18n import _, fmt_date, fmt_number, fmt_percent, lazy, ngettext_
 
 STATUS_ORDER = ("active", "at_risk", "lost", "new")
 STATUS_NAMES = {"new": lazy("new"), "active": lazy("active"), "at_risk": lazy("at risk"), "lost": lazy("lost")}
@@ -40,9 +41,12 @@ def status_lines(backtest: dict[str, Any] | None) -> dict[str, str]:
     out = {}
     for key, row in backtest["status"].items():
         if row.get("clients"):
-            out[key] = _("Of the %(n)s clients marked “%(status)s” on %(date)s, %(share)s bought again within "
-                         "%(weeks)s weeks.", n=fmt_number(row["clients"]), status=_(STATUS_NAMES.get(key, key)),
-                         date=cutoff, share=fmt_percent(row["bought_again"]), weeks=weeks(backtest["holdout_weeks"]))
+            out[key] = ngettext_(  # "Из 21 клиента", "Из 22 клиентов"
+                "Of the %(num)s client marked “%(status)s” on %(date)s, %(share)s bought again within %(weeks)s weeks.",
+                "Of the %(num)s clients marked “%(status)s” on %(date)s, %(share)s bought again within "
+                "%(weeks)s weeks.",
+                int(row["clients"]), num=fmt_number(row["clients"]), status=_(STATUS_NAMES.get(key, key)),
+                date=cutoff, share=fmt_percent(row["bought_again"]), weeks=weeks(backtest["holdout_weeks"]))
     return out
 
 
@@ -73,8 +77,8 @@ def method_sentence(scoring: dict[str, Any] | None, backtest: dict[str, Any] | N
 def _se(value: Any, se: Any) -> str:
     if value is None:
         return "—"
-    text = f"{float(value):.4g}"
-    return f"{text} ± {float(se):.2g}" if se is not None else text
+    text = significant(value, 4)  # the reader's number format, never '2.3e+03'
+    return f"{text} ± {significant(se, 2)}" if se is not None else text
 
 
 def fit_rows(records: list[dict[str, Any]], errors: dict[str, float]) -> list[dict[str, Any]]:

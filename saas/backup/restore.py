@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saas.clients import crypto
 from saas.clients import service as client_service
 from saas.clients.imports.reader import MAX_BYTES
 from saas.clients.rules import CLIENT_FIELDS, normalise_client_row, normalise_operation_row
@@ -30,7 +31,7 @@ from saas.backup.service import FORMAT, VERSION, do_start_job
 from saas.core.models import Job, Tenant
 from saas.core.errors import FormError
 from saas.core.i18n import _
-from saas.core.values import formula_safe, parse_bool, translated
+from saas.core.values import formula_unsafe, joined, parse_bool
 
 BATCH = 1000
 REQUIRED = ("manifest.json", "clients.csv", "operations.csv", "product_groups.csv", "directions.csv")
@@ -41,8 +42,9 @@ class RestoreError(ValueError):
 
 
 def unformula(value: str) -> str:
-    """Undo formula_safe: the apostrophe it put before a leading = + - @ goes."""
-    return value[1:] if len(value) > 1 and value[0] == "'" and formula_safe(value[1:]) != value[1:] else value
+    """Undo formula_safe: the apostrophe it put before a leading = + - @ goes (older exports put
+    one before phones too)."""
+    return formula_unsafe(value)
 
 
 def read_manifest(data: bytes) -> dict[str, Any]:
@@ -119,16 +121,16 @@ async def _custom_fields(db: AsyncSession, zf: zipfile.ZipFile, manifest: dict) 
 
 
 def _client_values(row: dict[str, str], values: dict[str, Any], groups: dict[str, int], dirs: dict[str, int],
-                   job_id: int) -> dict[str, Any]:
+                   job_id: int, company: str) -> dict[str, Any]:
     client = Client()
     for field in client_service.PLAIN_FIELDS:
         setattr(client, field, values.get(field, client_service.TEXT_DEFAULTS.get(field)))
-    client_service._apply_passport(client, values)  # noqa: SLF001 - the form's encryption
     client.consent = {}
     consents = {ch: bool(values[f"consent_{ch}"]) for ch in client_service.CHANNELS if f"consent_{ch}" in values}
     client_service._apply_consent(client, consents, f"restore:{job_id}")  # noqa: SLF001 - the form's consent history
-    out = {f: getattr(client, f) for f in (*client_service.PLAIN_FIELDS, "passport_enc", "passport_key_id",
-                                           "passport_bidx", "passport_mask", "consent")}
+    out = {f: getattr(client, f) for f in (*client_service.PLAIN_FIELDS, "consent")}
+    # The form's encryption under this company's binding, sealed once `insert_clients` drew the id.
+    out.update(client_service.passport_columns(values, company, None))
     out.update(tags=values.get("tags", []), custom=values.get("custom", {}),
                product_group_ids=[groups[i] for i in row.get("product_group_ids", "").split() if i in groups],
                direction_ids=[dirs[i] for i in row.get("direction_ids", "").split() if i in dirs],
@@ -153,6 +155,7 @@ async def restore(db: AsyncSession, data: bytes, job_id: int, progress: Any = No
     dirs = await _dictionary(db, zf, manifest, "directions.csv", Direction)
     fields = await _custom_fields(db, zf, manifest)
     counts = {"clients": 0, "operations": 0, "rejected": 0}
+    company = crypto.company_of(db)  # passports are sealed anew to this company and the new ids
     rejected: list[dict[str, Any]] = []
     client_ids: dict[str, int] = {}
     done = 0
@@ -167,8 +170,8 @@ async def restore(db: AsyncSession, data: bytes, job_id: int, progress: Any = No
             await check_limit(db, None, "clients", adding=len(batch))
         except FormError as exc:
             raise RestoreError(" ".join(exc.errors.values())) from None
-        ids = (await db.execute(insert(Client).returning(Client.id, sort_by_parameter_order=True),
-                                [values for _old, values in batch])).scalars().all()
+        ids = await client_service.seal_new_rows(db, [values for _old, values in batch])
+        await db.execute(insert(Client), [{"id": i, **values} for i, (_old, values) in zip(ids, batch, strict=True)])
         client_ids.update(zip((old for old, _v in batch), ids, strict=True))
         counts["clients"] += len(ids)
 
@@ -182,9 +185,9 @@ async def restore(db: AsyncSession, data: bytes, job_id: int, progress: Any = No
             except FormError as exc:
                 result.errors.update(exc.errors)
         if result.errors:
-            reject("clients.csv", line, "; ".join(translated(e, _) for e in result.errors.values()))
+            reject("clients.csv", line, joined(result.errors.values(), _))
             continue
-        batch.append((row["id"], _client_values(row, result.values, groups, dirs, job_id)))
+        batch.append((row["id"], _client_values(row, result.values, groups, dirs, job_id, company)))
         if len(batch) >= BATCH:
             await insert_clients(batch)
             done += len(batch)
@@ -204,7 +207,7 @@ async def restore(db: AsyncSession, data: bytes, job_id: int, progress: Any = No
         if client_id is None:
             result.errors.setdefault("client", "No client matches this row.")
         if result.errors:
-            reject("operations.csv", line, "; ".join(translated(e, _) for e in result.errors.values()))
+            reject("operations.csv", line, joined(result.errors.values(), _))
             continue
         v = result.values
         ops.append({"client_id": client_id, "kind": v["kind"], "occurred_on": v["occurred_on"], "amount": v["amount"],

@@ -58,9 +58,11 @@ async def export_job(request: Request, ctx: TenantCtx, job_id: int) -> Any:
 @get("/export/jobs/{job_id:int}/{key:str}", opt=ADMIN)
 async def export_download(request: Request, ctx: TenantCtx, job_id: int, key: str) -> Any:
     job = await exports.access_job(ctx.db, job_id)
+    removed = (job.result or {}).get("removed")  # read first: an expiry below rewrites the row
     data = await exports.do_download(ctx.db, job, key, ctx.actor)
     if data is None:
-        return render(request, "backup/export_expired.html", status_code=410, ctx=ctx, user=ctx.user, job=job)
+        return render(request, "backup/export_expired.html", status_code=410, ctx=ctx, user=ctx.user, job=job,
+                      removed=removed)
     name = f"kartoteka-{ctx.tenant.slug}-{job.finished_at or clock.today():%Y-%m-%d}.zip"
     return Response(data, media_type="application/zip", headers={
         "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "private, no-store"})

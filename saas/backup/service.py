@@ -258,6 +258,22 @@ async def _forget(db: AsyncSession, job_id: int) -> bool:
     return bool(done.rowcount)
 
 
+async def forget_after_erasure(db: AsyncSession, client_id: int) -> dict[str, int]:
+    """A client was erased (`clients.events.client_erased`): every saved export and restore upload
+    of the company may hold them, so each is dropped now (its page says why; build a new one).
+    Exports being built are locked until the erasure commits: their save then sees it and rebuilds."""
+    await db.execute(select(Job.id).where(Job.kind == "export", Job.status.in_(("queued", "running")))
+                     .with_for_update())
+    done = await db.execute(update(Job).where(Job.kind.in_(KINDS), Job.payload.is_not(None)).values(
+        payload=None, result=Job.result.op("||", return_type=JSONB)(
+            literal_column("'{\"expired\": true, \"removed\": \"erasure\"}'::jsonb"))))
+    return {"saved_exports": done.rowcount}
+
+
+async def erased_count(db: AsyncSession) -> int:
+    return await db.scalar(select(func.count()).select_from(Client).where(Client.erased_at.is_not(None))) or 0
+
+
 async def remember_expiry(settings: Settings, schema: str, job_id: int, when: datetime) -> None:
     from saas.core.jobs import sync_redis
 
@@ -295,20 +311,32 @@ def build_export(tenant_id: int, job_id: int) -> dict:
     async def body(db: Database, tenant: Tenant, job: Job) -> dict:
         schema = check_schema(tenant.schema_name)
         full = job.result.get("passport") == "full"
-        out = tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024)  # noqa: SIM115 - closed once read, below
-        async with db.session() as s:  # one read-only snapshot: clients and operations agree
-            await s.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
-            await bind(s, schema)
-            manifest = await write_zip(s, out, full_passport=full,
-                                       progress=Progress(lambda: db.session(schema), job.id))
-        out.seek(0)
-        data = out.read()
-        out.close()
-        finished = clock.now()
-        result = {**job.result, "expires_at": (finished + VALID_FOR).isoformat(), "bytes": len(data),
-                  "clients": manifest["totals"]["clients"], "operations": manifest["totals"]["operations"]}
+        for _attempt in range(3):
+            out = tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024)  # noqa: SIM115 - closed once read
+            async with db.session() as s:  # one read-only snapshot: clients and operations agree
+                await s.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+                await bind(s, schema)
+                erased = await erased_count(s)
+                manifest = await write_zip(s, out, full_passport=full,
+                                           progress=Progress(lambda: db.session(schema), job.id))
+            out.seek(0)
+            data = out.read()
+            out.close()
+            async with db.session(schema) as s:
+                # A client erased while the snapshot was read would live on in this file: build again.
+                # The erasure locks this row too (forget_after_erasure): the count below runs after
+                # it commits, or the erasure's drop runs after this save commits.
+                await s.execute(select(Job.id).where(Job.id == job.id).with_for_update())
+                if await erased_count(s) != erased:
+                    continue
+                finished = clock.now()
+                result = {**job.result, "expires_at": (finished + VALID_FOR).isoformat(), "bytes": len(data),
+                          "clients": manifest["totals"]["clients"], "operations": manifest["totals"]["operations"]}
+                await s.execute(update(Job).where(Job.id == job.id).values(payload=data, result=result))
+                break
+        else:
+            raise RuntimeError("clients kept being erased while the export was read")  # RQ retries later
         async with db.session(schema) as s:
-            await s.execute(update(Job).where(Job.id == job.id).values(payload=data, result=result))
             _audit(s, f"job:{job.id}", "export.built", job.id, passport=result["passport"],
                                  clients=result["clients"], operations=result["operations"])
         await remember_expiry(get_settings(), schema, job.id, finished + VALID_FOR)

@@ -135,7 +135,8 @@ async def api_members(ctx: ApiCtx, campaign_id: int, limit: int = 100,
 
 
 @get("/campaigns/{campaign_id:int}/export", summary="The list for the channel (control excluded)",
-     responses=ERRORS, media_type="text/csv")
+     description="Names and contacts: needs the marketer role.", responses=ERRORS, media_type="text/csv",
+     opt={"role": "marketer"})
 async def api_export(ctx: ApiCtx, campaign_id: int, format: str = "csv") -> Response:
     campaign = await service.access_campaign(ctx.db, campaign_id)
     fmt = "xlsx" if format == "xlsx" else "csv"

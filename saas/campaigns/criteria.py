@@ -34,6 +34,12 @@ KNOWN = LIST_KEYS | {"p_alive_min", "p_alive_max", "last_op_from", "last_op_to",
                      "revenue_min", "revenue_max", "deals_min", "deals_max", "birthday_from", "birthday_to",
                      "custom"}
 MAX_GROUPS = 10
+# Bounds that keep every number inside what Python dates and PostgreSQL columns hold (a client's
+# totals are NUMERIC(18, 2), counts INTEGER): beyond them a filter is a typo, and used to be a 500.
+MAX_AMOUNT = Decimal("1e15")
+MAX_COUNT = 1_000_000_000
+MAX_DAYS = 36_500  # a hundred years
+MAX_ID = 2**63 - 1  # BIGINT
 
 
 def groups_of(criteria: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -89,9 +95,12 @@ def _value(key: str, value: Any) -> Any:
         items = value if isinstance(value, list) else [value]
         if key in ("product_groups", "directions"):
             try:
-                return [int(v) for v in items]
+                ids = [int(v) for v in items]
             except (TypeError, ValueError):
                 raise ValueError(_("Use ids from the list.")) from None
+            if not all(0 < i <= MAX_ID for i in ids):
+                raise ValueError(_("Use ids from the list."))
+            return ids
         allowed = {"status": STATUSES, "segments": SEGMENT_NAMES, "risk_include": RISKS,
                    "risk_exclude": RISKS}.get(key)
         items = [str(v).strip() for v in items if str(v).strip()]
@@ -105,11 +114,15 @@ def _value(key: str, value: Any) -> Any:
             raise ValueError(_("Between 0 and 1."))
         return float(number)
     if key in ("revenue_min", "revenue_max"):
-        return float(_number(value))
+        number = _number(value)
+        if abs(number) > MAX_AMOUNT:
+            raise ValueError(_("Between -%(max)s and %(max)s.", max=f"{MAX_AMOUNT:,.0f}".replace(",", " ")))
+        return float(number)
     if key in ("deals_min", "deals_max", "no_purchase_days"):
         number = _number(value)
-        if number < 0 or number != int(number):
-            raise ValueError(_("A whole number, 0 or more."))
+        top = MAX_DAYS if key == "no_purchase_days" else MAX_COUNT
+        if number < 0 or number != int(number) or number > top:
+            raise ValueError(_("A whole number from 0 to %(max)s.", max=f"{top:,}".replace(",", " ")))
         return int(number)
     if key in ("last_op_from", "last_op_to"):
         try:
@@ -131,10 +144,14 @@ def _value(key: str, value: Any) -> Any:
 
 
 def _number(value: Any) -> Decimal:
+    """A finite number (NaN and infinities are refused here; sizes by the caller's bounds)."""
     try:
-        return Decimal(str(value).replace(",", ".").replace(" ", ""))
+        number = Decimal(str(value).replace(",", ".").replace(" ", ""))
     except InvalidOperation:
         raise ValueError(_("Not a number: %(value)s", value=str(value)[:30])) from None
+    if not number.is_finite() or abs(number.adjusted()) > 30:  # 1e999999 would take ages to compare
+        raise ValueError(_("Not a number in range: %(value)s", value=str(value)[:30]))
+    return number
 
 
 def group_condition(g: dict[str, Any], today: date) -> Any:

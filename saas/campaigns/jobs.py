@@ -11,7 +11,8 @@ from saas.campaigns.models import Campaign
 from saas.campaigns.service import build
 from saas.core.config import get_settings
 from saas.core import clock
-from saas.core.jobs import check_queue, get_queue, rq_job_id, rq_status, run_tenant_job, start_job, sync_redis
+from saas.core.jobs import (check_queue, failure_text, get_queue, rq_job_id, rq_status, run_tenant_job, start_job,
+                            sync_redis)
 from saas.core.models import Job, Tenant
 from saas.core.i18n import _
 
@@ -35,7 +36,7 @@ def build_list(tenant_id: int, campaign_id: int, job_id: int) -> dict:
         except Exception as exc:
             async with db.session(schema) as s:
                 await s.execute(update(Campaign).where(Campaign.id == campaign_id).values(
-                    status="failed", error=f"{type(exc).__name__}: {exc}"[:300]))
+                    status="failed", error=failure_text(exc)))
             raise
         return {"members": count}
 

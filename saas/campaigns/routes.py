@@ -187,11 +187,13 @@ async def campaign_progress(request: Request, ctx: TenantCtx, campaign_id: int) 
 async def campaign_members(request: Request, ctx: TenantCtx, campaign_id: int, after: int = 0) -> Any:
     campaign = await service.access_campaign(ctx.db, campaign_id)
     rows = await service.members(ctx.db, campaign, after=after, limit=100)
-    return render(request, "campaigns/members.html", ctx=ctx, user=ctx.user, campaign=campaign, rows=rows,
+    places = await service.positions(ctx.db, campaign, rows, after)
+    return render(request, "campaigns/members.html", ctx=ctx, user=ctx.user, campaign=campaign,
+                  rows=list(zip(places, rows, strict=True)),
                   next_after=rows[-1][0].rank if len(rows) == 100 else None)
 
 
-@get("/campaigns/{campaign_id:int}/export")
+@get("/campaigns/{campaign_id:int}/export", opt={"role": "marketer"})  # names and contacts: not for viewers
 async def campaign_export(ctx: TenantCtx, campaign_id: int, format: str = "csv") -> Response:
     campaign = await service.access_campaign(ctx.db, campaign_id)
     fmt = "xlsx" if format == "xlsx" else "csv"

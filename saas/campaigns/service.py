@@ -15,7 +15,7 @@ from saas.clients.models import ClientScore
 from saas.campaigns import criteria as crit
 from saas.campaigns.models import CHANNELS, Campaign, CampaignMember, SavedSegment
 from saas.campaigns.results import GroupStats, rate_uplift, revenue_uplift
-from saas.core.values import formula_safe
+from saas.core.values import formula_safe, xlsx_cells
 from saas.clients.models import Client
 from saas.clients.service import audit
 from saas.core import clock
@@ -93,7 +93,7 @@ def check_campaign(raw: dict[str, Any]) -> dict[str, Any]:
     if size not in (None, "", 0, "0"):
         try:
             out["size"] = int(size)
-            if out["size"] < 1:
+            if not 1 <= out["size"] <= crit.MAX_COUNT:  # beyond BIGINT it was a 500
                 raise ValueError
         except (TypeError, ValueError):
             errors["size"] = _("A whole number above 0, or empty for everyone.")
@@ -116,6 +116,9 @@ def check_campaign(raw: dict[str, Any]) -> dict[str, Any]:
     try:
         sup["frequency_days"] = int(sup["frequency_days"])
         sup["exclude_ids"] = [int(i) for i in sup.get("exclude_ids") or []]
+        # bounded: a date (timedelta) and BIGINT overflow were 500s
+        if not 0 <= sup["frequency_days"] <= crit.MAX_DAYS or not all(0 < i <= crit.MAX_ID for i in sup["exclude_ids"]):
+            raise ValueError
     except (TypeError, ValueError):
         errors["suppression"] = _("Frequency cap days and excluded ids are whole numbers.")
     out["suppression"] = sup
@@ -287,6 +290,23 @@ async def members(db: AsyncSession, campaign: Campaign, *, after: int = 0,
     return [(m, c) for m, c in rows]
 
 
+async def positions(db: AsyncSession, campaign: Campaign, rows: list[tuple[CampaignMember, Client]],
+                    after: int = 0) -> list[int]:
+    """Each row's place in its own group, from 1: the sent list and the control group are numbered
+    separately (the stored rank counts both, so the sent list would skip the control's numbers)."""
+    seen = {False: 0, True: 0}
+    if after:
+        seen.update(dict((await db.execute(
+            select(CampaignMember.control, func.count()).where(CampaignMember.campaign_id == campaign.id,
+                                                               CampaignMember.rank <= after)
+            .group_by(CampaignMember.control))).tuples().all()))
+    places = []
+    for m, _c in rows:
+        seen[bool(m.control)] += 1
+        places.append(seen[bool(m.control)])
+    return places
+
+
 EXPORT_COLUMNS = {
     "email": [("email", "Email")], "sms": [("phone", "Phone")], "calls": [("phone", "Phone")],
     "post": [("address", "Address")], "none": [("phone", "Phone"), ("email", "Email")],
@@ -294,14 +314,16 @@ EXPORT_COLUMNS = {
 
 
 async def export(db: AsyncSession, campaign: Campaign, fmt: str, actor: str) -> bytes:
-    """The list for the channel, control group left out, formula-safe; written to the audit log."""
+    """The list for the channel, control group left out, numbered 1…n, formula-safe (CSV) or typed
+    (XLSX: text cells, so phones keep their plus); written to the audit log."""
     cols = [("rank", "Rank"), ("last_name", "Last name"), ("first_name", "First name"),
             ("middle_name", "Patronymic"), *EXPORT_COLUMNS[campaign.channel], ("score", "Score")]
     rows = await db.execute(
         select(CampaignMember, Client).join(Client, Client.id == CampaignMember.client_id)
-        .where(CampaignMember.campaign_id == campaign.id, ~CampaignMember.control).order_by(CampaignMember.rank))
-    data = [[m.rank if k == "rank" else round(m.score or 0, 4) if k == "score" else getattr(c, k)
-             for k, _label in cols] for m, c in rows]
+        .where(CampaignMember.campaign_id == campaign.id, ~CampaignMember.control, Client.erased_at.is_(None))
+        .order_by(CampaignMember.rank))
+    data = [[place if k == "rank" else round(m.score or 0, 4) if k == "score" else getattr(c, k)
+             for k, _label in cols] for place, (m, c) in enumerate(rows, start=1)]
     await audit(db, actor, "campaign.exported", "campaign", campaign.id, format=fmt, rows=len(data))
     if fmt == "xlsx":
         from openpyxl import Workbook
@@ -310,7 +332,7 @@ async def export(db: AsyncSession, campaign: Campaign, fmt: str, actor: str) -> 
         ws = wb.create_sheet("list")
         ws.append([_(label) for _k, label in cols])
         for row in data:
-            ws.append([v if isinstance(v, int | float) else formula_safe(str(v or "")) for v in row])
+            ws.append(xlsx_cells(ws, [v if isinstance(v, int | float) else str(v or "") for v in row]))
         buf = io.BytesIO()
         wb.save(buf)
         return buf.getvalue()
@@ -378,3 +400,19 @@ async def results(db: AsyncSession, campaign: Campaign) -> dict[str, Any] | None
             "finished": clock.today() >= end}
 
 
+
+
+async def forget_erased_client(db: AsyncSession, client_id: int) -> dict[str, int]:
+    """A client was erased (`clients.events.client_erased`): out of every list not yet launched
+    (those go to a channel). A launched list keeps the id of the anonymised card, which its
+    measured results need and which says nothing about the person."""
+    gone = (await db.execute(
+        delete(CampaignMember).where(CampaignMember.client_id == client_id,
+                                     CampaignMember.campaign_id == Campaign.id, Campaign.launched_at.is_(None))
+        .returning(CampaignMember.campaign_id, CampaignMember.control))).all()
+    for campaign_id, control in gone:
+        values = {"members_count": Campaign.members_count - 1}  # members_count includes the control group
+        if control:
+            values["control_count"] = Campaign.control_count - 1
+        await db.execute(Campaign.__table__.update().where(Campaign.id == campaign_id).values(values))
+    return {"campaign_lists": len(gone)}

@@ -73,12 +73,21 @@ def score_filters(params: dict[str, Any]) -> dict[str, str]:
 
 
 async def _names(ctx: ApiCtx) -> tuple[dict[int, str], dict[int, str]]:
-    groups = {g.id: g.name for g in await service.dictionary(ctx.db, "product_groups", include_archived=True)}
-    dirs = {d.id: d.name for d in await service.dictionary(ctx.db, "directions", include_archived=True)}
+    """Every product group's and direction's name by id (archived ones too): plain rows, one query."""
+    from sqlalchemy import literal, select, union_all
+
+    from saas.clients.models import Direction, ProductGroup
+
+    both = union_all(select(literal(True).label("group"), ProductGroup.id, ProductGroup.name),
+                     select(literal(False), Direction.id, Direction.name))
+    groups: dict[int, str] = {}
+    dirs: dict[int, str] = {}
+    for is_group, item_id, name in (await ctx.db.execute(both)).tuples():
+        (groups if is_group else dirs)[item_id] = name
     return groups, dirs
 
 
-def client_out(c: Client, groups: dict[int, str], dirs: dict[int, str], overdue: Any = 0,
+def client_out(c: Any, groups: dict[int, str], dirs: dict[int, str], overdue: Any = 0,
                passport: dict[str, Any] | None = None, analytics: ClientAnalyticsOut | None = None) -> ClientOut:
     if passport is not None:
         pp = PassportOut(masked=False, **{k: passport.get(k) for k in
@@ -158,7 +167,7 @@ async def _one(ctx: ApiCtx, client: Client, reveal: str | None = None) -> Client
      description="Each client carries `analytics`, its scores from the last refresh (null before the first). "
                  "`status`, `rfm_segment` and `reliability_group` filter on them; an unknown value is a 422 "
                  "that lists the values allowed. Also `cf_<key>`, `cf_<key>_min`, `cf_<key>_max` filter on "
-                 "custom fields. Other bad filter values are ignored, as in the list page.")
+                 "custom fields. A bad number, id or date is a 422 that names the parameter.")
 async def api_list_clients(  # the filters are read by parse_filter; declared here for the API document
     request: Request, ctx: ApiCtx, q: str | None = None, tag: str | None = None,
     status: Annotated[str | None, Parameter(description="new, active, at_risk or lost")] = None,
@@ -170,17 +179,22 @@ async def api_list_clients(  # the filters are read by parse_filter; declared he
     sort: str | None = None, after: str | None = None, limit: str | None = None,
     product_group_id: str | None = None, direction_id: str | None = None, last_op_from: str | None = None,
     last_op_to: str | None = None, revenue_min: str | None = None, revenue_max: str | None = None,
+    count: Annotated[bool, Parameter(description="Also return `total` (exact up to 10,000, else an estimate "
+                                                 "flagged by `total_is_estimate`)")] = False,
 ) -> ClientPageOut:
     params = dict(request.query_params)
     chosen = score_filters(params)
     f = queries.parse_filter(params)
+    if f.errors:  # a bad number, id or date would silently widen the list (or overflow in SQL)
+        raise FormError(f.errors)
     if _scores:  # the values analytics knows, not parse_filter's fixed lists
         f.status, f.segment, f.risk = (chosen.get(k, "") for k in ("status", "segment", "risk"))
-    page = await queries.list_clients(ctx.db, f)
+    page = await queries.list_clients(ctx.db, f, queries.API_COLUMNS, queries.ALL_SCORE)  # plain rows
     groups, dirs = await _names(ctx)
+    total, estimated = await queries.count_clients(ctx.db, f, page) if count else (None, None)
     return ClientPageOut([client_out(c, groups, dirs, page.overdue.get(c.id, 0),
                                      analytics=_analytics(ctx, page.scores.get(c.id))) for c in page.rows],
-                         page.next_cursor)
+                         page.next_cursor, total, estimated)
 
 
 @post("/clients", summary="Create a client", responses=ERRORS)
@@ -191,7 +205,11 @@ async def api_create_client(request: Request, ctx: ApiCtx, data: ClientIn) -> Cl
 
 @get("/clients/{client_id:int}", summary="One client; ?reveal=passport for admins (audited)", responses=ERRORS)
 async def api_get_client(ctx: ApiCtx, client_id: int, reveal: str | None = None) -> ClientOut:
-    return await _one(ctx, await service.access_client(ctx.db, client_id), reveal)
+    if reveal == "passport":  # decrypts: needs the whole Client
+        return await _one(ctx, await service.access_client(ctx.db, client_id), reveal)
+    row, score = await queries.card_row(ctx.db, client_id, queries.API_COLUMNS)  # plain rows, one query
+    groups, dirs = await _names(ctx)
+    return client_out(row, groups, dirs, row.page_overdue or 0, None, _analytics(ctx, score))
 
 
 @patch("/clients/{client_id:int}", summary="Change the fields sent", responses=ERRORS)
@@ -255,14 +273,16 @@ HANDLERS = [api_list_clients, api_create_client, api_get_client, api_update_clie
 # ---- imports ---------------------------------------------------------------------------------
 
 
-def import_out(imp: Any, progress: int | None = None) -> ImportOut:
+def import_out(imp: Any, progress: int | None = None, reveal: bool = False) -> ImportOut:
+    from saas.clients.imports.privacy import rejected_rows
+
     processed = imp.processed_rows if imp.status in ("done", "failed", "undone") else (progress or 0)
     return ImportOut(
         id=imp.id, kind=imp.kind, status=imp.status, filename=imp.filename, total_rows=imp.total_rows,
         processed_rows=processed, created=imp.created_count, updated=imp.updated_count, skipped=imp.skipped_count,
         rejected=imp.rejected_count, error=imp.error,
         rejected_rows=[RejectedRowOut(r["line"], r["reason"] or "", {k: str(v) for k, v in r["values"].items()})
-                       for r in imp.rejected[:1000]],
+                       for r in rejected_rows(imp, reveal=reveal, limit=1000)],  # passports masked unless revealed
     )
 
 
@@ -333,17 +353,24 @@ async def api_create_import(
 
 
 @get("/imports/{import_id:int}", summary="An import's status, progress, counts and rejected rows",
-     responses=ERRORS)
-async def api_get_import(ctx: ApiCtx, import_id: int) -> ImportOut:
+     description="Passport cells of the rejected rows are masked; `?reveal=passport` (admin or owner) gives "
+                 "them in full and is recorded in the audit log.", responses=ERRORS)
+async def api_get_import(ctx: ApiCtx, import_id: int, reveal: str | None = None) -> ImportOut:
     from sqlalchemy import select
 
+    from saas.clients.imports import privacy
     from saas.clients.imports import service as imports
     from saas.core.models import Job
 
     imp = await imports.access_import(ctx.db, import_id)
+    if reveal == "passport":
+        if not ctx.allows("admin"):
+            raise PermissionDeniedException("Revealing passport data needs the admin or owner role.")
+        await service.audit(ctx.db, ctx.actor, "passport.revealed", "import", imp.id,
+                            rows=privacy.revealed_count(imp))
     job = await ctx.db.scalar(select(Job).where(Job.kind == "import", Job.object_id == imp.id)
                               .order_by(Job.id.desc()).limit(1))
-    return import_out(imp, job.progress if job else 0)
+    return import_out(imp, job.progress if job else 0, reveal=reveal == "passport")
 
 
 HANDLERS += [api_create_import, api_get_import]

@@ -10,7 +10,7 @@ from litestar.params import Body
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from saas.clients import service
+from saas.clients import crypto, service
 from saas.clients.models import Client, Operation
 from saas.clients.operations import refresh_metrics
 from saas.core.errors import FormError
@@ -59,9 +59,8 @@ async def do_merge(db: AsyncSession, keep: Client, other: Client, actor: str) ->
     for field in ("middle_name", "birth_date", "phone", "email", "address"):
         if not getattr(keep, field) and getattr(other, field):
             setattr(keep, field, getattr(other, field))
-    if keep.passport_enc is None and other.passport_enc is not None:
-        for field in ("passport_enc", "passport_key_id", "passport_bidx", "passport_mask"):
-            setattr(keep, field, getattr(other, field))
+    if keep.passport_enc is None and other.passport_enc is not None:  # sealed to `other`: resealed to `keep`
+        service.move_passport(other, keep, crypto.company_of(db))
     keep.note = "\n".join(n for n in (keep.note, other.note) if n) or None
     keep.tags = list(dict.fromkeys([*keep.tags, *other.tags]))
     keep.product_group_ids = list(dict.fromkeys([*keep.product_group_ids, *other.product_group_ids]))

@@ -44,3 +44,22 @@ async def import_finished(db: Database, tenant: Tenant) -> None:
     """After a successful import or restore, outside its transaction (`db` is the Database)."""
     for subscriber in _imports_finished:
         await subscriber(db, tenant)
+
+
+ClientErased = Callable[[AsyncSession, int], Awaitable[dict[str, int] | None]]
+_clients_erased: list[ClientErased] = []
+
+
+def on_client_erased(subscriber: ClientErased) -> None:
+    """Packages above clients that hold a client (campaign lists, saved exports) subscribe here."""
+    if subscriber not in _clients_erased:
+        _clients_erased.append(subscriber)
+
+
+async def client_erased(db: AsyncSession, client_id: int) -> dict[str, int]:
+    """In the erasure's transaction: each subscriber removes the person from what it keeps and
+    returns counts for the audit log."""
+    reached: dict[str, int] = {}
+    for subscriber in _clients_erased:
+        reached.update(await subscriber(db, client_id) or {})
+    return reached

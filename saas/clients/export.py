@@ -10,12 +10,13 @@ import io
 import tempfile
 from collections.abc import AsyncIterator
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saas.clients import queries, service
-from saas.core.values import formula_safe
+from saas.core.values import formula_safe, xlsx_cells
 from saas.clients.models import Client
 from saas.core.i18n import _
 
@@ -103,7 +104,7 @@ async def export_clients(
         ws = wb.create_sheet(_("Clients"))
         ws.append([label for _k, label in cols])
         async for row in rows(db, f, full_passport):
-            ws.append([_xlsx_value(row.get(k)) for k, _label in cols])
+            ws.append(xlsx_cells(ws, [_xlsx_value(row.get(k)) for k, _label in cols]))
             count += 1
         wb.save(out)
     else:
@@ -122,6 +123,10 @@ async def export_clients(
 
 
 def _xlsx_value(value: Any) -> Any:
-    if value is None or isinstance(value, int | date):
+    """Typed cells: numbers (negative amounts too) and dates as such, text as text cells (no
+    apostrophe: a text cell is never run as a formula)."""
+    if isinstance(value, datetime):  # Excel has no time zones
+        return value.isoformat()
+    if value is None or isinstance(value, int | float | Decimal | date):
         return value
-    return _text(value)
+    return str(value)

@@ -120,7 +120,9 @@ class Import(TenantBase):
     kind: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(Text, server_default="uploaded")
     filename: Mapped[str] = mapped_column(Text)
-    payload: Mapped[bytes | None] = mapped_column(LargeBinary)  # the file, until the import ends
+    # The file, until the import ends. Deferred: only the worker that reads or applies it loads it
+    # (a list of 50 imports must not pull 50 files of up to 100 MB).
+    payload: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     file_type: Mapped[str | None] = mapped_column(Text)
     encoding: Mapped[str | None] = mapped_column(Text)
     delimiter: Mapped[str | None] = mapped_column(Text)
@@ -139,6 +141,15 @@ class Import(TenantBase):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     undone_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # (Columns below in migration order.) The first rows' cells ({"line", "cells"}), read with the
+    # file by the worker: the mapping screen's dry run maps these, so no page reads the file.
+    # NULL until read; cleared with the file.
+    sample: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    # Retention (imports/retention.py): when the file, sample, rejected rows' cells and undo
+    # snapshots were removed (the company's days after the upload); undo is gone from then on.
+    expired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Why a stored file was removed before it was used: 'expired' or 'erasure' (a client erased).
+    file_removed: Mapped[str | None] = mapped_column(Text)
 
 
 class ImportUndo(TenantBase):

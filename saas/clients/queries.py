@@ -12,22 +12,31 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Date, Select, cast, false, func, literal, or_, select, tuple_
+from litestar.exceptions import NotFoundException
+from sqlalchemy import Date, Select, case, cast, false, func, literal, or_, select, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from saas.clients.models import RISK_GROUPS, STATUSES, ClientScore
 from saas.clients import crypto
 from saas.clients.custom import definitions as custom_definitions
 from saas.clients.custom import filter_condition as custom_filter
 from saas.clients.custom import sort_expression as custom_sort_expression
-from saas.clients.models import Client
+from saas.clients.models import Client, Direction, Operation, ProductGroup
 from saas.clients.operations import overdue_amounts
 from saas.core import clock
+from saas.core.i18n import _
 
 PAGE = 50
-COUNT_CAP = 10_000
+# Filter values past these are typos (and used to overflow BIGINT and NUMERIC(18, 2) in SQL: a 500).
+MAX_AMOUNT = Decimal("1e15")
+MAX_ID = 2**63 - 1
+COUNT_CAP = 10_000  # matches counted exactly up to here; past it, the planner's estimate
+SURELY_MANY = 10 * COUNT_CAP  # an estimate this high (no text search) skips the capped count
 FAR_PAST = date(1, 1, 1)
 _last_op = func.coalesce(Client.last_operation_on, cast(literal(FAR_PAST), Date))
 SORTS: dict[str, tuple[list[Any], bool]] = {
@@ -107,21 +116,27 @@ def parse_filter(params: dict[str, Any]) -> ClientFilter:
         if get(key):
             try:
                 setattr(f, key, int(get(key)))
+                if not 0 < getattr(f, key) <= MAX_ID:
+                    raise ValueError
             except ValueError:
-                f.errors[key] = "bad id"
+                setattr(f, key, None)
+                f.errors[key] = _("Choose a value from the list.")
     for key in ("last_op_from", "last_op_to"):
         if get(key):
             try:
                 setattr(f, key, resolve_date(get(key), end=key.endswith("_to")))
                 f.raw_dates[key] = get(key)
-            except ValueError:
-                f.errors[key] = "date"
+            except (ValueError, OverflowError):
+                f.errors[key] = _("A date as YYYY-MM-DD.")
     for key in ("revenue_min", "revenue_max"):
         if get(key):
             try:
-                setattr(f, key, Decimal(get(key).replace(",", ".").replace(" ", "")))
+                amount = Decimal(get(key).replace(",", ".").replace(" ", ""))
+                if not amount.is_finite() or abs(amount) > MAX_AMOUNT:  # NaN, 1e999999: a 500 in SQL
+                    raise InvalidOperation
+                setattr(f, key, amount)
             except InvalidOperation:
-                f.errors[key] = "number"
+                f.errors[key] = _("A number up to %(max)s.", max="1 000 000 000 000 000")
     try:
         f.limit = max(1, min(int(get("limit") or PAGE), 500))
     except ValueError:
@@ -129,7 +144,7 @@ def parse_filter(params: dict[str, Any]) -> ClientFilter:
     raw_ids = params.get("ids")
     if raw_ids:
         values = raw_ids if isinstance(raw_ids, list) else str(raw_ids).split(",")
-        f.ids = [int(v) for v in values if str(v).strip().isdigit()][:10_000]
+        f.ids = [int(v) for v in values if re.fullmatch(r"[0-9]{1,18}", str(v).strip())][:10_000]
     return f
 
 
@@ -147,7 +162,7 @@ def resolve_date(value: str, *, end: bool = False, today: date | None = None) ->
     return date.fromisoformat(value)
 
 
-def search_condition(q: str) -> Any:
+def search_condition(q: str, company: str) -> Any:
     q = q.strip()
     if not q:
         return None
@@ -158,7 +173,7 @@ def search_condition(q: str) -> Any:
     if digits and re.fullmatch(r"[\d\s()+\-.]+", q):
         conditions = []
         if len(digits) == 10:  # series + number of a Russian passport
-            conditions.append(Client.passport_bidx.in_(crypto.blind_indexes(digits)))
+            conditions.append(Client.passport_bidx.in_(crypto.blind_indexes(digits, company=company)))
         phones = {digits}
         if digits[0] == "8" and len(digits) >= 4:  # the Russian trunk prefix: 8 916… is +7 916…
             phones.add("7" + digits[1:])
@@ -173,13 +188,13 @@ def search_condition(q: str) -> Any:
     return Client.search.op("@@")(func.to_tsquery("simple", " & ".join(f"{w}:*" for w in words)))
 
 
-def filtered(f: ClientFilter, fields: list | None = None) -> Select:
+def filtered(f: ClientFilter, fields: list | None = None, *, company: str) -> Select:
     query = select(Client).where(Client.erased_at.is_(None))
     if f.archived == "no":
         query = query.where(Client.archived_at.is_(None))
     elif f.archived == "yes":
         query = query.where(Client.archived_at.is_not(None))
-    conditions = [search_condition(f.q)]
+    conditions = [search_condition(f.q, company)]
     if f.tag:
         conditions.append(Client.tags.contains([f.tag]))  # @>: served by the GIN index
     if f.product_group_id:
@@ -260,10 +275,51 @@ def decode_cursor(sort: str, cursor: str, types: tuple | None = None) -> list[An
 
 @dataclass
 class ClientPage:
-    rows: list[Client]
+    rows: list[Any]  # Client objects, or plain rows when list_clients was given columns
     next_cursor: str | None
     overdue: dict[int, Decimal]
-    scores: dict[int, ClientScore] = field(default_factory=dict)
+    scores: dict[int, Any] = field(default_factory=dict)
+
+
+# Pages read plain rows (a Core select: no ORM objects, no identity map), only the columns they
+# show, each under the model's attribute name, so templates and client_out read a row as a Client.
+LIST_COLUMNS = (Client.id, Client.last_name, Client.first_name, Client.middle_name, Client.phone, Client.email,
+                Client.last_operation_on, Client.operations_count, Client.revenue_total, Client.unpaid_total,
+                Client.tags, Client.custom, Client.archived_at)
+API_COLUMNS = (*LIST_COLUMNS, Client.birth_date, Client.address, Client.passport_mask, Client.consent,
+               Client.product_group_ids, Client.direction_ids, Client.note, Client.created_at,
+               Client.first_operation_on)
+CARD_COLUMNS = (*API_COLUMNS, Client.erased_at)
+LIST_SCORE = (ClientScore.status, ClientScore.risk_group, ClientScore.risk_factors, ClientScore.p_alive,
+              ClientScore.clv, ClientScore.segment)
+ALL_SCORE = tuple(c for c in ClientScore.__table__.c if c.key != "client_id")
+OPERATION_COLUMNS = (Operation.id, Operation.client_id, Operation.kind, Operation.occurred_on, Operation.amount,
+                     Operation.product_group_id, Operation.direction_id, Operation.due_on, Operation.paid_on,
+                     Operation.note)
+
+
+def _overdue_column() -> Any:
+    """A client's overdue sum inside the page's own query (one round trip less): the conditions of
+    operations.overdue_amounts (unpaid sales and services past their due date, as of today), run
+    only for clients with something unpaid (CASE); NULL when nothing is overdue."""
+    overdue = (select(func.sum(Operation.amount))
+               .where(Operation.client_id == Client.id, Operation.kind != "return", Operation.paid_on.is_(None),
+                      Operation.due_on < clock.today())
+               .correlate(Client).scalar_subquery())
+    return case((Client.unpaid_total > 0, overdue)).label("page_overdue")
+
+
+def _score_labels(score_columns: tuple) -> list[Any]:
+    """The score's columns after the client's, prefixed: client_id first, NULL when there is none."""
+    return [c.label(f"score_{c.key}") for c in (ClientScore.client_id, *score_columns)]
+
+
+def score_of(row: Any, score_columns: tuple) -> SimpleNamespace | None:
+    """The score part of a row read with _score_labels, as an object with the model's names."""
+    if row.score_client_id is None:
+        return None
+    return SimpleNamespace(client_id=row.score_client_id,
+                           **{c.key: getattr(row, f"score_{c.key}") for c in score_columns})
 
 
 def custom_sort(f: ClientFilter, fields: list) -> tuple[list[Any], bool, tuple]:
@@ -278,13 +334,16 @@ def custom_sort(f: ClientFilter, fields: list) -> tuple[list[Any], bool, tuple]:
     return [func.coalesce(expr, "\uffff"), Client.id], False, (str, int)
 
 
-async def list_clients(db: AsyncSession, f: ClientFilter) -> ClientPage:
+async def list_clients(db: AsyncSession, f: ClientFilter, shown: tuple | None = None,
+                       score_columns: tuple = LIST_SCORE) -> ClientPage:
+    """One page. With `shown` (columns): plain rows of those columns and SimpleNamespace scores (pages);
+    without: Client objects and ClientScore objects (the export, which decrypts passports)."""
     fields = await custom_definitions(db) if (f.custom or f.sort.startswith("cf_")) else []
     if f.sort.startswith("cf_"):
         columns, descending, types = custom_sort(f, fields)
     else:
         (columns, descending), types = SORTS[f.sort], SORT_TYPES[f.sort]
-    query = filtered(f, fields)
+    query = filtered(f, fields, company=crypto.company_of(db))
     if f.after:
         key = decode_cursor(f.sort, f.after, types)
         if key is not None:
@@ -292,21 +351,104 @@ async def list_clients(db: AsyncSession, f: ClientFilter) -> ClientPage:
             query = query.where(left < tuple_(*key) if descending else left > tuple_(*key))
     order = [c.desc() for c in columns] if descending else columns
     # The page's scores come with it: one LEFT JOIN on the primary key, no query per row.
-    query = query.add_columns(ClientScore).outerjoin(ClientScore, ClientScore.client_id == Client.id)
+    if shown is None:
+        query = query.add_columns(ClientScore)
+    else:
+        query = query.with_only_columns(*shown, _overdue_column(), *_score_labels(score_columns))
+    query = query.outerjoin(ClientScore, ClientScore.client_id == Client.id)
     found = (await db.execute(query.order_by(*order).limit(f.limit + 1))).all()
     more = len(found) > f.limit
-    rows = [client for client, _score in found[: f.limit]]
+    found = found[: f.limit]
+    if shown is None:
+        rows = [client for client, _score in found]
+        scores = {client.id: score for client, score in found if score is not None}
+        overdue = await overdue_amounts(db, [c.id for c in rows if c.unpaid_total > 0])
+    else:
+        rows = list(found)
+        scores = {row.id: score for row in found if (score := score_of(row, score_columns)) is not None}
+        overdue = {row.id: row.page_overdue for row in found if row.page_overdue}
     return ClientPage(
         rows=rows,
         next_cursor=encode_cursor(f.sort, rows[-1], fields) if more and rows else None,
-        overdue=await overdue_amounts(db, [c.id for c in rows if c.unpaid_total > 0]),
-        scores={client.id: score for client, score in found[: f.limit] if score is not None},
+        overdue=overdue,
+        scores=scores,
     )
 
 
-async def count_clients(db: AsyncSession, f: ClientFilter) -> tuple[int, bool]:
-    """The number of matches, capped so a count never scans a million rows: (n, capped)."""
+async def card_row(db: AsyncSession, client_id: int, columns: tuple = CARD_COLUMNS) -> tuple[Any, Any]:
+    """A card's client and its scores, one query, as plain rows: (row, score or None); the row's
+    `page_overdue` is its overdue sum (NULL: none). The same 404 as service.access_client for a
+    missing or erased client (the id comes from the user)."""
+    query = (select(*columns, Client.erased_at.label("card_erased_at"), _overdue_column(), *_score_labels(ALL_SCORE))
+             .outerjoin(ClientScore, ClientScore.client_id == Client.id).where(Client.id == client_id))
+    row = (await db.execute(query)).first()
+    if row is None or row.card_erased_at is not None:
+        raise NotFoundException()
+    return row, score_of(row, ALL_SCORE)
+
+
+async def score_row(db: AsyncSession, client_id: int) -> Any:
+    """One client's scores read now (not from the session's identity map): fresh after a write."""
+    row = (await db.execute(select(*_score_labels(ALL_SCORE)).where(ClientScore.client_id == client_id))).first()
+    return None if row is None else score_of(row, ALL_SCORE)
+
+
+async def operation_rows(db: AsyncSession, client_id: int, limit: int = 500) -> list[Any]:
+    """The card's operations, newest first, as plain rows (the order of operations.client_operations)."""
+    return list((await db.execute(
+        select(*OPERATION_COLUMNS).where(Operation.client_id == client_id)
+        .order_by(Operation.occurred_on.desc(), Operation.id.desc()).limit(limit))).all())
+
+
+async def dictionary_rows(db: AsyncSession) -> dict[str, list[Any]]:
+    """The active product groups and directions (id, name), each by name as service.dictionary
+    orders them: plain rows, one query for both (every list page and card shows them)."""
+    both = union_all(
+        *(select(literal(kind).label("kind"), model.id, model.name).where(model.archived_at.is_(None))
+          for kind, model in (("product_groups", ProductGroup), ("directions", Direction)))).subquery()
+    out: dict[str, list[Any]] = {"product_groups": [], "directions": []}
+    for row in (await db.execute(select(both).order_by(func.lower(both.c.name)))).all():
+        out[row.kind].append(row)
+    return out
+
+
+async def count_clients(db: AsyncSession, f: ClientFilter, page: ClientPage | None = None) -> tuple[int, bool]:
+    """The number of matches: (n, estimated). Exact up to COUNT_CAP (a capped count never scans a
+    million rows); past it the planner's estimate, rounded (see estimate_rows). Given page 1, a page
+    that holds the whole result is its own count, and no query runs. Without a text search (whose
+    estimates can be far off) an estimate of SURELY_MANY or more is taken without the capped count."""
+    if page is not None and not f.after and page.next_cursor is None:
+        return len(page.rows), False
     fields = await custom_definitions(db) if f.custom else []
-    inner = filtered(f, fields).with_only_columns(Client.id).limit(COUNT_CAP + 1).subquery()
-    n = await db.scalar(select(func.count()).select_from(inner))
-    return min(n, COUNT_CAP), n > COUNT_CAP
+    matches = filtered(f, fields, company=crypto.company_of(db)).with_only_columns(Client.id)
+    if not f.q:  # no text search: the planner's figure is close, so a sure "many" needs no count
+        guess = await estimate_rows(db, matches)
+        if guess >= SURELY_MANY:
+            return guess, True
+    n = await db.scalar(select(func.count()).select_from(matches.limit(COUNT_CAP + 1).subquery())) or 0
+    if n <= COUNT_CAP:
+        return n, False
+    return await estimate_rows(db, matches), True
+
+
+class Explain(Executable, ClauseElement):
+    """EXPLAIN (FORMAT JSON) of a select, its parameters bound as in the select itself."""
+
+    inherit_cache = False  # compiled per call: a fraction of a millisecond, once per counted page
+
+    def __init__(self, query: Select) -> None:
+        self.query = query
+
+
+@compiles(Explain)
+def _explain_sql(element: Explain, compiler: Any, **kw: Any) -> str:
+    return "EXPLAIN (FORMAT JSON) " + compiler.process(element.query, **kw)
+
+
+async def estimate_rows(db: AsyncSession, query: Select) -> int:
+    """The planner's row estimate for `query` (statistics: no rows read), at least COUNT_CAP, to two
+    significant figures: what the page shows as "about 120 000"."""
+    plan: Any = (await db.execute(Explain(query))).scalar()
+    rows = int((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]["Plan Rows"])
+    digits = max(len(str(rows)) - 2, 0)
+    return max(round(rows, -digits), COUNT_CAP)

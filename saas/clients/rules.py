@@ -203,11 +203,14 @@ CLIENT_KEYS = ("client_phone", "client_email", "client_passport", "client_name")
 _passport_digits = _matching(r"\d{10}", "The passport must be 10 digits (series and number).")
 
 
+UNKNOWN_KIND = "Unknown operation type «%(value)s»: use sale, service or return."  # names the bad value
+
+
 def _kind(value: str) -> str:
     try:
         return _KINDS[_words(value).casefold()]
     except KeyError:
-        raise ValueError("Unknown operation type: use sale, service or return.") from None
+        raise ValueError(Message(UNKNOWN_KIND, value=(value or "").strip()[:40])) from None
 
 
 NEGATIVE_AMOUNT = "A negative amount means a return: choose the kind Return, or enter the amount without a minus."
@@ -303,7 +306,7 @@ _CATALOG = [
     lazy('The issue date cannot be in the future.'),
     lazy('The issue date must be after the birth date.'),
     lazy('The passport must be 10 digits (series and number).'),
-    lazy('Unknown operation type: use sale, service or return.'),
+    lazy('Unknown operation type «%(value)s»: use sale, service or return.'),
     lazy('The amount is required.'),
     lazy('The amount must be a positive number.'),
     lazy('A negative amount means a return: choose the kind Return, or enter the amount without a minus.'),

@@ -104,6 +104,11 @@ class ClientOut(msgspec.Struct):
 class ClientPageOut(msgspec.Struct):
     items: list[ClientOut]
     next_cursor: str | None
+    total: Annotated[int | None, _doc("With `?count=true`: the number of matches, exact up to 10,000; past "
+                                      "that an estimate (see total_is_estimate). Null otherwise")] = None
+    total_is_estimate: Annotated[bool | None, _doc("With `?count=true`: true when `total` is the planner's "
+                                                   "estimate (rounded to two significant figures), not a "
+                                                   "count. Null otherwise")] = None
 
 
 class OperationIn(msgspec.Struct, forbid_unknown_fields=True):

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from litestar.exceptions import NotFoundException
-from sqlalchemy import func, select, update
+from sqlalchemy import func, inspect, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saas.clients import crypto
@@ -135,16 +135,66 @@ async def check_dictionary_ids(db: AsyncSession, kind: str, ids: list[int]) -> l
 # ---- writes --------------------------------------------------------------------------------
 
 
-def _apply_passport(client: Client, values: dict[str, Any]) -> None:
-    record = {k.removeprefix("passport_"): values.get(k) for k in PASSPORT_FIELDS}
+PASSPORT_COLUMNS = ("passport_enc", "passport_key_id", "passport_bidx", "passport_mask")
+PENDING_PASSPORT = "_passport"  # a new row's passport waiting for its id: `seal_new_rows`
+
+
+def passport_columns(values: dict[str, Any], company: str, client_id: int | None) -> dict[str, Any]:
+    """A client's passport columns from the form's fields, sealed to the company and the client's
+    id. Rows inserted in bulk draw their ids at the insert: with client_id None the record waits
+    under PENDING_PASSPORT for `seal_new_rows`."""
+    record: dict[str, Any] | None = {k.removeprefix("passport_"): values.get(k) for k in PASSPORT_FIELDS}
+    columns: dict[str, Any] = dict.fromkeys(PASSPORT_COLUMNS)
     if not any(record.values()):
-        client.passport_enc = client.passport_key_id = client.passport_bidx = client.passport_mask = None
+        record = None
+    else:
+        record["issued_on"] = record["issued_on"].isoformat() if record.get("issued_on") else None
+        digits = crypto.passport_digits(record.get("series"), record.get("number"))
+        columns["passport_bidx"] = crypto.blind_index(digits, company=company) if digits else None
+        columns["passport_mask"] = crypto.mask(record.get("series"), record.get("number"))
+        if client_id is not None:
+            columns["passport_enc"], columns["passport_key_id"] = crypto.encrypt(
+                record, company=company, client_id=client_id)
+    if client_id is None:
+        columns[PENDING_PASSPORT] = record
+    return columns
+
+
+async def draw_client_ids(db: AsyncSession, n: int) -> list[int]:
+    """Ids for new clients drawn from the table's own sequence before the insert: a passport's seal
+    names its client."""
+    return list(await db.scalars(text("SELECT nextval(pg_get_serial_sequence('clients', 'id')) "
+                                      "FROM generate_series(1, :n)"), {"n": n}))
+
+
+async def seal_new_rows(db: AsyncSession, rows: list[dict[str, Any]]) -> list[int]:
+    """Ids for new clients' rows (`draw_client_ids`), and their waiting passports sealed to them."""
+    ids = await draw_client_ids(db, len(rows))
+    company = crypto.company_of(db)
+    for client_id, row in zip(ids, rows, strict=True):
+        if (record := row.pop(PENDING_PASSPORT, None)) is not None:
+            row["passport_enc"], row["passport_key_id"] = crypto.encrypt(record, company=company, client_id=client_id)
+    return ids
+
+
+def _apply_passport(client: Client, values: dict[str, Any], company: str) -> None:
+    """Set the passport on a client that has its id (a new one draws it first: the seal names it)."""
+    if client.id is None:
+        raise ValueError("a passport is sealed to its client's id: draw the id first")
+    for column, value in passport_columns(values, company, client.id).items():
+        setattr(client, column, value)
+
+
+def move_passport(source: Client, target: Client, company: str) -> None:
+    """Give `target` the passport of `source` (a merge): opened under one row's seal, sealed anew
+    under the other's, the index recomputed (the source may not be rekeyed yet)."""
+    record = reveal_passport(source, company)
+    if record is None:
         return
-    record["issued_on"] = record["issued_on"].isoformat() if record.get("issued_on") else None
-    client.passport_enc, client.passport_key_id = crypto.encrypt(record)
+    target.passport_enc, target.passport_key_id = crypto.encrypt(record, company=company, client_id=target.id)
     digits = crypto.passport_digits(record.get("series"), record.get("number"))
-    client.passport_bidx = crypto.blind_index(digits) if digits else None
-    client.passport_mask = crypto.mask(record.get("series"), record.get("number"))
+    target.passport_bidx = crypto.blind_index(digits, company=company) if digits else None
+    target.passport_mask = source.passport_mask
 
 
 def _apply_consent(client: Client, consent: dict[str, bool], source: str) -> None:
@@ -159,10 +209,17 @@ def _apply_consent(client: Client, consent: dict[str, bool], source: str) -> Non
     client.consent = current
 
 
-def reveal_passport(client: Client) -> dict[str, Any] | None:
+def reveal_passport(client: Any, company: str | None = None) -> dict[str, Any] | None:
+    """The client's passport in plain text. `company`: the schema the row was read from; by default
+    that of the session that loaded the Client (a plain row must name it)."""
     if client.passport_enc is None:
         return None
-    return crypto.decrypt(client.passport_enc, client.passport_key_id)
+    if company is None:
+        state = inspect(client, raiseerr=False)
+        if state is None or state.session is None:
+            raise LookupError("a passport opens in its company: pass company= for a row not loaded as a Client")
+        company = crypto.company_of(state.session)
+    return crypto.decrypt(client.passport_enc, client.passport_key_id, company=company, client_id=client.id)
 
 
 async def do_save_client(
@@ -213,13 +270,13 @@ async def do_save_client(
     creating = client is None
     if creating:
         await check_limit(db, None, "clients")
-        client = Client()
+        client = Client(id=(await draw_client_ids(db, 1))[0])  # the id first: the passport's seal names it
         db.add(client)
     for field in PLAIN_FIELDS:
         if field in present or creating:
             setattr(client, field, values.get(field, TEXT_DEFAULTS.get(field)))
     if present & set(PASSPORT_FIELDS) or creating:
-        _apply_passport(client, values)
+        _apply_passport(client, values, crypto.company_of(db))
     if consent is not None:
         _apply_consent(client, consent, consent_source)
     if tags is not None:
@@ -248,14 +305,12 @@ async def do_archive_client(db: AsyncSession, client: Client, actor: str, archiv
 
 
 async def do_erase_client(db: AsyncSession, client: Client, actor: str) -> Client:
-    """Anonymise the card (personal data law); operations and their amounts stay for the totals."""
-    client.last_name, client.first_name, client.middle_name = _("Erased"), f"#{client.id}", ""
-    client.birth_date = client.phone = client.email = client.address = client.note = None
-    client.passport_enc = client.passport_key_id = client.passport_bidx = client.passport_mask = None
-    client.consent, client.tags, client.custom = {}, [], {}
-    client.erased_at = client.archived_at = now()
-    await db.execute(update(Operation).where(Operation.client_id == client.id).values(note=None))
-    await audit(db, actor, "client.erased", "client", client.id)
+    """Erase the person (personal data law) from the card and every other place the company holds
+    them (`erasure.PLACES`); operations and their amounts stay for the totals."""
+    from saas.clients import erasure
+
+    reached = await erasure.erase(db, client, actor, reveal_passport(client))
+    await audit(db, actor, "client.erased", "client", client.id, **reached)
     return client
 
 

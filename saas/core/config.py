@@ -37,6 +37,7 @@ class Settings:
     redis_prefix: str
     session_idle_seconds: int
     session_absolute_seconds: int
+    spare_schemas: int = 3  # company schemas kept ready for signups (saas/admin/spares.py); 0: none
 
     @property
     def production(self) -> bool:
@@ -119,6 +120,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         redis_prefix=env.get("REDIS_PREFIX", "kt"),
         session_idle_seconds=int(env.get("SESSION_IDLE_SECONDS", str(2 * 3600))),
         session_absolute_seconds=int(env.get("SESSION_ABSOLUTE_SECONDS", str(24 * 3600))),
+        spare_schemas=int(env.get("SPARE_SCHEMAS", "3")),
     )
 
 

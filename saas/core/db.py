@@ -25,6 +25,9 @@ from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction
 from saas.core.config import ConfigError
 
 SCHEMA_RE = re.compile(r"^t_[0-9a-z]+$")
+# A spare: a company schema made ahead of time (saas/admin/spares.py), renamed to t_<id> at signup.
+# Never a tenant's name, so a tenant session can never be bound to one.
+SPARE_RE = re.compile(r"^spare_[0-9a-z]+$")
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -52,8 +55,8 @@ def schema_for(tenant_id: int) -> str:
     return schema
 
 
-def check_schema(schema: str) -> str:
-    if not SCHEMA_RE.match(schema):
+def check_schema(schema: str, *, spare: bool = False) -> str:
+    if not (SCHEMA_RE.match(schema) or (spare and SPARE_RE.match(schema))):
         raise ValueError("invalid tenant schema name")
     return schema
 
@@ -62,9 +65,9 @@ TABLE_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 SET_PATH = text("SELECT set_config('search_path', :s, true)")
 
 
-def ident(schema: str) -> str:
-    """The schema's name quoted for SQL, after the check."""
-    return f'"{check_schema(schema)}"'
+def ident(schema: str, *, spare: bool = False) -> str:
+    """The schema's name quoted for SQL, after the check (`spare`: a spare's name is allowed too)."""
+    return f'"{check_schema(schema, spare=spare)}"'
 
 
 def qualified(schema: str, table: str) -> str:
@@ -78,12 +81,13 @@ class _HasSchema(Protocol):
     schema_name: str
 
 
-async def bind(target: AsyncSession | AsyncConnection, schema: str | None, *, allow_shared: bool = False) -> None:
+async def bind(target: AsyncSession | AsyncConnection, schema: str | None, *, allow_shared: bool = False,
+               spare: bool = False) -> None:
     """Bind the open transaction to `schema` (None: unbind it). A session stays bound for its later
     transactions too; a bare connection only for this transaction (SET LOCAL). `allow_shared` is for
-    authoring shared-schema migrations only."""
+    authoring shared-schema migrations only; `spare` for building and migrating spare schemas."""
     if schema is not None and not (allow_shared and schema == "shared"):
-        check_schema(schema)
+        check_schema(schema, spare=spare)
     if isinstance(target, AsyncSession):
         if schema is None:
             target.info.pop("schema", None)
@@ -128,6 +132,7 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10, **kwar
         max_overflow=max_overflow,
         pool_pre_ping=True,
         pool_timeout=10,
+        hide_parameters=True,  # an error's text names the statement, never the values (personal data)
         connect_args={"server_settings": {"application_name": "kartoteka"}, "timeout": 5},
         **kwargs,
     )

@@ -159,6 +159,15 @@ def run_periodic(name: str) -> Any:
 # ---- inside the worker -------------------------------------------------------------------
 
 
+def failure_text(exc: BaseException) -> str:
+    """What a failed job or import stores for people to read: a sentence and the error's class, never
+    the exception's own text, which can quote a row's values (a name, a phone) into the database."""
+    from saas.core.i18n import _
+
+    return _("The job stopped on an error (%(kind)s). Try again; if it happens again, tell support.",
+             kind=type(exc).__name__)[:500]
+
+
 def run_tenant_job(tenant_id: int, job_row_id: int, body: Callable[[Database, Tenant, Job], Awaitable[Any]]) -> Any:
     """Run `body` for one tenant's job row: re-check the tenant, track status, record failures."""
 
@@ -183,7 +192,7 @@ def run_tenant_job(tenant_id: int, job_row_id: int, body: Callable[[Database, Te
             except Exception as exc:
                 async with db.session(tenant.schema_name) as s:
                     await s.execute(update(Job).where(Job.id == job_row_id).values(
-                        status="failed", error=f"{type(exc).__name__}: {exc}"[:500], finished_at=clock.now()))
+                        status="failed", error=failure_text(exc), finished_at=clock.now()))
                 raise
             async with db.session(tenant.schema_name) as s:
                 current = await s.scalar(select(Job.status).where(Job.id == job_row_id))

@@ -8,7 +8,7 @@ translate (`translated`).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -43,6 +43,12 @@ def translated(message: str, gettext: Callable[..., str]) -> str:
     if isinstance(message, Message):
         return gettext(message.msgid, **message.params)
     return gettext(message)
+
+
+def joined(messages: Iterable[str], gettext: Callable[..., str]) -> str:
+    """Several messages as one sentence, each translated: '…abc; …' (no '.;' where one ended)."""
+    texts = [translated(m, gettext).strip() for m in messages]
+    return "; ".join(t.rstrip(".") if i < len(texts) - 1 else t for i, t in enumerate(texts))
 
 
 # ---- dates ---------------------------------------------------------------------------------
@@ -129,9 +135,43 @@ def parse_bool(value: str) -> bool:
 # ---- spreadsheet safety --------------------------------------------------------------------
 
 
+# A sign before a plain number is a number, not a formula: phones in E.164 and negative amounts
+# must reach an SMS gateway or an accounting program as they are.
+_SIGNED_NUMBER = re.compile(r"[+-]\d+(?:[.,]\d+)?")
+
+
 def formula_safe(value: str) -> str:
-    """For exports: a spreadsheet would run a cell starting with these as a formula (CSV injection)."""
-    return "'" + value if value and value[0] in "=+-@\t\r" else value
+    """For CSV exports: an apostrophe before a cell a spreadsheet would run as a formula (CSV
+    injection). '=' and '@' always start one, as do a tab or CR; '+' and '-' only when what follows
+    is not a plain number ('+79161234567' and '-5.00' stay, '-2+3' and '+cmd' are neutralised)."""
+    if not value:
+        return value
+    if value[0] in "=@\t\r" or (value[0] in "+-" and not _SIGNED_NUMBER.fullmatch(value)):
+        return "'" + value
+    return value
+
+
+def formula_unsafe(value: str) -> str:
+    """Undo formula_safe, for files this application wrote (restores): the apostrophe before a
+    cell starting with = + - @ tab or CR goes, whichever version of the guard put it there."""
+    return value[1:] if len(value) > 1 and value[0] == "'" and value[1] in "=+-@\t\r" else value
+
+
+def xlsx_cells(ws: object, values: list[object]) -> list[object]:
+    """A row for an openpyxl write-only sheet: numbers and dates typed as they are, every text a
+    text cell (data type 's'), so that '=1+1' is shown, never run, and '+79161234567' keeps its plus
+    without an apostrophe in the cell."""
+    from openpyxl.cell import WriteOnlyCell
+
+    row: list[object] = []
+    for value in values:
+        if isinstance(value, str):
+            cell = WriteOnlyCell(ws, value=value)
+            cell.data_type = "s"  # openpyxl guesses a formula from a leading '='
+            row.append(cell)
+        else:
+            row.append(value)
+    return row
 
 
 # The messages above are shown translated where they are displayed; listing them here puts them

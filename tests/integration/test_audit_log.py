@@ -14,7 +14,7 @@ SETTINGS = {"name": "Audit Filter Co", "currency": "RUB", "timezone": "Europe/Mo
 
 
 def actions(html: str) -> list[str]:
-    return re.findall(r"<td><code>([\w.]+)</code></td>", html)
+    return re.findall(r'<td data-action="([\w.]+)">', html)
 
 
 def test_filters_by_person_action_and_date(http: Browser, make_http, db_url: str) -> None:

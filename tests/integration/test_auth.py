@@ -162,8 +162,9 @@ def test_invitation_for_another_address_cannot_be_taken(http: Browser, make_http
     assert intruder.get(f"/t/{slug}/").status_code == 404
 
 
-def test_user_with_several_companies_sees_a_switcher(http: Browser) -> None:
+def test_user_with_several_companies_sees_a_switcher(http: Browser, db_url: str) -> None:
     first = http.signup("Alpha Co")
+    http.get(link_in(latest_mail(db_url, http.email), "confirm"))  # a second company needs a confirmed address
     r = http.form("/companies", {"company": "Beta Co"})
     second = r.headers["location"].split("/")[2]
     page = http.get(f"/t/{first}/").text

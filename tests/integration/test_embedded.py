@@ -33,7 +33,11 @@ def _start(env: dict[str, str]) -> subprocess.Popen:
             return False
         if r.status_code != 200:
             return False
-        assert r.json() == {"status": "ok", "database": "ok", "redis": "ok"}
+        body = r.json()
+        assert (body["status"], body["database"], body["redis"]) == ("ok", "ok", "ok")
+        # the embedded default is plain PostgreSQL 18
+        assert body["engine"] == {"kind": "postgresql", "server_version": body["engine"]["server_version"]}
+        assert body["engine"]["server_version"].startswith("18")
         return True
 
     wait_for(healthy, 120, "saas run to become healthy", every=0.3)

@@ -19,10 +19,15 @@ import httpx
 import pytest
 
 from saas.backup.service import FORMAT, VERSION
-from saas.core.values import formula_safe
+from saas.core.values import formula_safe, joined
 from testkit import Browser, cli, sql
 from tests.integration.processes import wait_for
 from tests.integration.test_clients_web import schema_of
+
+
+def _joined(messages) -> str:
+    """Messages shown one by one, joined as the import and the restore join theirs."""
+    return joined(list(messages), lambda message, **params: message)
 
 DAY = "01.06.2024"
 FIELDS = ("kind", "occurred_on", "amount", "due_on", "paid_on", "note")
@@ -106,7 +111,7 @@ def through_the_form(owner: Browser, api: httpx.Client, slug: str) -> list[tuple
         assert r.status_code == 422, (r.status_code, r.text[:500])
         block = re.search(r'op-errors" role="alert">((?:<div>.*?</div>)*)</div>', r.text, re.S)
         assert block, r.text[:2000]
-        out.append(("refused", "; ".join(html.unescape(m) for m in re.findall(r"<div>(.*?)</div>", block[1], re.S))))
+        out.append(("refused", _joined(html.unescape(m) for m in re.findall(r"<div>(.*?)</div>", block[1], re.S))))
     return out
 
 
@@ -119,7 +124,7 @@ def through_the_api(api: httpx.Client) -> list[tuple]:
             out.append(("saved-as", cid))
             continue
         assert r.status_code == 422, (r.status_code, r.text[:500])
-        out.append(("refused", "; ".join(r.json()["fields"].values())))
+        out.append(("refused", _joined(r.json()["fields"].values())))
     return out
 
 

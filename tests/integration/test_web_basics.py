@@ -35,13 +35,16 @@ def test_405_also_carries_the_headers(base_url: str) -> None:
 def test_healthz_reports_both_services(base_url: str) -> None:
     r = httpx.get(base_url + "/healthz")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "database": "ok", "redis": "ok"}
+    body = r.json()
+    assert {k: body[k] for k in ("status", "database", "redis")} == {"status": "ok", "database": "ok", "redis": "ok"}
+    # the engine, detected at start: the suite's server is plain PostgreSQL (tests/integration/test_citus.py: Citus)
+    assert body["engine"]["kind"] == "postgresql" and body["engine"]["server_version"][:2].isdigit()
 
 
 def test_healthz_is_503_when_redis_is_down() -> None:
     port, dead = _free_port(), _free_port()
     env = {**os.environ, "PORT": str(port), "REDIS_URL": f"redis://127.0.0.1:{dead}/0"}
-    proc = subprocess.Popen([sys.executable, "-m", "saas.cli", "web"], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "saas.cli", "web", "--workers", "1"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         def answered() -> httpx.Response | None:

@@ -25,7 +25,7 @@ from saas.clients.rules import (
     split_full_name,
 )
 from saas.core import values
-from saas.core.values import formula_safe, parse_amount, parse_bool, parse_date
+from saas.core.values import formula_safe, formula_unsafe, parse_amount, parse_bool, parse_date
 
 TODAY = date(2024, 6, 15)
 
@@ -358,10 +358,14 @@ def test_parse_bool():
 
 
 def test_formula_safe():
-    for value in ("=SUM(A1)", "+79161234567", "-1", "@cmd", "\tx", "\rx"):
+    """Only what a spreadsheet would run: a phone and a negative amount reach other systems as they are."""
+    for value in ("=SUM(A1)", "=1+1", "@cmd", "\tx", "\rx", "-2+3", "+tag", "-A1", "+7 (916) 123-45-67", "-"):
         assert formula_safe(value) == "'" + value
-    for value in ("", "Иванов", "1+1", "'=x"):
+    for value in ("", "Иванов", "1+1", "'=x", "+79161234567", "-1", "-1234.50", "-12,5"):
         assert formula_safe(value) == value
+    for value in ("=1+1", "+tag", "@x", "-2+3"):
+        assert formula_unsafe(formula_safe(value)) == value
+    assert formula_unsafe("'+79161234567") == "+79161234567"  # an older export's phone
 
 
 # ---- client rows ---------------------------------------------------------------------------
@@ -451,7 +455,7 @@ def test_operation_kinds_and_returns(kind, amount, expected):
 
 
 @pytest.mark.parametrize("raw, errors", [
-    ({"kind": "подарок"}, {"kind": "Unknown operation type: use sale, service or return."}),
+    ({"kind": "подарок"}, {"kind": "Unknown operation type «подарок»: use sale, service or return."}),
     ({"kind": "продажа", "amount": "-100"}, {"amount": rules.NEGATIVE_AMOUNT}),
     ({"amount": "0"}, {"amount": "The amount must be a positive number."}),
     ({"amount": "сто"}, {"amount": "Not a number: сто"}),
@@ -552,7 +556,7 @@ def test_negative_amounts_one_rule():
         assert operation(**base, kind=kind, amount="-1").errors == {"amount": rules.NEGATIVE_AMOUNT}
     assert operation(**base, amount="-0").errors == {"amount": "The amount must be a positive number."}
     assert operation(**base, kind="gift", amount="-1").errors == {
-        "kind": "Unknown operation type: use sale, service or return.",
+        "kind": "Unknown operation type «gift»: use sale, service or return.",
         "amount": "The amount must be a positive number."}
 
 

@@ -32,12 +32,14 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saas.clients import crypto
 from saas.clients.contacts import RU_MOBILE_PATTERN, SPECIAL_DOMAINS
 from saas.clients.imports.reader import read_table
 from saas.clients.imports.rows import INLINE_BELOW, client_keys, forked, normalise_raw
 from saas.clients.models import Import
 from saas.clients.rules import RowResult
 from saas.core import clock
+from saas.core.engine import is_citus
 from saas.accounts.limits import room
 
 CHUNK = 100_000  # rows per INSERT … SELECT: one progress step each
@@ -221,11 +223,29 @@ async def _raw(db: AsyncSession) -> Any:  # asyncpg's connection, for COPY
     return (await (await db.connection()).get_raw_connection()).driver_connection
 
 
+async def _scratch(db: AsyncSession, name: str, *, columns: str = "", query: str = "",
+                   params: dict[str, Any] | None = None) -> None:
+    """A staging table for this transaction. On plain PostgreSQL a temp table dropped at commit; on
+    Citus a table in the company's own schema (so it sits on the company's worker: a coordinator temp
+    table cannot be joined with the company's tables), dropped by `drop_staging` before commit."""
+    if await is_citus(await db.connection()):
+        head = f"CREATE UNLOGGED TABLE {name}"
+    else:
+        head = f"CREATE TEMP TABLE {name}" + (f" {columns} ON COMMIT DROP" if columns else " ON COMMIT DROP")
+        columns = ""
+    await db.execute(text(f"{head} {columns}" + (f" AS {query}" if query else "")), params or {})
+
+
+async def drop_staging(db: AsyncSession) -> None:
+    """The staged rows hold the file's personal data: gone with the transaction, on any engine."""
+    await db.execute(text("DROP TABLE IF EXISTS import_stage, import_norm, import_taken"))
+
+
 async def _stage(db: AsyncSession, imp: Import) -> None:
     indexes = list(_mapped(imp).values())
     await db.execute(text("DROP TABLE IF EXISTS import_stage, import_norm, import_taken"))
     cells = ", ".join(f"c{i} text" for i in range(len(indexes)))
-    await db.execute(text(f"CREATE TEMP TABLE import_stage (n int, line int, {cells}) ON COMMIT DROP"))
+    await _scratch(db, "import_stage", columns=f"(n int, line int, {cells})")
 
     args = (imp.payload, imp.filename, indexes)
     if (imp.total_rows or 0) < INLINE_BELOW:
@@ -250,8 +270,7 @@ async def classify(db: AsyncSession, imp: Import, today: date | None = None,
     if progress:
         await progress(0, imp.total_rows, "checking")
     staging = {field: f"c{i}" for i, field in enumerate(_mapped(imp))}
-    await db.execute(text(f"CREATE TEMP TABLE import_norm ON COMMIT DROP AS {norm_select(staging)}"),
-                     _bind_values(today or clock.today()))
+    await _scratch(db, "import_norm", query=norm_select(staging), params=_bind_values(today or clock.today()))
     await db.execute(text("CREATE INDEX ON import_stage (n)"))
     await db.execute(text("CREATE INDEX ON import_norm (n)"))
     await db.execute(text("ANALYZE import_norm"))
@@ -292,11 +311,11 @@ async def _taken_keys(db: AsyncSession, imp: Import, fields: list | None, match_
     insert: keys of the rows the row rules will see, keys repeated in the file, existing clients'.
     The rows SQL does not vouch for are put through the row rules here for their keys, and again
     when applied: keeping their results would hold up to half the file in memory."""
-    await db.execute(text("CREATE TEMP TABLE import_taken (kind text, value text) ON COMMIT DROP"))
+    await _scratch(db, "import_taken", columns="(kind text, value text)")
     for start in range(0, total, CHUNK):
         keys = [k for batch in await _slow_rows(db, imp, fields, start)
                 for result, _raw in batch if not result.errors
-                for k in client_keys(result.values, match_by) if k[0] in keyed]
+                for k in client_keys(result.values, match_by, crypto.company_of(db)) if k[0] in keyed]
         if keys:
             await (await _raw(db)).copy_records_to_table("import_taken", records=keys)
     for kind in keyed:

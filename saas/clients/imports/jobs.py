@@ -1,14 +1,17 @@
 """The import's RQ entry point and its start. It receives ids only and re-checks everything."""
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import select, update
+from sqlalchemy.orm import undefer
 
-from saas.clients.imports.reader import ImportFileError
-from saas.clients.imports.service import Progress, run_import
+from saas.clients.imports.reader import ImportFileError, Survey, read_table
+from saas.clients.imports.service import Progress, apply_survey, check_upload, default_options, run_import
 from saas.clients.models import Import
 from saas.core import clock
 from saas.core.config import get_settings
-from saas.core.jobs import check_queue, run_tenant_job, start_job
+from saas.core.errors import FormError
+from saas.core.i18n import _
+from saas.core.jobs import check_queue, failure_text, run_tenant_job, start_job
 from saas.core.models import Job, Tenant
 
 
@@ -26,12 +29,12 @@ def import_file(tenant_id: int, import_id: int, job_id: int) -> dict:
             imp.status = "running"
         try:
             async with db.session(schema) as s:
-                imp = await s.get(Import, import_id)
+                imp = await s.get(Import, import_id, options=[undefer(Import.payload)])
                 counts = await run_import(s, imp, progress=Progress(lambda: db.session(schema), job.id))
                 if imp.options.get("mode") == "all" and counts["rejected"]:
                     rejected = imp.rejected
                     raise RejectedRows(counts["rejected"], rejected)
-                imp.status, imp.finished_at, imp.payload = "done", clock.now(), None
+                imp.status, imp.finished_at, imp.payload, imp.sample = "done", clock.now(), None, None
         except RejectedRows as exc:
             n, rejected = exc.args
             async with db.session(schema) as s:
@@ -47,7 +50,7 @@ def import_file(tenant_id: int, import_id: int, job_id: int) -> dict:
         except Exception as exc:
             async with db.session(schema) as s:
                 await s.execute(update(Import).where(Import.id == import_id).values(
-                    status="failed", error=f"{type(exc).__name__}: {exc}"[:500], finished_at=clock.now()))
+                    status="failed", error=failure_text(exc), finished_at=clock.now()))
             raise
         from saas.clients import events
 
@@ -68,3 +71,66 @@ async def do_start_import(db, tenant: Tenant, imp: Import, actor: str) -> Job:  
 
     return await start_job(db, tenant, Job(kind="import", object_id=imp.id, created_by=None, total=imp.total_rows),
                            import_file, imp.id, key=imp.id, undo=undo)
+
+
+# ---- reading an uploaded file (the pages' upload) --------------------------------------------
+
+READ_JOB = "import_read"
+
+
+async def do_store_upload(db, tenant: Tenant, *, data: bytes, filename: str, kind: str,  # noqa: ANN001
+                          actor: str) -> Import:
+    """The pages' upload: store the bytes and queue their reading; the request parses nothing (a
+    100k-row XLSX takes seconds to read, and the web process serves everyone meanwhile). The
+    import stays "uploaded" with no headers until the worker has read it (`is_reading`)."""
+    check_upload(data, kind)
+    await check_queue(get_settings())  # before anything is stored
+    imp = Import(kind=kind, status="uploaded", filename=filename[:200] or "upload", payload=data, headers=[],
+                 mapping={}, options=default_options(kind), total_rows=0, created_by=actor)
+    db.add(imp)
+    await db.flush()
+
+    def undo() -> None:  # the queue went away meanwhile: nothing will ever read the file
+        imp.status, imp.error, imp.payload = "failed", _("The queue is unavailable. Upload the file again."), None
+
+    await start_job(db, tenant, Job(kind=READ_JOB, object_id=imp.id, created_by=None), read_file, imp.id,
+                    key=imp.id, undo=undo)
+    return imp
+
+
+def is_reading(imp: Import) -> bool:
+    """Uploaded, not yet read by the worker (an import that was read always has headers)."""
+    return imp.status == "uploaded" and not imp.headers
+
+
+def read_file(tenant_id: int, import_id: int, job_id: int) -> dict:
+    """Read the stored file once: headers, guessed mapping, the row count (with progress) and the
+    first rows for the dry run. A file that cannot be imported fails the import with the reason."""
+    async def body(db, tenant: Tenant, job: Job) -> dict:  # noqa: ANN001
+        schema = tenant.schema_name
+        async with db.session(schema) as s:
+            row = (await s.execute(select(Import.payload, Import.filename).where(
+                Import.id == import_id, Import.status == "uploaded"))).first()
+        if row is None or row.payload is None:
+            return {"skipped": "import is not waiting to be read"}
+        progress = Progress(lambda: db.session(schema), job.id)
+        try:
+            found = Survey(read_table(row.payload, row.filename))
+            for count in found.walk():
+                await progress(count, 0, "reading")
+            async with db.session(schema) as s:
+                imp = await s.get(Import, import_id)
+                await apply_survey(s, imp, found)
+                from saas.clients import service
+
+                await service.audit(s, imp.created_by or "system", "import.uploaded", "import", imp.id,
+                                    kind=imp.kind, rows=found.total)
+        except (ImportFileError, FormError) as exc:  # the user's file to fix, said in the company's language
+            message = _(str(exc)) if isinstance(exc, ImportFileError) else " ".join(map(str, exc.errors.values()))
+            async with db.session(schema) as s:
+                await s.execute(update(Import).where(Import.id == import_id).values(
+                    status="failed", error=message[:500], finished_at=clock.now(), payload=None))
+            return {"failed": "unreadable file"}
+        return {"rows": found.total}
+
+    return run_tenant_job(tenant_id, job_id, body)

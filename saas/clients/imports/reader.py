@@ -7,6 +7,7 @@ rows). Pure code, no database. Messages are plain English msgids: callers transl
 """
 from __future__ import annotations
 
+import asyncio
 import codecs
 import csv
 import io
@@ -14,6 +15,7 @@ import re
 import warnings
 import zipfile
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
@@ -56,6 +58,51 @@ class Table:
     encoding: str | None
     delimiter: str | None
     file_type: str
+
+
+# ---- surveying a file: its shape, size and first rows, before anything is mapped --------------
+
+SAMPLE_ROWS = 10  # the dry run's rows
+SAMPLE_CHARS = 500_000  # ... unless their cells are huge: the sample is stored beside the file
+
+
+@dataclass
+class Survey:
+    """What one pass over a whole file tells before anything is imported: the table's shape, how
+    many rows it has, and its first rows ({"line", "cells"}) for the mapping screen's dry run."""
+
+    table: Table
+    total: int = 0
+    sample: list[dict[str, Any]] = field(default_factory=list)
+
+    def walk(self, every: int = 10_000) -> Iterator[int]:
+        """Read every row once (a bad row deep in the file raises ImportFileError here), counting
+        them and keeping the first few; yields the count every `every` rows, for progress."""
+        size = 0
+        for row in self.table.rows:
+            self.total += 1
+            if len(self.sample) < SAMPLE_ROWS and size < SAMPLE_CHARS:
+                size += sum(len(c) for c in row)
+                self.sample.append({"line": getattr(row, "line", self.total + 1), "cells": list(row)})
+            if self.total % every == 0:
+                yield self.total
+
+
+def survey(data: bytes, filename: str = "") -> Survey:
+    found = Survey(read_table(data, filename))
+    for _count in found.walk():
+        pass
+    return found
+
+
+# Parsing is CPU work of seconds (a 100k-row XLSX: about 11 s). A web process that must answer an
+# upload with the survey (the API) does it in these threads, two files at a time, so its event loop
+# keeps serving everyone else meanwhile; pages hand it to a worker instead (`imports/jobs.py`).
+_READERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="import-survey")
+
+
+async def survey_in_thread(data: bytes, filename: str = "") -> Survey:
+    return await asyncio.get_running_loop().run_in_executor(_READERS, survey, data, filename)
 
 
 # ---- reading files -------------------------------------------------------------------------

@@ -6,12 +6,15 @@ from typing import Annotated, Any
 from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
+from litestar.exceptions import PermissionDeniedException
 from litestar.params import Body
-from sqlalchemy import select
+from sqlalchemy import and_, case, func, select
 
+from saas.clients.imports import privacy
 from saas.clients.imports import service as imports
-from saas.clients.imports.rows import mapped_rows
-from saas.clients.imports.jobs import do_start_import
+from saas.clients.imports.jobs import READ_JOB, do_start_import, do_store_upload, is_reading
+from saas.clients.imports.rows import sample_rows
+from saas.clients.service import audit
 from saas.clients.models import Import
 from saas.core.jobs import QueueUnavailable
 from saas.accounts.limits import Room, room
@@ -49,10 +52,19 @@ async def _custom(ctx: TenantCtx) -> list:
     return await definitions(ctx.db)
 
 
+async def _history(ctx: TenantCtx) -> list[dict[str, Any]]:
+    """The latest imports, only the columns the list shows: never the stored files (up to 100 MB
+    each) nor the rejected rows. An upload the worker has not read yet shows as "reading"."""
+    status = case((and_(Import.status == "uploaded", func.jsonb_array_length(Import.headers) == 0), "reading"),
+                  else_=Import.status)
+    rows = await ctx.db.execute(select(Import.id, Import.kind, Import.filename, Import.total_rows, Import.created_at,
+                                       status.label("status")).order_by(Import.id.desc()).limit(50))
+    return [dict(row) for row in rows.mappings()]
+
+
 @get("/imports", opt={"role": "marketer"})
 async def import_list(request: Request, ctx: TenantCtx) -> Any:
-    rows = list(await ctx.db.scalars(select(Import).order_by(Import.id.desc()).limit(50)))
-    return render(request, "clients/imports.html", ctx=ctx, user=ctx.user, imports=rows)
+    return render(request, "clients/imports.html", ctx=ctx, user=ctx.user, imports=await _history(ctx))
 
 
 @post("/imports", opt={"role": "marketer"})
@@ -66,33 +78,56 @@ async def import_upload(
         if not isinstance(upload, UploadFile) or not upload.filename:
             raise FormError({"file": _("Choose a file to import.")})
         content = await upload.read()
-        imp = await imports.do_upload(ctx.db, data=content, filename=upload.filename, kind=kind, actor=ctx.actor)
+        imp = await do_store_upload(ctx.db, ctx.tenant, data=content, filename=upload.filename, kind=kind,
+                                    actor=ctx.actor)
+    except QueueUnavailable:
+        await ctx.db.rollback()
+        errors = {"file": _("The queue is unavailable. Nothing was changed; try again in a minute.")}
     except FormError as exc:
-        rows = list(await ctx.db.scalars(select(Import).order_by(Import.id.desc()).limit(50)))
-        return render(request, "clients/imports.html", status_code=422, ctx=ctx, user=ctx.user, imports=rows,
-                      errors=exc.errors, form={"kind": kind})
-    return redirect(request, f"{ctx.base}/imports/{imp.id}")
+        errors = exc.errors
+    else:
+        return redirect(request, f"{ctx.base}/imports/{imp.id}")
+    return render(request, "clients/imports.html", status_code=422, ctx=ctx, user=ctx.user,
+                  imports=await _history(ctx), errors=errors, form={"kind": kind})
+
+
+async def _job(ctx: TenantCtx, imp: Import) -> Job | None:
+    """The import's latest job: its reading, or its run."""
+    return await ctx.db.scalar(select(Job).where(Job.kind.in_(("import", READ_JOB)), Job.object_id == imp.id)
+                               .order_by(Job.id.desc()).limit(1))
+
+
+def _reading(imp: Import, job: Job | None) -> str | None:
+    """"reading" while the worker reads the upload, "lost" if that job failed; None once read."""
+    if not is_reading(imp):
+        return None
+    return "lost" if job is not None and job.status == "failed" else "reading"
+
+
+async def _has_file(ctx: TenantCtx, imp: Import) -> bool:
+    """Whether the file is still stored, asked of the database without fetching it."""
+    return bool(await ctx.db.scalar(select(Import.payload.is_not(None)).where(Import.id == imp.id)))
 
 
 async def _page(request: Request, ctx: TenantCtx, imp: Import, status: int = 200, **extra: Any) -> Any:
-    job = await ctx.db.scalar(select(Job).where(Job.kind == "import", Job.object_id == imp.id)
-                              .order_by(Job.id.desc()).limit(1))
-    preview = []
+    job = await _job(ctx, imp)
     fields = await _custom(ctx)
-    if imp.payload is not None and imp.status in ("uploaded", "failed"):
-        try:
-            preview = list(mapped_rows(imp, limit=10, fields=fields))
-        except Exception:  # noqa: BLE001 - the file was checked at upload; show no preview otherwise
-            preview = []
+    # The dry run maps the first rows the worker kept (`Import.sample`): no page reads the file.
+    preview = list(sample_rows(imp, fields)) if imp.status in ("uploaded", "failed") else []
     shown = {k for result, _raw in preview for k in result.values} | {
         f"custom:{k}" for result, _raw in preview for k in result.values.get("custom", {})}
-    for result, _raw in preview:  # custom values shown under their column
+    hidden = privacy.passport_fields(imp)
+    for result, _raw in preview:  # custom values shown under their column; passports masked for everyone
         for key, value in result.values.get("custom", {}).items():
             result.values[f"custom:{key}"] = value
+        result.values = privacy.mask_values(result.values, hidden)
     preview_fields = [(f, label) for f, label in field_choices(imp.kind, fields) if f in shown]
+    can_reveal = ctx.allows("admin") and imp.rejected_count > 0 and privacy.revealed_count(imp) > 0
     return render(request, "clients/import.html", status_code=status, ctx=ctx, user=ctx.user, imp=imp, job=job,
                   choices=field_choices(imp.kind, fields), preview=preview, preview_fields=preview_fields,
-                  room=await _room_for_clients(ctx, imp), **extra)
+                  room=await _room_for_clients(ctx, imp), reading=_reading(imp, job),
+                  has_file=imp.status in ("uploaded", "failed") and await _has_file(ctx, imp),
+                  rejected_rows=privacy.rejected_rows(imp, limit=20), can_reveal=can_reveal, **extra)
 
 
 async def _room_for_clients(ctx: TenantCtx, imp: Import) -> Room | None:
@@ -123,7 +158,7 @@ async def import_preview(request: Request, ctx: TenantCtx, import_id: int,
                          data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]) -> Any:
     """The dry run: apply the chosen mapping to the first rows, write nothing."""
     imp = await imports.access_import(ctx.db, import_id)
-    if imp.status not in ("uploaded", "failed"):
+    if imp.status not in ("uploaded", "failed") or is_reading(imp):  # (the worker writes the guessed mapping)
         return await _page(request, ctx, imp)
     imp.mapping, imp.options = _read_choices(imp, data)
     errors = {}
@@ -139,7 +174,7 @@ async def import_preview(request: Request, ctx: TenantCtx, import_id: int,
 async def import_start(request: Request, ctx: TenantCtx, import_id: int,
                        data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]) -> Any:
     imp = await imports.access_import(ctx.db, import_id)
-    if imp.status not in ("uploaded", "failed") or imp.payload is None:
+    if imp.status not in ("uploaded", "failed") or is_reading(imp) or not await _has_file(ctx, imp):
         return redirect(request, f"{ctx.base}/imports/{imp.id}")
     mapping, options = _read_choices(imp, data)
     try:
@@ -159,21 +194,30 @@ async def import_start(request: Request, ctx: TenantCtx, import_id: int,
 @get("/imports/{import_id:int}/progress", opt={"role": "marketer"})
 async def import_progress(request: Request, ctx: TenantCtx, import_id: int) -> Any:
     imp = await imports.access_import(ctx.db, import_id)
-    job = await ctx.db.scalar(select(Job).where(Job.kind == "import", Job.object_id == imp.id)
-                              .order_by(Job.id.desc()).limit(1))
+    job = await _job(ctx, imp)
     if not is_htmx(request):
         return redirect(request, f"{ctx.base}/imports/{imp.id}")
-    response = render(request, "clients/_import_progress.html", ctx=ctx, imp=imp, job=job, fragment=True)
-    if imp.status in ("done", "failed", "undone"):
-        response.headers["HX-Refresh"] = "true"  # the finished page shows the report
+    reading = _reading(imp, job)
+    response = render(request, "clients/_import_progress.html", ctx=ctx, imp=imp, job=job, reading=reading,
+                      fragment=True)
+    if imp.status in ("done", "failed", "undone") or (imp.status == "uploaded" and reading != "reading"):
+        response.headers["HX-Refresh"] = "true"  # the finished page shows the report, a read file its mapping
     return response
 
 
 @get("/imports/{import_id:int}/rejected.csv", opt={"role": "marketer"})
-async def import_rejected(ctx: TenantCtx, import_id: int) -> Response:
+async def import_rejected(ctx: TenantCtx, import_id: int, reveal: str | None = None) -> Response:
+    """Passport cells masked; an admin's `?reveal=passport` gives them in full, audited."""
     imp = await imports.access_import(ctx.db, import_id)
-    return Response(imports.rejected_csv(imp), media_type="text/csv; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="import-{imp.id}-rejected.csv"', "Cache-Control": "no-store"})
+    full = reveal == "passport"
+    if full:
+        if not ctx.allows("admin"):
+            raise PermissionDeniedException(_("Revealing passport data needs the admin or owner role."))
+        await audit(ctx.db, ctx.actor, "passport.revealed", "import", imp.id, rows=privacy.revealed_count(imp))
+    name = f"import-{imp.id}-rejected{'-full' if full else ''}.csv"
+    return Response(imports.rejected_csv(imp, privacy.rejected_rows(imp, reveal=full)),
+                    media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
 
 
 @post("/imports/{import_id:int}/undo", opt={"role": "admin"})

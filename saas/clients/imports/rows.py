@@ -27,6 +27,16 @@ def mapped_rows(imp: Import, limit: int | None = None, fields: list | None = Non
     return _rows(imp.payload, imp.filename, dict(imp.mapping), imp.kind, fields, limit)
 
 
+def sample_rows(imp: Import, fields: list | None = None) -> Iterator[tuple[RowResult, dict]]:
+    """The dry run: the first rows the worker kept when it read the file (`Import.sample`), put
+    through the current mapping. No page reads the file itself."""
+    columns = {int(k): v for k, v in (imp.mapping or {}).items() if v}
+    for row in imp.sample or ():
+        cells = row["cells"]
+        raw = {field: cells[i] if i < len(cells) else "" for i, field in columns.items()}
+        yield normalise_raw(raw, row["line"], imp.kind, fields), raw
+
+
 def _rows(payload: bytes, filename: str, mapping: dict[str, str], kind: str, fields: list | None,
           limit: int | None) -> Iterator[tuple[RowResult, dict]]:
     table = read_table(payload, filename)
@@ -53,8 +63,9 @@ def normalise_raw(raw: dict[str, str], line: int, kind: str, fields: list | None
     return result
 
 
-def client_keys(values: dict[str, Any], match_by: list[str]) -> list[tuple[str, str]]:
-    """A normalised client row's matching keys: (kind, value), the passport as its blind index.
+def client_keys(values: dict[str, Any], match_by: list[str], company: str) -> list[tuple[str, str]]:
+    """A normalised client row's matching keys: (kind, value), the passport as its blind index
+    (the company's own: `company`, the bound schema).
     The row import and the set-based one (`bulk.py`) match by these."""
     keys = []
     if "phone" in match_by and values.get("phone"):
@@ -63,7 +74,7 @@ def client_keys(values: dict[str, Any], match_by: list[str]) -> list[tuple[str, 
         keys.append(("email", values["email"]))
     if "passport" in match_by and values.get("passport_number"):
         digits = crypto.passport_digits(values.get("passport_series"), values.get("passport_number"))
-        keys.append(("passport", crypto.blind_index(digits)))
+        keys.append(("passport", crypto.blind_index(digits, company=company)))
     return keys
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from saas.clients import crypto, service
 from saas.clients.imports import bulk
 from saas.clients.imports.mapping import guess_mapping
-from saas.clients.imports.reader import MAX_BYTES, ImportFileError, read_table
+from saas.clients.imports.reader import MAX_BYTES, ImportFileError, Survey, survey_in_thread
 from saas.clients.imports.rows import MATCH_KEYS, batches, client_keys
 from saas.clients.models import Client, Import, ImportUndo, Operation
 from saas.clients.operations import refresh_metrics
@@ -32,7 +32,7 @@ from saas.accounts.limits import room
 from saas.core.models import Job
 from saas.core.errors import FormError
 from saas.core.i18n import _
-from saas.core.values import formula_safe, translated
+from saas.core.values import formula_safe, joined
 
 BATCH = 1000
 MAX_REJECTED_KEPT = 10_000
@@ -52,34 +52,50 @@ def default_options(kind: str) -> dict[str, Any]:
 
 async def do_upload(db: AsyncSession, *, data: bytes, filename: str, kind: str, actor: str,
                     mapping: dict[str, str] | None = None) -> Import:
-    """Check the file as a whole and remember it; nothing is imported yet."""
+    """Check the file as a whole and remember it; nothing is imported yet. The API answers with the
+    rows counted, so the file is read here, in a bounded thread pool (the event loop keeps serving);
+    the pages store the file and let a worker read it (`jobs.do_store_upload`)."""
+    check_upload(data, kind)
+    try:
+        found = await survey_in_thread(data, filename)
+    except ImportFileError as exc:
+        raise FormError({"file": _(str(exc))}) from None
+    imp = Import(kind=kind, filename=filename[:200] or "upload", payload=data, options=default_options(kind),
+                 created_by=actor)
+    await apply_survey(db, imp, found, mapping)
+    db.add(imp)
+    await db.flush()
+    await service.audit(db, actor, "import.uploaded", "import", imp.id, kind=kind, rows=found.total)
+    return imp
+
+
+def check_upload(data: bytes, kind: str) -> None:
+    """What can be said of an upload without reading it."""
     if kind not in ("clients", "operations"):
         raise FormError({"kind": _("Choose what the file holds: clients or operations.")})
     if len(data) > MAX_BYTES:
         raise FormError({"file": _("The file is larger than 100 MB.")})
-    try:
-        table = read_table(data, filename)
-        total = sum(1 for _row in table.rows)
-    except ImportFileError as exc:
-        raise FormError({"file": _(str(exc))}) from None
-    if total == 0:
+    if not data:
+        raise FormError({"file": _("The file is empty.")})
+
+
+async def apply_survey(db: AsyncSession, imp: Import, found: Survey, mapping: dict[str, str] | None = None) -> None:
+    """Put what reading the file found on the import: its shape, row count, first rows, and the
+    mapping (guessed from the headers unless given)."""
+    if found.total == 0:
         raise FormError({"file": _("The file has a header but no rows.")})
-    guessed = {str(i): f for i, f in guess_mapping(table.headers, kind).items()}
+    table = found.table
+    guessed = {str(i): f for i, f in guess_mapping(table.headers, imp.kind).items()}
     if mapping:
         from saas.clients.custom import definitions
 
-        allowed = set(fields_for(kind)) | {f"custom:{fd.key}" for fd in await definitions(db)}
+        allowed = set(fields_for(imp.kind)) | {f"custom:{fd.key}" for fd in await definitions(db)}
         bad = [f for f in mapping.values() if f and f not in allowed]
         if bad:
             raise FormError({"mapping": _("Unknown fields in the mapping: %(f)s", f=", ".join(bad))})
         guessed = {str(k): v for k, v in mapping.items() if v}
-    imp = Import(kind=kind, filename=filename[:200] or "upload", payload=data, file_type=table.file_type,
-                 encoding=table.encoding, delimiter=table.delimiter, headers=table.headers, mapping=guessed,
-                 options=default_options(kind), total_rows=total, created_by=actor)
-    db.add(imp)
-    await db.flush()
-    await service.audit(db, actor, "import.uploaded", "import", imp.id, kind=kind, rows=total)
-    return imp
+    imp.file_type, imp.encoding, imp.delimiter = table.file_type, table.encoding, table.delimiter
+    imp.headers, imp.mapping, imp.total_rows, imp.sample = table.headers, guessed, found.total, found.sample
 
 
 async def access_import(db: AsyncSession, import_id: int) -> Import:
@@ -212,6 +228,8 @@ async def run_import(db: AsyncSession, imp: Import, *, progress: Progress | None
     else:
         async for rows in batches(imp, fields, BATCH):
             await flush(rows)
+    if imp.kind == "clients":
+        await bulk.drop_staging(db)
     if imp.kind == "operations":
         await refresh_metrics(db, sorted(touched))
     imp.created_count, imp.updated_count = counts["created"], counts["updated"]
@@ -223,7 +241,8 @@ async def run_import(db: AsyncSession, imp: Import, *, progress: Progress | None
 async def _client_batch(db: AsyncSession, run: Run,
                         batch: list[tuple[RowResult, dict]]) -> list[tuple[Outcome, dict]]:
     match_by, seen = run.match_by, run.seen
-    keys = [k for result, _raw in batch if not result.errors for k in client_keys(result.values, match_by)]
+    company = crypto.company_of(db)
+    keys = [k for result, _raw in batch if not result.errors for k in client_keys(result.values, match_by, company)]
     found = await find_matches(db, [k for k in keys if k not in seen])
 
     def lookup(key: tuple[str, str]) -> int | None:
@@ -260,7 +279,7 @@ async def _client_batch(db: AsyncSession, run: Run,
         if result.errors:
             out.append((Outcome("rejected", result.line, reason=_reason(result)), raw))
             continue
-        row_keys = client_keys(result.values, match_by)
+        row_keys = client_keys(result.values, match_by, company)
         if not pending_keys.isdisjoint(row_keys):
             await insert_pending()  # the file repeats a client created a few rows above
         match = next((m for k in row_keys if (m := lookup(k)) is not None), None)
@@ -292,8 +311,7 @@ async def _client_batch(db: AsyncSession, run: Run,
 async def copy_new_clients(db: AsyncSession, rows: list[dict[str, Any]]) -> list[int]:
     """New clients through COPY in the caller's transaction, with ids drawn from the table's own
     sequence first: an INSERT … RETURNING through the ORM costs more than parsing the rows."""
-    ids = list(await db.scalars(text("SELECT nextval(pg_get_serial_sequence('clients', 'id')) "
-                                     "FROM generate_series(1, :n)"), {"n": len(rows)}))
+    ids = await service.seal_new_rows(db, rows)  # the ids first: each passport's seal names its client
     columns = ["id", *rows[0]]
     records = [(client_id, *(json.dumps(row[k]) if k in JSON_COLUMNS else row[k] for k in columns[1:]))
                for client_id, row in zip(ids, rows, strict=True)]
@@ -324,11 +342,11 @@ async def _new_client_values(db: AsyncSession, run: Run, values: dict[str, Any])
     client = SimpleNamespace()  # plain attributes: an ORM instance per row costs more than the rest of the row
     for field in service.PLAIN_FIELDS:
         setattr(client, field, values.get(field, service.TEXT_DEFAULTS.get(field)))
-    service._apply_passport(client, values)  # noqa: SLF001 - the same encryption as the form
     client.consent = {}
     service._apply_consent(client, _consents(values), f"import:{imp.id}")  # noqa: SLF001
-    row = {field: getattr(client, field) for field in (
-        *service.PLAIN_FIELDS, "passport_enc", "passport_key_id", "passport_bidx", "passport_mask", "consent")}
+    row = {field: getattr(client, field) for field in (*service.PLAIN_FIELDS, "consent")}
+    # The form's encryption, sealed once `copy_new_clients` has drawn the id.
+    row.update(service.passport_columns(values, crypto.company_of(db), None))
     row.update(import_id=imp.id, tags=values.get("tags", []), custom=values.get("custom", {}),
                product_group_ids=[], direction_ids=[])
     for column, ids in (await _interest_ids(db, run, values)).items():
@@ -350,7 +368,7 @@ async def _update_client(db: AsyncSession, run: Run, client: Client, values: dic
         if values.get(field) not in (None, ""):
             setattr(client, field, values[field])
     if values.get("passport_number"):
-        service._apply_passport(client, values)  # noqa: SLF001
+        service._apply_passport(client, values, crypto.company_of(db))  # noqa: SLF001
     service._apply_consent(client, {k: v for k, v in _consents(values).items() if v}, f"import:{imp.id}")  # noqa: SLF001
     if values.get("tags"):
         client.tags = list(dict.fromkeys([*client.tags, *values["tags"]]))
@@ -366,7 +384,7 @@ async def _update_client(db: AsyncSession, run: Run, client: Client, values: dic
 
 def _reason(result: RowResult) -> str:
     """A rejected row's reasons in the company's language (the job runs in it), as the report shows them."""
-    return "; ".join(translated(message, _) for message in result.errors.values())
+    return joined(result.errors.values(), _)
 
 
 def _consents(values: dict[str, Any]) -> dict[str, bool]:
@@ -388,6 +406,7 @@ def _snapshot(client: Client) -> dict[str, Any]:
 async def _operation_batch(db: AsyncSession, run: Run,
                            batch: list[tuple[RowResult, dict]]) -> list[tuple[Outcome, dict]]:
     keys: list[tuple[str, str]] = []
+    company = crypto.company_of(db)
     for result, _raw in batch:
         v = result.values
         if v.get("client_phone"):
@@ -395,7 +414,7 @@ async def _operation_batch(db: AsyncSession, run: Run,
         if v.get("client_email"):
             keys.append(("email", v["client_email"]))
         if v.get("client_passport"):
-            keys.append(("passport", crypto.blind_index(v["client_passport"])))
+            keys.append(("passport", crypto.blind_index(v["client_passport"], company=company)))
     found = await find_matches(db, keys)
     out = []
     new_ops = []
@@ -405,7 +424,8 @@ async def _operation_batch(db: AsyncSession, run: Run,
             continue
         v = result.values
         candidates = [("phone", v.get("client_phone")), ("email", v.get("client_email")),
-                      ("passport", crypto.blind_index(v["client_passport"]) if v.get("client_passport") else None)]
+                      ("passport", crypto.blind_index(v["client_passport"], company=company)
+                       if v.get("client_passport") else None)]
         client_id = next((found[(k, val)] for k, val in candidates if val and (k, val) in found), None)
         if client_id is None and v.get("client_name"):
             client_id = await _client_by_name(db, run, v["client_name"])
@@ -443,21 +463,31 @@ async def _client_by_name(db: AsyncSession, run: Run, name: str) -> int | None:
 
 
 async def do_undo(db: AsyncSession, imp: Import, actor: str) -> dict[str, int]:
-    """Take a finished import back: its operations and new clients go, updated clients revert."""
+    """Take a finished import back: its operations and new clients go, updated clients revert.
+    An erased client is never touched: not deleted (their other operations' amounts stay), never
+    given values back (the erasure also deleted their snapshots)."""
     if imp.status != "done":
         raise FormError({"import": _("Only a finished import can be undone.")})
+    if imp.expired_at is not None:
+        from saas.clients.imports.retention import undo_gone_message
+
+        raise FormError({"import": undo_gone_message(imp)})
     affected = set(await db.scalars(select(Operation.client_id).where(Operation.import_id == imp.id).distinct()))
     ops_deleted = (await db.execute(delete(Operation).where(Operation.import_id == imp.id))).rowcount
-    clients_deleted = (await db.execute(delete(Client).where(Client.import_id == imp.id))).rowcount
+    clients_deleted = (await db.execute(delete(Client).where(Client.import_id == imp.id,
+                                                             Client.erased_at.is_(None)))).rowcount
     restored = 0
-    for undo in await db.scalars(select(ImportUndo).where(ImportUndo.import_id == imp.id)):
+    for undo in await db.scalars(select(ImportUndo).where(
+            ImportUndo.import_id == imp.id, ImportUndo.client_id.in_(
+                select(Client.id).where(Client.erased_at.is_(None))))):
         values = dict(undo.before)
         if values.get("passport_enc"):
             values["passport_enc"] = bytes.fromhex(values["passport_enc"])
         for key in ("birth_date",):
             if values.get(key):
                 values[key] = datetime.fromisoformat(values[key]).date()
-        await db.execute(update(Client).where(Client.id == undo.client_id).values(**values))
+        await db.execute(update(Client).where(Client.id == undo.client_id, Client.erased_at.is_(None))
+                         .values(**values))
         restored += 1
     await db.execute(delete(ImportUndo).where(ImportUndo.import_id == imp.id))
     await refresh_metrics(db, sorted(affected))
@@ -467,15 +497,23 @@ async def do_undo(db: AsyncSession, imp: Import, actor: str) -> dict[str, int]:
     return {"operations": ops_deleted, "clients": clients_deleted, "restored": restored}
 
 
-def rejected_csv(imp: Import) -> bytes:
-    """The rejected rows with their reasons, for download (formula-safe, UTF-8 with BOM)."""
+def rejected_csv(imp: Import, rows: list[dict[str, Any]] | None = None) -> bytes:
+    """The rejected rows with their reasons, for download (formula-safe, UTF-8 with BOM); `rows`
+    are the import's rejected rows as the reader may see them (passports masked: `privacy.py`)."""
+    rows = imp.rejected if rows is None else rows
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter=";")
-    fields = list(dict.fromkeys(v for row in imp.rejected for v in row.get("values", {})))
-    writer.writerow([_("Line"), _("Reason"), *fields])
-    for row in imp.rejected:
-        writer.writerow([row["line"], formula_safe(row["reason"] or ""),
-                         *[formula_safe(str(row["values"].get(f, ""))) for f in fields]])
+    # The file's own columns, under its own headers and in its order (those the mapping read: a
+    # row keeps only those), then the line and the reason, so the file can be fixed and sent again.
+    columns = [(header, (imp.mapping or {}).get(str(i))) for i, header in enumerate(imp.headers or [])]
+    columns = [(header, field) for header, field in columns if field]
+    known = {field for _h, field in columns}
+    columns += [(field, field) for field in dict.fromkeys(v for row in rows for v in row.get("values", {}))
+                if field not in known]  # a mapping changed since: nothing is dropped
+    writer.writerow([*(formula_safe(str(h)) for h, _f in columns), _("Line"), _("Reason")])
+    for row in rows:
+        writer.writerow([*(formula_safe(str(row["values"].get(f, ""))) for _h, f in columns),
+                         row["line"], formula_safe(row["reason"] or "")])
     return buf.getvalue().encode("utf-8-sig")
 
 

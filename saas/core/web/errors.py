@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import traceback
 
 from asyncpg.exceptions import (
     AdminShutdownError,
@@ -19,7 +20,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from saas.core.errors import FormError
 from saas.core.errors import LoginRequired, TenantSuspended
-from saas.core.i18n import _
+from saas.core.i18n import _, best_locale, set_locale
 from saas.core.web.render import is_htmx, redirect, render
 
 log = logging.getLogger("saas.errors")
@@ -44,6 +45,11 @@ def _titles() -> dict[int, str]:
 
 
 def error_response(request: Request, status: int, detail: str | None = None, extra: dict | None = None) -> Response:
+    # An error raised before the app's before_request (an unknown path, a middleware's refusal) would
+    # otherwise speak the server's default language: every error page chooses it the same way.
+    session = request.scope.get("session")
+    chosen = session.get("locale") if isinstance(session, dict) else None
+    set_locale(chosen or best_locale(request.headers.get("accept-language")))
     message = detail or _titles().get(status, _("Error"))
     if wants_json(request):
         return Response({"error": message, "status": status, **(extra or {})}, status_code=status,
@@ -63,13 +69,28 @@ def http_exception(request: Request, exc: HTTPException) -> Response:
         return Response({"error": _("Invalid request."), "status": 400, "fields": _field_errors(exc)},
                         status_code=400, media_type=MediaType.JSON)
     status = exc.status_code
+    if status == 405 and (request.url.path == "/admin" or request.url.path.startswith("/admin/")):
+        return error_response(request, 404)  # the console's methods are nobody's business (see ConsoleGate)
     detail = exc.detail if exc.detail and exc.detail != _std_detail(status) else None
+    if status == 413:
+        detail = _too_large(request) or detail
     headers = exc.headers or {}
     response = error_response(request, status, detail)
     if isinstance(exc, NotAuthorizedException) and wants_json(request):
         headers = {**headers, "WWW-Authenticate": "Bearer"}
     response.headers.update(headers)
     return response
+
+
+def _too_large(request: Request) -> str | None:
+    """413 with the route's own limit: 1 MB for JSON and forms, more for uploads (see app.py)."""
+    try:
+        limit = request.route_handler.resolve_request_max_body_size()
+    except Exception:  # noqa: BLE001 - no route (or no limit): the plain title says enough
+        return None
+    if not limit:
+        return None
+    return _("The request is too large: at most %(size)s MB.", size=f"{limit / 1024 / 1024:g}")
 
 
 def _std_detail(status: int) -> str:
@@ -100,8 +121,30 @@ def unavailable(request: Request, exc: Exception) -> Response:
 
 
 def internal(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    log.error("unhandled error on %s %s: %s", request.method, request.url.path, describe(exc))
     return error_response(request, 500)
+
+
+# Errors of our code whose text names code (an attribute, a template variable), not data: said in full.
+CODE_ERRORS = frozenset({"AttributeError", "NameError", "TypeError", "UndefinedError", "TemplateSyntaxError",
+                         "ImportError", "ModuleNotFoundError", "NotImplementedError", "RecursionError"})
+
+
+def describe(exc: BaseException) -> str:
+    """An error for the log without personal data: the classes of its chain, the SQL statement (its
+    values are bound parameters, hidden too by the engine's hide_parameters) and where it happened;
+    messages only of CODE_ERRORS, never of the others, which quote values (asyncpg: `invalid input
+    for query argument $1: 'Ivanov'`; PostgreSQL: `Key (email)=(…) already exists`)."""
+    chain, seen, cause = [], set(), exc  # type: list[str], set[int], BaseException | None
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        state = getattr(cause, "sqlstate", None)
+        said = f": {str(cause)[:300]}" if type(cause).__name__ in CODE_ERRORS else ""
+        chain.append(type(cause).__name__ + (f" (SQLSTATE {state})" if state else "") + said)
+        cause = cause.__cause__ or cause.__context__
+    statement = getattr(exc, "statement", None)
+    sql = f"\n[SQL: {statement}]" if statement else ""
+    return " <- ".join(chain) + sql + "\n" + "".join(traceback.format_tb(exc.__traceback__)).rstrip()
 
 
 NUL_STATES = ("22021", "22P05")  # PostgreSQL text cannot hold U+0000 (in text, or as \u0000 in jsonb)

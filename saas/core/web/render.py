@@ -13,6 +13,7 @@ from litestar.template.config import TemplateConfig
 
 from saas.core import clock
 from saas.core import i18n
+from saas.core.web.redirects import safe_path
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -128,7 +129,10 @@ def current_path(request: Request) -> str:
 
 
 def redirect(request: Request, path: str) -> Redirect | Response:
-    """A 303 for plain forms; htmx follows HX-Redirect with a full page load."""
+    """A 303 for plain forms; htmx follows HX-Redirect with a full page load.
+
+    Every target passes `safe_path`: only a same-origin path, re-encoded, ever leaves here."""
+    path = safe_path(path, "/")
     if is_htmx(request):
         # A 303 would be followed inside the XHR; HX-Redirect makes htmx load the page itself.
         return Response(content=b"", status_code=200, headers={"HX-Redirect": path})
