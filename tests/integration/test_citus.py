@@ -3,7 +3,7 @@
 Each company is a distributed schema placed on one worker; `shared` stays on the coordinator. The
 product runs unchanged against the coordinator: sign-up, the API, both kinds of import (the
 set-based client path included), the refresh, a campaign build, isolation between companies on
-different workers, and a company moved between workers while a reader keeps reading it."""
+different workers, and a company moved between workers while people keep reading and writing it."""
 from __future__ import annotations
 
 import asyncio
@@ -164,37 +164,54 @@ def test_imports_of_both_kinds_refresh_and_campaign_build(citus, two_companies) 
         assert built["status"] == "ready" and built["members"] == 100, built
 
 
-def test_a_company_moves_between_workers_while_a_reader_reads_it(citus, two_companies) -> None:
+def test_a_company_moves_between_workers_while_people_read_and_write_it(citus, two_companies) -> None:
     url, web, env = citus
     (a, _b), owners = two_companies
     source = node_of(url, a)
     target = next(n for n in workers(url) if n != source)
     failures: list[str] = []
-    reads = 0
+    reads, writes = 0, 0
     stop = threading.Event()
-    with api(web, a, env) as one:
+    with api(web, a, env) as one, api(web, a, env) as other:
         expected = one.get("/api/v1/clients", params={"limit": 5}).json()["items"]
+        cid = expected[0]["id"]
 
         def reader() -> None:
             nonlocal reads
             while not stop.is_set():
                 r = one.get("/api/v1/clients", params={"limit": 5})
-                if r.status_code != 200 or r.json()["items"] != expected:
-                    failures.append(f"{r.status_code} {r.text[:200]}")
+                if r.status_code != 200 or [c["id"] for c in r.json()["items"]] != [c["id"] for c in expected]:
+                    failures.append(f"read {r.status_code} {r.text[:200]}")
                 reads += 1
 
-        thread = threading.Thread(target=reader)
-        thread.start()
+        def writer() -> None:
+            """Writes during the move wait for it (block_writes here), then land: none is refused or lost."""
+            nonlocal writes
+            while not stop.is_set():
+                r = other.post(f"/api/v1/clients/{cid}/operations", json={
+                    "kind": "service", "amount": "1.00", "occurred_on": "2026-11-03"})
+                if r.status_code != 201:
+                    failures.append(f"write {r.status_code} {r.text[:200]}")
+                writes += 1
+
+        schema = q(url, "SELECT schema_name FROM shared.tenants WHERE slug = :s", s=a)[0][0]
+        ops_before = q(url, f'SELECT count(*) FROM "{schema}".operations WHERE client_id = :c', c=cid)[0][0]
+        threads = [threading.Thread(target=reader), threading.Thread(target=writer)]
+        for thread in threads:
+            thread.start()
         time.sleep(0.5)
         moved = cli("tenants", "move", a, "--node", target, env=env)
         time.sleep(0.5)
         stop.set()
-        thread.join(30)
+        for thread in threads:
+            thread.join(60)
         assert moved.returncode == 0, moved.stdout + moved.stderr
         assert node_of(url, a) == target
-        assert failures == [] and reads > 5
-        # writes go on after the move, on the new node
-        cid = expected[0]["id"]
+        print(f"citus move: {reads} reads and {writes} writes while the company moved, none refused")
+        assert failures == [] and reads > 5 and writes > 2
+        ops_after = q(url, f'SELECT count(*) FROM "{schema}".operations WHERE client_id = :c', c=cid)[0][0]
+        assert ops_after - ops_before == writes  # every acknowledged write is there
+        # and writes go on after the move, on the new node
         assert one.post(f"/api/v1/clients/{cid}/operations", json={
             "kind": "sale", "amount": "10.00", "occurred_on": "2026-11-02"}).status_code == 201
     audit = q(url, "SELECT action, details->>'target' FROM shared.platform_audit WHERE target = :s"
@@ -254,6 +271,11 @@ def test_demo_and_the_platform_lifecycle_on_the_cluster(citus) -> None:
     # the refresh ran its backtest on the worker and stored it (the validation page reads it)
     backtest = q(url, f"SELECT value::text FROM \"{schema}\".settings WHERE key = 'backtest'")
     assert backtest and len(backtest[0][0]) > 100
+    owner = f"cli-{secrets.token_hex(3)}@example.com"
+    made = cli("tenants", "create", "--name", "Citus Cli Co", "--owner-email", owner, input="cli-pass-12345\n", env=env)
+    assert made.returncode == 0, made.stdout + made.stderr
+    cli_schema = q(url, "SELECT schema_name FROM shared.tenants WHERE slug = :s", s=made.stdout.strip())[0][0]
+    assert q(url, "SELECT count(*) FROM citus_schemas WHERE schema_name::text = :s", s=cli_schema) == [(1,)]
     for args in (["suspend", slug, "--reason", "test"], ["resume", slug],
                  ["delete", slug, "--grace-days", "0", "--yes"], ["purge"]):
         done = cli("tenants", *args, env=env)
