@@ -52,8 +52,11 @@ def test_admin_suspends_and_reactivates_a_company(page: Page, new_context: NewCo
     admin.get_by_role("link", name=owner.company).click()
     expect(admin.locator("h1")).to_have_text(owner.company)
     admin.locator("[name=reason]").fill("Unpaid invoice")
-    admin.get_by_role("button", name="Suspend").click()
+    asked: list[str] = []
+    admin.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+    admin.get_by_role("button", name="Suspend").click()  # asks first: suspending signs everyone out
     expect(admin.locator(".page-head .badge")).to_have_text("suspended")
+    assert asked and asked[0].startswith(f"Suspend {owner.company}?")
 
     # The company's user, already in, and after logging in again, sees the suspension page.
     response = page.goto(f"/t/{owner.slug}/")

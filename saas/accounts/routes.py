@@ -168,6 +168,8 @@ async def login(request: Request, db: AsyncSession, data: Form) -> Any:
     if form["next"]:
         return redirect(request, form["next"])
     memberships = await service.memberships_of(db, user.id)
+    if not memberships and user.is_platform_admin:  # a platform admin with no company: straight to the console
+        return redirect(request, "/admin/tenants")
     return redirect(request, f"/t/{memberships[0].tenant.slug}/" if len(memberships) == 1 else "/companies")
 
 
@@ -234,6 +236,8 @@ async def reset(request: Request, db: AsyncSession, token: str, data: Form) -> A
     _log_in(request, user)
     flash(request, _("Your password has been changed."))
     memberships = await service.memberships_of(db, user.id)
+    if not memberships and user.is_platform_admin:  # a platform admin with no company: straight to the console
+        return redirect(request, "/admin/tenants")
     return redirect(request, f"/t/{memberships[0].tenant.slug}/" if len(memberships) == 1 else "/companies")
 
 

@@ -33,7 +33,10 @@ def admin_email() -> str:
 
 def admin_browser(make_http, email: str) -> Browser:
     b = make_http()
-    assert b.form("/login", {"email": email, "password": ADMIN_PASSWORD}).status_code == 303
+    r = b.form("/login", {"email": email, "password": ADMIN_PASSWORD})
+    # a platform admin of no company goes straight to the console (its password prompt), not to an
+    # empty "Your companies" page
+    assert r.status_code == 303 and r.headers["location"] == "/admin/tenants"
     r = b.get("/admin/tenants")
     assert r.status_code == 303 and r.headers["location"].startswith("/admin/login")
     r = b.form("/admin/login", {"password": ADMIN_PASSWORD, "next": "/admin/tenants"})
@@ -130,6 +133,8 @@ def test_suspend_then_resume(make_http, admin_email: str, db_url: str, base_url:
     schema = f"t_{tid}"
     admin = admin_browser(make_http, admin_email)
 
+    page = admin.get(f"/admin/tenants/{tid}").text  # the button asks before it suspends
+    assert 'data-confirm="Suspend Suspend Me Co? Its users see a suspension page' in page
     r = admin.form(f"/admin/tenants/{tid}/suspend", {"reason": ""})
     assert r.status_code == 422 and "reason" in r.text
     r = admin.form(f"/admin/tenants/{tid}/suspend", {"reason": "unpaid invoice"})
