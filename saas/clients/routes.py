@@ -11,6 +11,7 @@ from litestar.params import Body
 from saas.clients import operations as ops
 from saas.clients import queries, service
 from saas.clients.models import Client
+from saas.core import clock
 from saas.core.errors import FormError
 from saas.accounts.deps import TenantCtx
 from saas.core.i18n import _
@@ -200,7 +201,8 @@ async def card_context(ctx: TenantCtx, client: Any, **extra: Any) -> dict[str, A
         extra["overdue"] = (await ops.overdue_amounts(ctx.db, [client.id])).get(client.id, 0)
     return {
         "ctx": ctx, "user": ctx.user, "client": client,
-        "operations": await queries.operation_rows(ctx.db, client.id), "op_form": {}, "op_errors": {},
+        "operations": await queries.operation_rows(ctx.db, client.id),
+        "op_form": {"occurred_on": _company_today(ctx)}, "op_errors": {},
         "can_reveal": ctx.allows("admin"), **await _form_context(ctx), **extra,
     }
 
@@ -249,6 +251,13 @@ async def client_data(ctx: TenantCtx, client_id: int) -> Response:
 
 
 # ---- operations on the card ----------------------------------------------------------------
+
+
+def _company_today(ctx: TenantCtx) -> str:
+    """The new operation's date field starts at today in the company's time zone (most entries are today's)."""
+    from zoneinfo import ZoneInfo
+
+    return clock.now().astimezone(ZoneInfo(ctx.tenant.timezone)).date().isoformat()
 
 
 async def _operations_fragment(request: Request, ctx: TenantCtx, client: Client, status: int = 200,

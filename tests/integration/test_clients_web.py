@@ -465,3 +465,14 @@ def test_pages_are_private(http: Browser, tenant: tuple[str, str]) -> None:
         assert r.headers["cache-control"] == PRIVATE, path
     fragment = http.get(f"/t/{slug}/clients", headers={**HX, "HX-Target": "rows"})
     assert fragment.status_code == 200 and fragment.headers["cache-control"] == PRIVATE
+
+
+def test_the_new_operation_date_starts_at_today_in_the_company_time_zone(make_http) -> None:
+    from zoneinfo import ZoneInfo
+
+    owner = make_http()
+    slug = owner.signup("Today Co")
+    cid = create_client(owner, slug)
+    card = owner.get(f"/t/{slug}/clients/{cid}").text
+    today = clock.now().astimezone(ZoneInfo("Europe/Moscow")).date().isoformat()  # a new company's zone
+    assert re.search(rf'name="occurred_on" value="{today}"', card), re.findall(r'name="occurred_on"[^>]*', card)
