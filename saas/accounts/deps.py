@@ -8,6 +8,7 @@ the tenant from the bearer token alone (`api_ctx`). Nothing else binds schemas.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 from dataclasses import dataclass
 
 from litestar import Request
@@ -93,10 +94,14 @@ async def bind_schema(db: AsyncSession, schema: str) -> None:
     await bind(db, schema)
 
 
-async def tenant_ctx(request: Request, slug: str, db: AsyncSession, user: User | None) -> TenantCtx:
-    if user is None:
+async def tenant_ctx(request: Request, slug: str, db: AsyncSession) -> TenantCtx:
+    user_id = request.scope.get("session", {}).get("user_id")
+    if not user_id:
         raise LoginRequired()
-    access = await service.access_tenant(db, user.id, slug)
+    user, access = await service.user_and_access(db, int(user_id), slug)  # one query: the hot path
+    if user is None:
+        request.scope["session"] = {}
+        raise LoginRequired()
     if access is None:
         raise NotFoundException()
     if access.tenant.status == "suspended":
@@ -105,15 +110,16 @@ async def tenant_ctx(request: Request, slug: str, db: AsyncSession, user: User |
     required = min_role(request)
     if not access.allows(required):
         raise PermissionDeniedException(_("Your role does not allow this."))
-    await service.touch_tenant(db, access.tenant.id)
+    await service.touch_tenant(db, access.tenant)
     await bind_schema(db, access.tenant.schema_name)
     if not (request.scope.get("session") or {}).get("locale"):
         set_locale(access.tenant.locale)
     return TenantCtx(db=db, user=user, tenant=access.tenant, role=access.role)
 
 
-async def api_ctx(request: Request, db: AsyncSession) -> ApiCtx:
-    auth = request.headers.get("authorization", "")
+async def _token_access(connection: ASGIConnection, db: AsyncSession) -> tuple[Any, Tenant]:
+    """The bearer token's (token, tenant) after every check: valid, company active, role enough."""
+    auth = connection.headers.get("authorization", "")
     scheme, _sep, secret = auth.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise NotAuthorizedException("A bearer token is required.")
@@ -123,11 +129,20 @@ async def api_ctx(request: Request, db: AsyncSession) -> ApiCtx:
     token, tenant = found
     if tenant.status == "suspended":
         raise PermissionDeniedException("This company's account is suspended.")
-    required = min_role(request)
+    required = min_role(connection)  # type: ignore[arg-type]  # uses the method and the route only
     if service.ROLE_RANK[token.role] < service.ROLE_RANK[required]:
         raise PermissionDeniedException(f"This needs the {required} role; the token has {token.role}.")
+    return token, tenant
+
+
+async def api_ctx(request: Request, db: AsyncSession) -> ApiCtx:
+    # a write's token was checked by api_gate before its body was read: not looked up twice
+    token, tenant = request.scope.pop(_CHECKED, None) or await _token_access(request, db)  # type: ignore[misc]
     await bind_schema(db, tenant.schema_name)
     return ApiCtx(db=db, tenant=tenant, role=token.role, token_id=token.id)
+
+
+_CHECKED = "_api_token_checked"
 
 
 async def api_gate(connection: ASGIConnection, _handler: object) -> None:
@@ -137,4 +152,4 @@ async def api_gate(connection: ASGIConnection, _handler: object) -> None:
     if connection.scope["method"] in SAFE:
         return
     async with connection.app.state.db.session() as db:
-        await api_ctx(connection, db)  # type: ignore[arg-type]  # uses headers and the route only
+        connection.scope[_CHECKED] = await _token_access(connection, db)  # type: ignore[literal-required]

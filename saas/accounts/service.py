@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import select, text, update
+from sqlalchemy import and_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saas.core import clock
@@ -210,6 +210,24 @@ async def access_tenant(session: AsyncSession, user_id: int, slug: str) -> Tenan
     return TenantAccess(row[0], row[1]) if row else None
 
 
+async def user_and_access(session: AsyncSession, user_id: int, slug: str) -> tuple[User | None, TenantAccess | None]:
+    """The signed-in user and their access to the tenant at `slug`, in one query (the hot path of
+    every workspace page): (None, None) for a user who is gone, (user, None) for a non-member."""
+    tenant_join = Membership.__table__.join(
+        Tenant, and_(Tenant.id == Membership.tenant_id, Tenant.slug == slug, Tenant.status != "deleted"))
+    row = (
+        await session.execute(
+            select(User, Tenant, Membership.role).select_from(User)
+            .outerjoin(tenant_join, Membership.user_id == User.id)
+            .where(User.id == user_id)
+        )
+    ).first()
+    if row is None:
+        return None, None
+    user, tenant, role = row
+    return user, (TenantAccess(tenant, role) if tenant is not None else None)
+
+
 async def memberships_of(session: AsyncSession, user_id: int) -> list[TenantAccess]:
     rows = await session.execute(
         select(Tenant, Membership.role)
@@ -228,12 +246,19 @@ async def members_of(session: AsyncSession, tenant_id: int) -> list[tuple[User, 
     return [(u, r) for u, r in rows]
 
 
-async def touch_tenant(session: AsyncSession, tenant_id: int) -> None:
-    """Record activity, at most once per five minutes per tenant (it is a hot path)."""
+TOUCH_EVERY = timedelta(minutes=5)
+
+
+async def touch_tenant(session: AsyncSession, tenant: Tenant) -> None:
+    """Record activity, at most once per five minutes per tenant (it is a hot path: the row read
+    for the membership check says whether it is due, so most requests send nothing)."""
+    seen = tenant.last_activity_at
+    if seen is not None and clock.now() - seen < TOUCH_EVERY:
+        return
     await session.execute(
         text("UPDATE shared.tenants SET last_activity_at = now() WHERE id = :id AND "
              "(last_activity_at IS NULL OR last_activity_at < now() - interval '5 minutes')"),
-        {"id": tenant_id},
+        {"id": tenant.id},
     )
 
 

@@ -106,8 +106,7 @@ class SessionMiddleware:
             if changed:
                 # xx: a session ended (password reset, "sign out") while this request ran stays ended.
                 await redis.set(key + sid, json.dumps(data, default=str), ex=ttl, xx=not fresh)
-            else:
-                await redis.expire(key + sid, ttl)
+            # unchanged: the load's GETEX extended it already
         except RedisError:
             # Without Redis there is no session; the page itself still renders.
             return
@@ -115,7 +114,9 @@ class SessionMiddleware:
 
 async def _load(redis: Redis, settings: Settings, sid: str) -> dict[str, Any]:
     try:
-        raw = await redis.get(f"{settings.redis_prefix}:sess:{sid}")
+        # GETEX: read and extend the idle expiry in one round trip (an unchanged session then
+        # needs no second command when the response goes out)
+        raw = await redis.getex(f"{settings.redis_prefix}:sess:{sid}", ex=settings.session_idle_seconds)
     except RedisError:
         return {}
     if not raw:
