@@ -125,7 +125,7 @@ async def bench_tenant(n: int, per_client: float, extra_columns: tuple = (), ext
         db, raw = Database(normalise_database_url(with_db(admin, name))), await asyncpg.connect(with_db(admin, name))
         schema = await raw.fetchval("SELECT schema_name FROM shared.tenants ORDER BY id LIMIT 1")
         try:
-            yield db, raw, schema, with_db(admin, name), {"reused_database": name}
+            yield db, raw, schema, normalise_database_url(with_db(admin, name)), {"reused_database": name}
         finally:
             await raw.close()
             await db.dispose()

@@ -13,6 +13,7 @@ The ways in, all checking the name against ^t_[0-9a-z]+$:
 """
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -94,6 +95,35 @@ async def bind(target: AsyncSession | AsyncConnection, schema: str | None, *, al
         else:
             target.info["schema"] = schema
     await target.execute(SET_PATH, {"s": schema or ""})
+
+
+@asynccontextmanager
+async def same_snapshot_readers(db: AsyncSession, count: int) -> AsyncIterator[list[Any] | None]:
+    """`count` more connections (asyncpg's) that see exactly what this session's transaction sees
+    (its exported snapshot, read-only), bound to the same tenant: one long read split over several
+    server processes. None when that cannot hold: the transaction has written (others would not see
+    its own rows), the session is unbound, or the server is Citus (its snapshots are per node)."""
+    from saas.core.engine import is_citus  # engine.py imports nothing from here at module level
+
+    schema = db.info.get("schema")
+    conn = await db.connection()
+    raw: Any = (await conn.get_raw_connection()).driver_connection
+    wrote = "SELECT pg_current_xact_id_if_assigned() IS NOT NULL"
+    if schema is None or await is_citus(conn) or await raw.fetchval(wrote):
+        yield None
+        return
+    snapshot = await raw.fetchval("SELECT pg_export_snapshot()")
+    async with contextlib.AsyncExitStack() as stack:
+        readers = []
+        for _ in range(count):
+            other = await stack.enter_async_context(conn.engine.connect())
+            reader: Any = (await other.get_raw_connection()).driver_connection
+            await reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            stack.push_async_callback(reader.execute, "ROLLBACK")  # read only: nothing to keep
+            await reader.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")  # the server's own id
+            await reader.execute("SELECT set_config('search_path', $1, true)", check_schema(schema))
+            readers.append(reader)
+        yield readers
 
 
 def bind_sync(connection: Any, schema: str | None) -> None:

@@ -319,3 +319,48 @@ def test_growth_falls_back_to_the_sql_beyond_the_bit_sets(http: Browser, db_url:
         stored = with_database(db_url, store)
         assert stored["years"] == expected["years"] and stored["cohorts"] == [list(c) for c in expected["cohorts"]]
         assert stored["history_start"] == expected["history_start"]
+
+
+def test_a_split_pass_reads_what_one_pass_reads(http: Browser, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A big company's statistics are read in id ranges by several connections in one exported
+    snapshot: every figure equals the single pass's; a transaction that has written reads alone
+    (the others could not see its rows), and its own new row counts."""
+    rng = np.random.default_rng(7)
+    ops = [(int(i), str(k), TODAY - timedelta(days=int(d)), float(a), None, None)
+           for i, k, d, a in zip(rng.integers(0, 300, 2000), rng.choice(["sale", "service", "return"], 2000),
+                                 rng.integers(0, 900, 2000), rng.integers(1, 500, 2000), strict=True)]
+    schema, ids = company(http, db_url, "Split pass", 300, ops)
+
+    async def read(db, split: bool, write_first: bool = False) -> tuple[statistics.Stats, int]:
+        monkeypatch.setattr(statistics, "SPLIT_FROM", -10 if split else 10**12)
+        calls = 0
+        real = statistics.same_snapshot_readers
+
+        def counting(db, count):
+            nonlocal calls
+            calls += 1
+            return real(db, count)
+
+        monkeypatch.setattr(statistics, "same_snapshot_readers", counting)
+        async with db.session(schema) as s:
+            if write_first:
+                await s.execute(text("INSERT INTO operations (client_id, kind, occurred_on, amount) "
+                                     "VALUES (:c, 'sale', :d, 10)"), {"c": ids[-1], "d": TODAY})
+            stats = await statistics.read(s, TODAY, TODAY - timedelta(weeks=13))
+            await s.rollback()
+        return stats, calls
+
+    async def go(db):
+        return await read(db, False), await read(db, True), await read(db, True, write_first=True)
+
+    (one, one_calls), (split, split_calls), (wrote, _calls) = with_database(db_url, go)
+    assert one_calls == 0 and split_calls == 1
+    assert one.ids.tolist() == split.ids.tolist() == sorted(ids)
+    for name in (*statistics.NAMES,):
+        a = getattr(one, name, None)
+        a = one.factors[name] if a is None else a
+        b = getattr(split, name, None)
+        b = split.factors[name] if b is None else b
+        assert np.array_equal(a, b), name
+    last = sorted(ids).index(ids[-1])
+    assert wrote.deals[last] == one.deals[last] + 1  # the transaction's own row: it read alone

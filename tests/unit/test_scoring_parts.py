@@ -117,7 +117,9 @@ def test_statistics_rows_are_read_from_binary_copy() -> None:
              "years": 1, "quarters": 2 ** 63 - 1, "ytd_last": 1}
     second = {"first_age": -1, "last_age": -1, "last_cal_age": -1, "returned": 5.0, "returns": 1, "months": -(2 ** 63)}
     head = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
-    stats = statistics.parse(head + row(7, **first) + row(9, **second) + struct.pack(">h", -1),
+    # two ranges of ids, each its own COPY stream (a big company's pass is split): one Stats in id order
+    end = struct.pack(">h", -1)
+    stats = statistics.parse([bytearray(head + row(7, **first) + end), bytearray(head + row(9, **second) + end)],
                              date(2026, 6, 30), date(2026, 3, 31))
     assert stats.ids.tolist() == [7, 9] and stats.holdout_days == 91
     assert stats.x.tolist() == [2.0, -1.0] and stats.bought.tolist() == [True, False]
