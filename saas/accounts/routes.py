@@ -20,7 +20,7 @@ from saas.accounts.deps import TenantCtx
 from saas.core import throttle as limits
 from saas.core.i18n import LOCALES, _, get_locale, ngettext_, set_locale
 from saas.core.web.redirects import safe_path
-from saas.core.web.render import flash, redirect, render
+from saas.core.web.render import flash, is_htmx, redirect, render
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
@@ -81,22 +81,39 @@ async def signup_page(request: Request, db: AsyncSession, user: User | None) -> 
 
 @post("/signup")
 async def signup(request: Request, db: AsyncSession, settings: Settings, data: Form) -> Any:
-    form = {k: _field(data, k) for k in ("company", "name", "email")}
+    form = {k: _field(data, k) for k in ("company", "name", "email", "from")}
     throttle, ip = limits.for_request(request)
     wait = await throttle.attempt(limits.SIGNUP, form["email"], ip)
     if wait:  # each signup creates a schema: a script must not create thousands
-        return _too_many("accounts/signup.html", request, wait, form=form)
+        return _signup_refused(request, 429, form, {"form": _("Too many attempts. Try again in %(wait)s.",
+                                                              wait=_wait_text(wait))}, retry_after=wait)
     try:
         user, tenant = await service.do_signup(
             db, company=form["company"], name=form["name"], email=form["email"],
             password=_field(data, "password"), locale=get_locale(),
         )
     except FormError as exc:
-        return render(request, "accounts/signup.html", status_code=422, errors=exc.errors, form=form)
+        return _signup_refused(request, 422, form, exc.errors)
     await _send_confirmation(db, settings, user)
     _log_in(request, user)
     flash(request, _("Welcome to Kartoteka! Your company's workspace is ready."))
     return redirect(request, f"/t/{tenant.slug}/")
+
+
+def _signup_refused(request: Request, status: int, form: dict[str, str], errors: dict[str, str],
+                    retry_after: int | None = None) -> Any:
+    """The errors in place: htmx swaps the form alone; a plain post gets the page it came from
+    (the landing page or /signup) back whole, with the form filled in and the errors on it."""
+    if is_htmx(request):
+        response = render(request, "accounts/_signup_form.html", status_code=status, form=form, errors=errors)
+        response.headers.update({"HX-Retarget": "#signup-form", "HX-Reswap": "outerHTML",
+                                 "HX-Reselect": "#signup-form"})
+    else:
+        page = "accounts/landing.html" if form.get("from") == "landing" else "accounts/signup.html"
+        response = render(request, page, status_code=status, form=form, errors=errors)
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 @get("/companies/new")

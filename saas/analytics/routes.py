@@ -11,7 +11,7 @@ from litestar.params import Body
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from saas.analytics import charts, dashboard, growth, queries, validation
+from saas.analytics import charts, dashboard, queries, validation
 from saas.analytics import settings as analytics_settings
 from saas.analytics.jobs import KIND, do_queue_refresh, running_refresh
 from saas.core import clock
@@ -95,6 +95,11 @@ def growth_notes(cache: dict[str, Any]) -> dict[str, str]:
     return notes
 
 
+def quarter_label(q: int) -> str:
+    """A cohort's quarter in the reader's words ('2024 Q1', '1 кв. 2024')."""
+    return _("%(year)s Q%(quarter)s", year=q // 4, quarter=q % 4 + 1)
+
+
 def build_charts(data: dict[str, Any], currency: str) -> dict[str, Any]:
     cache = data["cache"] or {}
     out: dict[str, Any] = {}
@@ -106,42 +111,52 @@ def build_charts(data: dict[str, Any], currency: str) -> dict[str, Any]:
              _("lost"): [p["lost"] or 0 for p in years]},
             {_("new"): charts.COLORS["new"], _("reactivated"): charts.COLORS["reactivated"],
              _("lost"): charts.COLORS["lost"]},
-            _("New, reactivated and lost clients per year"), negative=(_("lost"),))
-        out["active_years"] = charts.bars([str(p["key"]) for p in years], {_("active"): [p["active"] for p in years]},
-                                          {_("active"): charts.COLORS["active"]}, _("Active clients per year"),
-                                          height=180)
+            _("New, reactivated and lost clients per year"), negative=(_("lost"),),
+            table=False)  # the card's own table has these and more
+        out["active_years"] = charts.bars([str(p["key"]) for p in years],
+                                          {_("Active clients"): [p["active"] for p in years]},
+                                          {_("Active clients"): charts.COLORS["active"]}, _("Active clients per year"),
+                                          height=180, key=_("Year"))
     ytd = cache.get("ytd")
     if ytd and ytd.get("last_year_active") is not None:
         out["ytd"] = charts.hbars(
             [(ytd_label(ytd["last_year_through"]), ytd["last_year_active"]),
              (ytd_label(ytd["through"]), ytd["active"])],
-            _("Active clients this year to date and on the same dates last year"), color=charts.COLORS["active"])
+            _("Active clients this year to date and on the same dates last year"), color=charts.COLORS["active"],
+            head=_("Active clients"), table=False)  # the sentence under it gives both figures
+    # Complete months only (growth.monthly): the running month is left out until it ends, so the
+    # lines do not plunge at the end; the page says so under the chart.
     months = cache.get("months", [])[-36:]
     if months:
         names = MONTHS.get(get_locale(), MONTHS["en"])
         labels = [f"{names[p['key'] % 12]} {p['key'] // 12 % 100:02d}" for p in months]
-        out["months"] = charts.line(labels, [p["active"] for p in months], _("Active clients per month"))
+        out["months"] = charts.line(labels, [p["active"] for p in months], _("Active clients per month"),
+                                    name=_("Active clients"), key=_("Month"))
         out["months_new"] = charts.bars(labels, {_("new"): [p["new"] for p in months],
                                                  _("lost"): [p["lost"] or 0 for p in months]},
                                         {_("new"): charts.COLORS["new"], _("lost"): charts.COLORS["lost"]},
-                                        _("New and lost clients per month"), negative=(_("lost"),), height=180)
+                                        _("New and lost clients per month"), negative=(_("lost"),), height=180,
+                                        key=_("Month"))
     status = data["status"]
     if status:
         out["status"] = charts.stacked([(label(STATUS_LABELS, k), status.get(k, 0), charts.COLORS[k])
-                                        for k in STATUSES], _("Status mix"))
+                                        for k in STATUSES], _("Status mix"), table=False)  # the legend has them
     segments = sorted(data["segments"].items(), key=lambda kv: -kv[1][0])
     if segments:
-        out["segments"] = charts.hbars([(label(SEGMENT_LABELS, k), v[0]) for k, v in segments], _("Segment sizes"))
+        out["segments"] = charts.hbars([(label(SEGMENT_LABELS, k), v[0]) for k, v in segments], _("Segment sizes"),
+                                       head=_("Clients"), key=_("Segment"))
         out["segment_revenue"] = charts.hbars(
             [(label(SEGMENT_LABELS, k), v[1]) for k, v in sorted(segments, key=lambda kv: -kv[1][1])],
-            _("Revenue by segment"), color=charts.COLORS["new"], value_format=lambda v: fmt_money(v, currency))
+            _("Revenue by segment"), color=charts.COLORS["new"], value_format=lambda v: fmt_money(v, currency),
+            head=_("Revenue"), key=_("Segment"))
     cohorts = cache.get("cohorts", [])
     if cohorts:
         width = max(len(shares) for _q, _n, shares in cohorts)
         out["cohorts"] = charts.heatmap(
-            [f"{growth.quarter_label(q)} ({n})" for q, n, _s in cohorts],
+            [f"{quarter_label(q)} ({fmt_number(n)})" for q, n, _s in cohorts],
             [shares[1:] + [None] * (width - len(shares)) for _q, _n, shares in cohorts],
-            [f"+{k}" for k in range(1, width)], _("Share of each first-purchase quarter still buying, by quarter"))
+            [f"+{k}" for k in range(1, width)], _("Share of each first-purchase quarter still buying, by quarter"),
+            key=_("Quarter of the first purchase"))
     return out
 
 

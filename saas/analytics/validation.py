@@ -116,7 +116,8 @@ def holdout_chart(backtest: dict[str, Any]) -> Markup | None:
         series[name] = [(r["predicted"] or 0) * r["clients"] for r in compare[model]["by_repeat"]]
         colors[name] = next(palette)
     return charts.bars(labels, series, colors, _("Purchases in the held-out weeks, by repeat purchases before: "
-                                                 "actual and predicted"), height=260)
+                                                 "actual and predicted"), height=260,
+                       table=False)  # the page's table right under it has the same numbers
 
 
 def page(data: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:

@@ -138,7 +138,8 @@ def _value(key: str, value: Any) -> Any:
         try:
             date.fromisoformat(f"2000-{text}")
         except ValueError:
-            raise ValueError(_("A day of the year as MM-DD.")) from None
+            raise ValueError(_("No such day of the year: %(value)s (month and day, as MM-DD).",
+                               value=text[:10])) from None
         return text
     raise ValueError(_("Unknown condition."))
 

@@ -1,8 +1,10 @@
 """Campaign pages: list, builder with a live count, build with progress, members, export, results."""
 from __future__ import annotations
 
+import calendar
 from typing import Annotated, Any
 
+from babel.dates import get_month_names
 from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
@@ -16,18 +18,85 @@ from saas.clients import service as client_service
 from saas.core.jobs import QueueUnavailable
 from saas.core.errors import FormError
 from saas.accounts.deps import TenantCtx
-from saas.core.i18n import _
+from saas.core.i18n import _, get_locale, lazy
 from saas.core.web.render import flash, is_htmx, redirect, render
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 MULTI = ("product_groups", "directions", "status", "segments", "risk_include", "risk_exclude")
 SINGLE = ("p_alive_min", "p_alive_max", "last_op_from", "last_op_to", "no_purchase_days", "revenue_min",
           "revenue_max", "deals_min", "deals_max", "birthday_from", "birthday_to", "tags")
+# The builder's typed conditions (name, label, input type); the birthday has its month and day selects.
+CONDITIONS = [
+    ("p_alive_min", lazy("P(alive) from"), "number"), ("p_alive_max", lazy("P(alive) to"), "number"),
+    ("last_op_from", lazy("Last purchase from"), "date"), ("last_op_to", lazy("Last purchase to"), "date"),
+    ("no_purchase_days", lazy("No purchase for N days"), "number"), ("revenue_min", lazy("Revenue from"), "number"),
+    ("revenue_max", lazy("Revenue to"), "number"), ("deals_min", lazy("Deals from"), "number"),
+    ("deals_max", lazy("Deals to"), "number"), ("tags", lazy("Tags (any)"), "text"),
+]
+FIELD_LABELS = {
+    "name": lazy("Name"), "goal": lazy("Goal"), "channel": lazy("Channel"), "starts_on": lazy("Starts"),
+    "ends_on": lazy("Ends"), "size": lazy("List size"), "control_share": lazy("Control group share"),
+    "ranking": lazy("Ranking"), "suppression": lazy("Suppression"), "criteria": lazy("Who gets it"),
+    "birthday_from": lazy("Birthday from"), "birthday_to": lazy("Birthday to"), "segments": lazy("RFM segments"),
+    "status": lazy("Status"), "risk_exclude": lazy("Reliability"), "risk_include": lazy("Reliability"),
+    **{key: label for key, label, _type in CONDITIONS},
+}
+SHARE_MESSAGE = lazy("The control group share must be from 0 to 50 %.")
 
 
 def _list(data: dict[str, Any], key: str) -> list[str]:
     value = data.get(key, [])
     return [str(v) for v in (value if isinstance(value, list) else [value]) if str(v).strip()]
+
+
+def _day_of_year(data: dict[str, Any], field: str, last: bool) -> str:
+    """A birthday bound from the month and day selects as the stored "MM-DD" (a month alone: its
+    first day, or its last for the upper bound); the older text field ("MM-DD") is still read."""
+    month, day = (str(data.get(f"{field}_{part}") or "").strip() for part in ("month", "day"))
+    if not month and not day:
+        return str(data.get(field) or "").strip()
+    if not month.isdigit() or (day and not day.isdigit()):
+        return f"{month or '??'}-{day or '??'}"  # the criteria check refuses it on the field
+    if not day:
+        day = str(calendar.monthrange(2000, int(month))[1] if last else 1) if 1 <= int(month) <= 12 else "??"
+    return f"{int(month):02d}-{int(day):02d}" if day.isdigit() else f"{month}-{day}"
+
+
+def _control_share(data: dict[str, Any]) -> Any:
+    """The builder asks for a percent; older forms (and the API) send the fraction. A percent that
+    is not a number is passed on as typed, for the campaign check to refuse."""
+    if "control_share_pct" not in data:
+        return data.get("control_share")
+    typed = str(data.get("control_share_pct") or "").replace("%", "").replace(",", ".").replace(" ", "")
+    if not typed:
+        return 0
+    try:
+        return float(typed) / 100
+    except ValueError:
+        return typed
+
+
+def error_list(errors: dict[str, str], groups: int = 1) -> list[tuple[str, str]]:
+    """Errors as (what, message) in words: `any.1.revenue_min` is "Group 2 · Revenue from"."""
+    out = []
+    for key, message in errors.items():
+        parts = key.split(".")
+        if parts[0] == "any" and len(parts) == 3 and parts[1].isdigit():
+            label = _(FIELD_LABELS.get(parts[2], parts[2]))
+            what = _("Group %(n)s · %(field)s", n=int(parts[1]) + 1, field=label) if groups > 1 else label
+        elif parts[0] == "any":
+            what = _("Who gets it")
+        else:
+            what = _(FIELD_LABELS.get(key, key))
+        out.append((what, message))
+    return out
+
+
+def _share_errors(errors: dict[str, str], data: dict[str, Any]) -> dict[str, str]:
+    """The service speaks of fractions (0 to 0.5); the builder's field is a percent."""
+    if "control_share" in errors and "control_share_pct" in data:
+        errors = {**errors, "control_share": _(SHARE_MESSAGE)}
+    return errors
 
 
 def form_to_raw(data: dict[str, Any]) -> dict[str, Any]:
@@ -39,7 +108,10 @@ def form_to_raw(data: dict[str, Any]) -> dict[str, Any]:
         for key in MULTI:
             g[key] = _list(data, f"g{gi}_{key}")
         for key in SINGLE:
-            value = str(data.get(f"g{gi}_{key}") or "").strip()
+            if key.startswith("birthday_"):
+                value = _day_of_year(data, f"g{gi}_{key}", last=key.endswith("_to"))
+            else:
+                value = str(data.get(f"g{gi}_{key}") or "").strip()
             if value:
                 g[key] = [t.strip() for t in value.split(",") if t.strip()] if key == "tags" else value
         if str(data.get(f"g{gi}_remove") or ""):
@@ -50,7 +122,7 @@ def form_to_raw(data: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": data.get("name"), "goal": data.get("goal"), "channel": data.get("channel"),
         "starts_on": data.get("starts_on") or None, "ends_on": data.get("ends_on") or None,
-        "criteria": {"any": groups}, "size": data.get("size"), "control_share": data.get("control_share"),
+        "criteria": {"any": groups}, "size": data.get("size"), "control_share": _control_share(data),
         "ranking": {"weights": weights} if by == "mix" else by,
         "suppression": {"frequency_days": data.get("frequency_days") or 30,
                         "exclude_tag": str(data.get("exclude_tag") or "").strip() or None,
@@ -61,10 +133,17 @@ def form_to_raw(data: dict[str, Any]) -> dict[str, Any]:
 
 async def _context(ctx: TenantCtx, campaign: Campaign | None, **extra: Any) -> dict[str, Any]:
     return {"ctx": ctx, "user": ctx.user, "campaign": campaign, "errors": {}, "SEGMENTS": list(SEGMENTS),
+            "conditions": [(key, _(label), kind) for key, label, kind in CONDITIONS], "months": _months(),
+            "error_list": error_list,
             "product_groups": await client_service.dictionary(ctx.db, "product_groups"),
             "directions": await client_service.dictionary(ctx.db, "directions"),
             "segments_saved": list(await ctx.db.scalars(select(SavedSegment).order_by(SavedSegment.name))),
             **extra}
+
+
+def _months() -> list[tuple[int, str]]:
+    names = get_month_names("wide", context="stand-alone", locale=get_locale())
+    return [(m, names[m].capitalize()) for m in range(1, 13)]
 
 
 @get("/campaigns")
@@ -89,14 +168,14 @@ async def _save(request: Request, ctx: TenantCtx, data: dict[str, Any], campaign
     try:
         saved = await service.do_save_campaign(ctx.db, raw, ctx.actor, campaign)
     except FormError as exc:
-        draft = campaign or Campaign(status="draft", excluded={})
+        draft = Campaign(status="draft", excluded={})  # never the stored one: the session would save what was typed
         for key in ("name", "goal", "channel", "size", "control_share"):
             setattr(draft, key, raw.get(key))
         draft.criteria, draft.ranking = raw["criteria"], raw["ranking"] if isinstance(raw["ranking"], dict) \
             else {"by": raw["ranking"]}
         draft.suppression = raw["suppression"]
         return render(request, "campaigns/builder.html", status_code=422,
-                      **await _context(ctx, campaign, draft=draft, errors=exc.errors))
+                      **await _context(ctx, campaign, draft=draft, errors=_share_errors(exc.errors, data)))
     if str(data.get("then") or "") == "build":
         return await _build(request, ctx, saved)
     flash(request, _("Campaign saved."))
@@ -136,7 +215,8 @@ async def campaign_preview(request: Request, ctx: TenantCtx, data: Form) -> Any:
     try:
         draft = _draft(data)
     except FormError as exc:
-        return render(request, "campaigns/_preview.html", ctx=ctx, preview=None, errors=exc.errors)
+        return render(request, "campaigns/_preview.html", ctx=ctx, preview=None,
+                      errors=error_list(_share_errors(exc.errors, data), len(form_to_raw(data)["criteria"]["any"])))
     return render(request, "campaigns/_preview.html", ctx=ctx, preview=await service.preview(ctx.db, draft),
                   errors={}, draft=draft)
 

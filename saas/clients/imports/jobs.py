@@ -1,6 +1,8 @@
 """The import's RQ entry point and its start. It receives ids only and re-checks everything."""
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import select, update
 from sqlalchemy.orm import undefer
 
@@ -13,6 +15,9 @@ from saas.core.errors import FormError
 from saas.core.i18n import _
 from saas.core.jobs import check_queue, failure_text, run_tenant_job, start_job
 from saas.core.models import Job, Tenant
+
+
+log = logging.getLogger(__name__)
 
 
 class RejectedRows(Exception):
@@ -131,6 +136,51 @@ def read_file(tenant_id: int, import_id: int, job_id: int) -> dict:
                 await s.execute(update(Import).where(Import.id == import_id).values(
                     status="failed", error=message[:500], finished_at=clock.now(), payload=None))
             return {"failed": "unreadable file"}
+        # The mapping screen is open now; the same job goes on to try every row with the guessed mapping.
+        await _check(db, schema, import_id, job.id)
         return {"rows": found.total}
 
     return run_tenant_job(tenant_id, job_id, body)
+
+
+# ---- the dry run over every row, after the reading and after each new mapping -----------------
+
+
+async def _check(db, schema: str, import_id: int, job_id: int) -> None:  # noqa: ANN001
+    from saas.clients.imports.dryrun import dry_run
+
+    try:
+        summary = await dry_run(db, schema, import_id, Progress(lambda: db.session(schema), job_id))
+    except Exception:  # the check is advice: the file stays read, and the import can still be run
+        log.exception("the dry run of import %s failed", import_id)
+        result: dict = {"check_failed": True}
+    else:
+        result = {"check": summary} if summary is not None else {}
+    async with db.session(schema) as s:
+        await s.execute(update(Job).where(Job.id == job_id).values(result=result))
+
+
+def check_file(tenant_id: int, import_id: int, job_id: int) -> dict:
+    """The dry run again, for the mapping the page has just saved; a check already overtaken by a
+    newer one (the user changed another column meanwhile) leaves the work to it."""
+    from saas.clients.imports.dryrun import CHECK_JOB
+
+    async def body(db, tenant: Tenant, job: Job) -> dict:  # noqa: ANN001
+        schema = tenant.schema_name
+        async with db.session(schema) as s:
+            newer = await s.scalar(select(Job.id).where(Job.kind == CHECK_JOB, Job.object_id == import_id,
+                                                        Job.id > job.id).limit(1))
+        if newer is not None:
+            return {"skipped": "a newer check follows"}
+        await _check(db, schema, import_id, job.id)
+        return {"checked": import_id}
+
+    return run_tenant_job(tenant_id, job_id, body)
+
+
+async def do_queue_check(db, tenant: Tenant, imp: Import) -> Job:  # noqa: ANN001
+    """Queue a dry run of the import's current mapping (committed with it, so the worker sees it)."""
+    from saas.clients.imports.dryrun import CHECK_JOB
+
+    return await start_job(db, tenant, Job(kind=CHECK_JOB, object_id=imp.id, created_by=None,
+                                           total=imp.total_rows), check_file, imp.id)

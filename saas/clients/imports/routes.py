@@ -1,6 +1,7 @@
 """Import pages: upload, the mapping screen with a dry run, progress, the report, and undo."""
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
@@ -10,9 +11,9 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.params import Body
 from sqlalchemy import and_, case, func, select
 
-from saas.clients.imports import privacy
+from saas.clients.imports import dryrun, privacy
 from saas.clients.imports import service as imports
-from saas.clients.imports.jobs import READ_JOB, do_start_import, do_store_upload, is_reading
+from saas.clients.imports.jobs import READ_JOB, do_queue_check, do_start_import, do_store_upload, is_reading
 from saas.clients.imports.rows import sample_rows
 from saas.clients.service import audit
 from saas.clients.models import Import
@@ -124,10 +125,27 @@ async def _page(request: Request, ctx: TenantCtx, imp: Import, status: int = 200
     preview_fields = [(f, label) for f, label in field_choices(imp.kind, fields) if f in shown]
     can_reveal = ctx.allows("admin") and imp.rejected_count > 0 and privacy.revealed_count(imp) > 0
     return render(request, "clients/import.html", status_code=status, ctx=ctx, user=ctx.user, imp=imp, job=job,
+                  **await _check_context(ctx, imp),
                   choices=field_choices(imp.kind, fields), preview=preview, preview_fields=preview_fields,
                   room=await _room_for_clients(ctx, imp), reading=_reading(imp, job),
                   has_file=imp.status in ("uploaded", "failed") and await _has_file(ctx, imp),
                   rejected_rows=privacy.rejected_rows(imp, limit=20), can_reveal=can_reveal, **extra)
+
+
+async def _check_context(ctx: TenantCtx, imp: Import) -> dict[str, Any]:
+    """The dry run over every row: its job, its state and what it found (see `dryrun.state`)."""
+    check_job = await dryrun.latest(ctx.db, imp)
+    check_state, check = dryrun.state(check_job, imp)
+    return {"check_job": check_job, "check_state": check_state, "check": check}
+
+
+@get("/imports/{import_id:int}/check", opt={"role": "marketer"})
+async def import_check(request: Request, ctx: TenantCtx, import_id: int) -> Any:
+    """The dry run's box, polled while it runs."""
+    imp = await imports.access_import(ctx.db, import_id)
+    if not is_htmx(request):
+        return redirect(request, f"{ctx.base}/imports/{imp.id}")
+    return render(request, "clients/_import_check.html", ctx=ctx, imp=imp, **await _check_context(ctx, imp))
 
 
 async def _room_for_clients(ctx: TenantCtx, imp: Import) -> Room | None:
@@ -167,7 +185,24 @@ async def import_preview(request: Request, ctx: TenantCtx, import_id: int,
                               [fd.key for fd in await _custom(ctx)])
     except FormError as exc:
         errors = exc.errors
+    else:
+        await _recheck(ctx, imp)
     return await _page(request, ctx, imp, status=422 if errors else 200, errors=errors)
+
+
+async def _recheck(ctx: TenantCtx, imp: Import) -> None:
+    """A new mapping: every row is tried again in the worker (a big file takes a while), unless the
+    latest check already ran with these choices."""
+    latest = await dryrun.latest(ctx.db, imp)
+    ran = ((latest.result or {}).get("check") or {}) if latest else {}
+    if latest is not None and ran and {k: ran.get(k) for k in ("mapping", "options")} == dryrun.choices(imp):
+        return
+    if latest is not None and latest.status == "queued":  # not started: it will read the mapping saved now
+        return
+    if not await _has_file(ctx, imp):
+        return
+    with contextlib.suppress(QueueUnavailable):  # the mapping is kept; the page says the check did not run
+        await do_queue_check(ctx.db, ctx.tenant, imp)
 
 
 @post("/imports/{import_id:int}/start", opt={"role": "marketer"})
@@ -232,5 +267,5 @@ async def import_undo(request: Request, ctx: TenantCtx, import_id: int) -> Any:
     return redirect(request, f"{ctx.base}/imports/{imp.id}")
 
 
-HANDLERS = [import_list, import_upload, import_page, import_preview, import_start, import_progress,
+HANDLERS = [import_list, import_upload, import_page, import_preview, import_check, import_start, import_progress,
             import_rejected, import_undo]
