@@ -207,9 +207,8 @@ class ClientScore(TenantBase):
     __table_args__ = (
         CheckConstraint("status IN ('new', 'active', 'at_risk', 'lost')", name="status"),
         CheckConstraint("risk_group IN ('reliable', 'watch', 'risk', 'unknown')", name="risk_group"),
-        Index("ix_client_scores_status", "status"),
-        Index("ix_client_scores_segment", "segment"),
-        Index("ix_client_scores_clv", "clv"),
+        # No index on status, segment or clv (t0011): filters on them join a page of clients read
+        # in name order, and no query chose them at a million clients; each cost the refresh's write.
     )
     client_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     status: Mapped[str] = mapped_column(Text)
