@@ -9,7 +9,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
 from saas.clients import operations as ops
-from saas.clients import queries, service
+from saas.clients import columns, queries, service
 from saas.clients.models import Client
 from saas.core import clock
 from saas.core.errors import FormError
@@ -66,18 +66,29 @@ async def client_list(request: Request, ctx: TenantCtx) -> Any:
     from saas.clients.custom_routes import visible_views
 
     params, view, views = await _list_params(request, ctx)
-    f = queries.parse_filter(params)
-    page = await queries.list_clients(ctx.db, f, queries.LIST_COLUMNS)  # plain rows, the columns shown
     fields = await custom.definitions(ctx.db)
+    all_columns = columns.catalogue(fields, custom.label)
+    ticked = request.query_params.getall("col", []) if "col" in request.query_params else None
+    shown, chosen = columns.choose(params, ticked, request.cookies.get(columns.COOKIE), all_columns, fields)
+    f = queries.parse_filter(params)
+    f.columns = columns.encode(shown, all_columns)
+    client_columns, score_columns = queries.list_columns_for(shown, f.sort)
+    page = await queries.list_clients(ctx.db, f, client_columns, score_columns)  # plain rows, the columns shown
     context: dict[str, Any] = {"ctx": ctx, "user": ctx.user, "f": f, "page": page, "fields": fields,
-                               "list_fields": [fd for fd in fields if fd.in_list], "field_label": custom.label}
+                               "columns": [c for c in all_columns if c.key in shown], "all_columns": all_columns,
+                               "field_label": custom.label}
     if is_htmx(request) and request.headers.get("hx-target") in ("rows", "more"):
         return render(request, "clients/_rows.html", **context)  # typing and scrolling: no views, no menus
     if views is None:
         views = list(await ctx.db.scalars(visible_views(ctx)))
     context.update(view=view, views=views, **await _dictionaries(ctx))
     count, estimated = await queries.count_clients(ctx.db, f, page)  # "about 120 000" past 10,000
-    return render(request, "clients/index.html", count=count, estimated=estimated, **context)
+    response = render(request, "clients/index.html", count=count, estimated=estimated, **context)
+    if chosen:  # remembered for this company's list (the cookie's path), for the next bare visit
+        response.set_cookie(columns.COOKIE, columns.encode(shown, all_columns, "."), path=f"{ctx.base}/clients",
+                            max_age=columns.COOKIE_MAX_AGE, httponly=True, samesite="lax",
+                            secure=request.app.state.settings.secure_cookies)
+    return response
 
 
 @post("/clients/bulk")

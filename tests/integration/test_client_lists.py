@@ -102,3 +102,25 @@ def test_api_total_is_opt_in_and_flags_the_estimate(big, base_url: str) -> None:
         assert page2["total"] == 70 and len(page2["items"]) == 20 and page2["next_cursor"] is None
         one = exact["items"][0]
         assert client.get(f"/clients/{one['id']}").json() == one  # the card and the list agree
+
+
+@pytest.mark.parametrize("sort", ["name", "recent", "revenue", "new"])
+def test_a_search_pages_through_its_matches_in_order(big, base_url: str, sort: str) -> None:
+    """A search with few matches is sorted apart from the sort's index (list_clients): the pages
+    still give every match once, in the sort's order, whatever the sort."""
+    _http, slug, _schema = big
+    with api(base_url, slug) as client:
+        seen, after = [], None
+        while True:
+            page = client.get("/clients", params={"q": "Петров", "sort": sort, "limit": 30,
+                                                  **({"after": after} if after else {})}).json()
+            seen += page["items"]
+            after = page["next_cursor"]
+            if not after:
+                break
+    assert len(seen) == 70 and len({c["id"] for c in seen}) == 70
+    keys = {"name": lambda c: (c["last_name"].lower(), c["first_name"].lower(), c["id"]),
+            "recent": lambda c: (c["metrics"]["last_operation_on"] or "", c["id"]),
+            "revenue": lambda c: (float(c["metrics"]["revenue_total"]), c["id"]), "new": lambda c: c["id"]}
+    expected = sorted(seen, key=keys[sort], reverse=sort != "name")
+    assert [c["id"] for c in seen] == [c["id"] for c in expected]
