@@ -48,20 +48,31 @@ PARAMS = {
 # parameters between ~0.01 and ~100, so the range leaves two to four orders of magnitude of room.
 PARAM_RANGE = (1e-6, 1e6)
 
-# Why a fit is not used (msgids: the caller translates them; `Fit.detail` holds the numbers).
-NOT_CONVERGED = lazy("The optimiser did not converge.")
-AT_BOUNDARY = lazy("A parameter ran to the edge of its range: the data cannot pin it down.")
-BAD_LIKELIHOOD = lazy("The log-likelihood at the optimum is not a finite, non-zero number.")
-NOT_IDENTIFIED = lazy("The likelihood is flat in some direction: the parameters are not identified.")
-INFINITE_SPEND = lazy("The spend model has q ≤ 1, so its expected spend is infinite.")
+# Why a fit is not used: a code, stored with the fit; `Fit.facts` holds the numbers behind it and
+# `Fit.detail` the same in one English line (logs, the CLI). REASONS: each code's words, an English
+# msgid that a page translates (selection.reason_text gives them for every reason code).
+NOT_CONVERGED = "not_converged"
+AT_BOUNDARY = "at_boundary"
+BAD_LIKELIHOOD = "bad_likelihood"
+NOT_IDENTIFIED = "not_identified"
+INFINITE_SPEND = "infinite_spend"
+REASONS = {
+    NOT_CONVERGED: lazy("The optimiser did not converge."),
+    AT_BOUNDARY: lazy("A parameter ran to the edge of its range: the data cannot pin it down."),
+    BAD_LIKELIHOOD: lazy("The log-likelihood at the optimum is not a finite, non-zero number."),
+    NOT_IDENTIFIED: lazy("The likelihood is flat in some direction: the parameters are not identified."),
+    INFINITE_SPEND: lazy("The spend model has q ≤ 1, so its expected spend is infinite."),
+}
 
 
 @dataclass
 class Fit:
     """One maximum-likelihood fit and the evidence for trusting it.
 
-    usable/reason: False with a msgid when the fit must not be used (see `judge`); `detail` holds the
-    language-neutral specifics ("r = 2.7e+19"). bic = k ln(n) − 2 LL, n = clients. se: standard
+    usable/reason: False with a reason code when the fit must not be used (see `judge`); `facts` holds
+    its numbers for a page to format ({"params": {"r": 2.7e19}}, {"se_log": {"s": 10.5}},
+    {"gradient": 0.02}, {"log_likelihood": None}, {"positive_definite": False}) and `detail` the
+    same in one English line ("r = 2.7e+19"). bic = k ln(n) − 2 LL, n = clients. se: standard
     errors on the natural scale, from the inverse numerical Hessian of the negative log-likelihood
     in log-parameters (the parameterisation the optimiser works in), mapped back by the delta method
     SE(θ) = θ · SE(log θ); None for a parameter whose variance is not positive.
@@ -79,18 +90,31 @@ class Fit:
     detail: str = ""
     bic: float = float("nan")
     se: dict[str, float | None] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)
 
-    def reject(self, reason: str, detail: str = "") -> None:
+    def reject(self, reason: str, detail: str = "", facts: dict[str, Any] | None = None) -> None:
         if self.usable:  # the first reason found is the one reported
-            self.usable, self.reason, self.detail = False, reason, detail
+            self.usable, self.reason, self.detail, self.facts = False, reason, detail, facts or {}
 
     def as_dict(self) -> dict:
-        def num(v: float | None) -> float | None:
-            return float(v) if v is not None and np.isfinite(v) else None
-        return {"model": self.model, "params": {k: num(v) for k, v in self.params.items()},
-                "log_likelihood": num(self.log_likelihood), "bic": num(self.bic), "clients": self.clients,
+        return {"model": self.model, "params": {k: _num(v) for k, v in self.params.items()},
+                "log_likelihood": _num(self.log_likelihood), "bic": _num(self.bic), "clients": self.clients,
                 "seconds": round(self.seconds, 3), "converged": self.converged, "usable": self.usable,
-                "reason": self.reason, "detail": self.detail, "se": {k: num(v) for k, v in self.se.items()}}
+                "reason": self.reason, "detail": self.detail, "facts": _plain(self.facts),
+                "se": {k: _num(v) for k, v in self.se.items()}}
+
+
+def _num(v: float | None) -> float | None:
+    return float(v) if v is not None and np.isfinite(v) else None
+
+
+def _plain(facts: Any) -> Any:
+    """Facts as JSON holds them: floats (None when not finite), nested dicts, booleans kept."""
+    if isinstance(facts, dict):
+        return {k: _plain(v) for k, v in facts.items()}
+    if isinstance(facts, bool | str) or facts is None:
+        return facts
+    return _num(float(facts))
 
 
 # ---- sufficient statistics -------------------------------------------------------------------
@@ -407,25 +431,26 @@ def judge(fit: Fit, objective: Objective, log_params: Array, total: float, h: fl
     fit.bic = k * np.log(max(total, 1.0)) - 2 * fit.log_likelihood if np.isfinite(fit.log_likelihood) else np.nan
     fit.se = dict.fromkeys(fit.params)
     lo, hi = PARAM_RANGE
-    outside = [f"{name} = {value:.3g}" for name, value in fit.params.items() if not lo <= value <= hi]
+    outside = {name: value for name, value in fit.params.items() if not lo <= value <= hi}
     if not np.isfinite(fit.log_likelihood) or fit.log_likelihood == 0.0:
-        fit.reject(BAD_LIKELIHOOD, f"LL = {fit.log_likelihood}")
+        fit.reject(BAD_LIKELIHOOD, f"LL = {fit.log_likelihood}", {"log_likelihood": fit.log_likelihood})
     if outside:
-        fit.reject(AT_BOUNDARY, ", ".join(outside))
+        fit.reject(AT_BOUNDARY, ", ".join(f"{name} = {value:.3g}" for name, value in outside.items()),
+                   {"params": outside})
     if not fit.usable:
         return
     gradient = _gradient(objective, log_params, h)
     fit.extra["gradient"] = gradient if np.isfinite(gradient) else None
     fit.converged = gradient < GRADIENT_TOLERANCE
     if not fit.converged:
-        fit.reject(NOT_CONVERGED, f"gradient {gradient:.2g}; {fit.message}")
+        fit.reject(NOT_CONVERGED, f"gradient {gradient:.2g}; {fit.message}", {"gradient": gradient})
         return
     with np.errstate(all="ignore"):
         hess = _hessian(objective, log_params, h) * total  # of the total negative log-likelihood
     try:
         np.linalg.cholesky(hess)
     except np.linalg.LinAlgError:
-        fit.reject(NOT_IDENTIFIED, "the Hessian is not positive definite")
+        fit.reject(NOT_IDENTIFIED, "the Hessian is not positive definite", {"positive_definite": False})
     try:
         cov = np.linalg.inv(hess) if np.isfinite(hess).all() else None
     except np.linalg.LinAlgError:
@@ -435,10 +460,10 @@ def judge(fit: Fit, objective: Objective, log_params: Array, total: float, h: fl
         theta = np.exp(log_params)
         fit.se = {name: (float(theta[i] * np.sqrt(var[i])) if var[i] > 0 else None)
                   for i, name in enumerate(fit.params)}
-        loose = [f"SE(log {name}) = {np.sqrt(var[i]):.3g}" for i, name in enumerate(fit.params)
-                 if var[i] > MAX_LOG_SE ** 2]
+        loose = {name: float(np.sqrt(var[i])) for i, name in enumerate(fit.params) if var[i] > MAX_LOG_SE ** 2}
         if loose:
-            fit.reject(NOT_IDENTIFIED, ", ".join(loose))
+            fit.reject(NOT_IDENTIFIED, ", ".join(f"SE(log {name}) = {v:.3g}" for name, v in loose.items()),
+                       {"se_log": loose})
 
 
 def _start(model: str, given: dict[str, float] | None, default: list[float]) -> Array:
@@ -494,7 +519,7 @@ def fit_gamma_gamma(x: Array, m_x: Array, weights: Array | None = None) -> Fit:
 
     fit = _fit("gamma-gamma", loglik, (x, m_x), weights, np.array([2.0, 3.0, mean]))
     if fit.params["q"] <= 1:
-        fit.reject(INFINITE_SPEND, f"q = {fit.params['q']:.3g}")
+        fit.reject(INFINITE_SPEND, f"q = {fit.params['q']:.3g}", {"params": {"q": fit.params["q"]}})
     fit.extra["frequency_spend_correlation"] = weighted_correlation(x, m_x, weights)
     return fit
 

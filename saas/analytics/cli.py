@@ -177,6 +177,9 @@ def _refuse(t: Transactions, rows: np.ndarray, what: str) -> None:
 def _fit_report(fit: btyd.Fit, holdout_error: float | None = None) -> dict:
     out = fit.as_dict()
     del out["model"]
+    from saas.analytics import selection
+
+    out["reason"] = selection.reason_text(fit.reason)  # the reason's English words, not its code
     if holdout_error is not None:
         out["holdout_error"] = _number(holdout_error)
     return out
@@ -278,7 +281,8 @@ def fit(csv_file: Path, unit: str, calibration_end: str | None, holdout_end: str
     }
     problem = selection.data_problem(x, t_x, T) if purchase_models else None
     if problem is not None:
-        raise click.ClickException(f"{problem} ({len(client)} client{'s' if len(client) != 1 else ''}, "
+        raise click.ClickException(f"{selection.reason_text(problem)} "
+                                   f"({len(client)} client{'s' if len(client) != 1 else ''}, "
                                    f"{report['repeat_buyers']} with a repeat purchase, up to {_iso(end)})")
 
     (gx, gt_x, gT), weights, inverse = btyd.compress(x, t_x, T)
@@ -295,6 +299,7 @@ def fit(csv_file: Path, unit: str, calibration_end: str | None, holdout_end: str
     spend_fit = None
     if with_spend:
         spend_fit, message, correlation = selection.fit_spend(x, m_x)
+        message = selection.reason_text(message)
         entry = _fit_report(spend_fit) if spend_fit is not None else {"usable": False, "reason": message}
         entry["frequency_spend_correlation"] = _number(correlation)
         entry["warning"] = message if spend_fit is not None else None

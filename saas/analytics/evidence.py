@@ -26,13 +26,12 @@ import numpy as np
 from saas.analytics import backtest, btyd, selection
 from saas.analytics import status as status_rules
 from saas.analytics.statistics import WEEK, Stats
-from saas.core.i18n import lazy
 
 # At least this many purchases in the holdout for its error to choose the model. With 100, the
 # holdout total has a Poisson relative error near 10%, about the size of the differences between
 # the candidates on real data; below that, BIC (fit on the calibration data) decides.
 MIN_HOLDOUT_PURCHASES = 100
-TOO_FEW_REPEAT = lazy("Too few repeat buyers for a reliable statistical model.")
+TOO_FEW_REPEAT = selection.TOO_FEW_REPEAT  # a reason code, with the others in selection.REASONS
 
 Array = np.ndarray
 
@@ -41,8 +40,8 @@ Array = np.ndarray
 class Evidence:
     method: str                           # the chosen model, or "rules"
     fit: btyd.Fit | None = None           # fitted on the whole history: today's scores
-    reason: str | None = None             # msgid: why rules
-    reason_detail: str = ""
+    reason: str | None = None             # why rules: a reason code (selection.REASONS)
+    reason_detail: str = ""               # its specifics in one English line, for logs
     limits: dict[str, float] = field(default_factory=dict)   # status thresholds (model) or the typical gap (rules)
     candidates: list[btyd.Fit] = field(default_factory=list)  # as compared (calibration fits, or whole history)
     refits: list[btyd.Fit] = field(default_factory=list)      # fitted on the whole history

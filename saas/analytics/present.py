@@ -3,12 +3,13 @@ every stored code people see (`CODE_LABELS`) and the number, date and phone form
 All are Jinja globals (`register`), so no page shows a code, a decimal point or an E.164 phone."""
 from __future__ import annotations
 
+import math
 import re
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from saas.analytics import reliability, rfm
+from saas.analytics import reliability, rfm, selection
 from saas.core.values import joined
 from saas.core.i18n import _, fmt_date, fmt_datetime, fmt_money, fmt_number, gettext_, lazy, ngettext_
 
@@ -111,6 +112,8 @@ CODE_LABELS: dict[str, dict[str, str]] = {
                     "free": lazy("Free"), "standard": lazy("Standard"), "business": lazy("Business")},
     "consent_source": {"form": lazy("card form"), "import": lazy("import"), "api": lazy("API"),
                        "demo": lazy("demo data"), "restore": lazy("restore")},
+    # why a model fit is not used, or why statuses follow rules (the words live with the codes)
+    "fit_reason": selection.REASONS,
 }
 
 
@@ -118,6 +121,12 @@ def label(table: str, code: Any) -> str:
     """A stored code in the reader's language; an unknown code is shown as it is."""
     text = CODE_LABELS.get(table, {}).get(str(code))
     return _(text) if text else ("" if code is None else str(code))
+
+
+def fit_reason(stored: str | None) -> str:
+    """Why a model is not used, in the reader's language: a stored reason code, or an older record's
+    English words (taken as their code; words no longer known are shown as they are)."""
+    return label("fit_reason", selection.reason_code(stored))
 
 
 def actor_label(actor: str) -> str:
@@ -227,6 +236,21 @@ def significant(value: Any, digits: int = 4) -> str:
     if value is None:
         return "—"
     return fmt_number(float(f"{float(value):.{digits}g}"))
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def scientific(value: Any, digits: int = 3) -> str:
+    """A model figure that may be huge or tiny (a parameter run to the edge, a gradient): `digits`
+    significant digits in the reader's number format, powers of ten written out ('2,7 × 10¹⁹')."""
+    number = None if value is None else float(value)
+    if number is None or not math.isfinite(number):
+        return "—"
+    if number == 0 or 1e-2 <= abs(number) < 1e6:
+        return significant(number, digits)
+    mantissa, exponent = f"{number:.{digits - 1}e}".split("e")
+    return f"{fmt_number(float(mantissa))} × 10{str(int(exponent)).translate(_SUPERSCRIPT)}"
 
 
 def score_text(value: Any) -> str:

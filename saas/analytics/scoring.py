@@ -201,7 +201,7 @@ async def refresh(db: AsyncSession, *, today: date | None = None, progress: Prog
         db.add(ModelFit(model=fit.model, params=json_safe(fit.params), log_likelihood=_finite(fit.log_likelihood),
                         clients=fit.clients, seconds=fit.seconds, converged=fit.converged,
                         quality=json_safe({"unit": "week", "stage": stage, "usable": fit.usable, "reason": fit.reason,
-                                           "detail": fit.detail, "bic": fit.bic, "se": fit.se,
+                                           "detail": fit.detail, "facts": fit.facts, "bic": fit.bic, "se": fit.se,
                                            "chosen": fit is found.fit, **fit.extra})))
     bought = stats.bought
     # the page's snapshot, counted from the scores written above (same transaction)

@@ -1,9 +1,10 @@
 """Which purchase model to believe, and whether the data can carry one at all.
 
 Pure functions over numpy arrays (the sufficient statistics x, t_x, T of btyd, optionally grouped
-with weights). The strings returned are English msgids: the caller shows them through `_()`
-(saas.core.i18n); numbers that go with them are kept apart (`Fit.detail`, `Fit.extra`), so one msgid
-serves every company.
+with weights). Why a model cannot be used is a reason code (stored as it is); `REASONS` gives its
+words, an English msgid that a page shows through `_()` (saas.core.i18n) and the CLI prints as it
+is. Numbers that go with a reason are kept apart (`Fit.facts`, `Fit.extra`), so one msgid serves
+every company.
 
 The rule for choosing (`choose`): among the fits that are usable (see btyd.judge), the one with the
 lowest holdout error when a backtest measured it (backtest.holdout_error: the mean absolute error,
@@ -29,21 +30,48 @@ MIN_SPEND_CLIENTS = 10
 # model's independence assumption enough to say so.
 SPEND_CORRELATION_WARNING = 0.3
 
-NO_CLIENTS = lazy("There are no clients with purchases to fit a model to.")
-ONE_CLIENT = lazy("There is only one client with purchases: a model of a client base needs many.")
-NO_REPEAT = lazy("No client has bought a second time yet, so the models cannot learn how often clients buy "
-                 "or when they leave.")
-NO_TIME = lazy("All purchases fall on the last day of the history (T = 0 for everyone), so there is no "
-               "time in which to observe anything.")
-BAD_NUMBERS = lazy("The purchase statistics contain negative or non-finite numbers, or a last purchase after "
-                   "the end of the history.")
-TOO_FEW_SPENDERS = lazy("Too few clients with repeat purchases of positive value to fit the spend model.")
-SPEND_CORRELATED = lazy("Spend per purchase and purchase frequency are correlated; the spend model assumes "
-                        "they are not, so its figures are less reliable.")
+NO_CLIENTS = "no_clients"
+ONE_CLIENT = "one_client"
+NO_REPEAT = "no_repeat"
+NO_TIME = "no_time"
+BAD_NUMBERS = "bad_numbers"
+TOO_FEW_REPEAT = "too_few_repeat"  # fewer repeat buyers than the company's minimum (evidence.assess)
+TOO_FEW_SPENDERS = "too_few_spenders"
+SPEND_CORRELATED = "spend_correlated"
+NONE_USABLE = "none_usable"
+REASONS = {
+    **btyd.REASONS,
+    NO_CLIENTS: lazy("There are no clients with purchases to fit a model to."),
+    ONE_CLIENT: lazy("There is only one client with purchases: a model of a client base needs many."),
+    NO_REPEAT: lazy("No client has bought a second time yet, so the models cannot learn how often clients buy "
+                    "or when they leave."),
+    NO_TIME: lazy("All purchases fall on the last day of the history (T = 0 for everyone), so there is no "
+                  "time in which to observe anything."),
+    BAD_NUMBERS: lazy("The purchase statistics contain negative or non-finite numbers, or a last purchase after "
+                      "the end of the history."),
+    TOO_FEW_REPEAT: lazy("Too few repeat buyers for a reliable statistical model."),
+    TOO_FEW_SPENDERS: lazy("Too few clients with repeat purchases of positive value to fit the spend model."),
+    SPEND_CORRELATED: lazy("Spend per purchase and purchase frequency are correlated; the spend model assumes "
+                           "they are not, so its figures are less reliable."),
+    NONE_USABLE: lazy("No purchase model fits these data."),
+}
+# Records stored before the codes held these words themselves: read back, they mean their code.
+_CODES_OF_WORDS = {words: code for code, words in REASONS.items()}
 WHY_HOLDOUT = lazy("lowest holdout error")
 WHY_BIC = lazy("lowest BIC (no holdout error to compare)")
 WHY_ONLY = lazy("the only usable model")
-NONE_USABLE = lazy("No purchase model fits these data.")
+
+
+def reason_code(stored: str | None) -> str | None:
+    """The code of a stored reason: a code as it is, an older record's English words as their code
+    (words no longer known stay as they are)."""
+    return _CODES_OF_WORDS.get(stored, stored) if stored else None
+
+
+def reason_text(stored: str | None) -> str | None:
+    """A reason's English words (a msgid), for logs and the CLI; a page translates them."""
+    code = reason_code(stored)
+    return REASONS.get(code, code) if code else None
 
 
 def _weights(x: Array, weights: Array | None) -> Array:
@@ -51,7 +79,7 @@ def _weights(x: Array, weights: Array | None) -> Array:
 
 
 def data_problem(x: Array, t_x: Array, T: Array, weights: Array | None = None) -> str | None:
-    """Why these data cannot support a purchase model (a msgid), or None when fitting makes sense.
+    """Why these data cannot support a purchase model (a reason code), or None when fitting makes sense.
 
     Only what no fit could overcome is refused here; subtler failures (a parameter running to the
     boundary, a flat likelihood) show up as rejected fits with their reason."""
@@ -140,7 +168,7 @@ def choose(fits: list[btyd.Fit], holdout_error: dict[str, float] | None = None) 
 
     The evidence goes into the chosen fit's extra["choice"], ready for a page to format:
     {"by": "holdout" | "bic" | "only", "why": msgid, "errors": {model: error}, "bic": {model: bic},
-     "rejected": {model: [reason msgid, detail]}}."""
+     "rejected": {model: [reason code, detail]}}."""
     usable = [f for f in fits if f.usable and _finite(f.bic)]
     errors = {m: float(e) for m, e in (holdout_error or {}).items() if _finite(e)}
     evidence = {
@@ -149,9 +177,9 @@ def choose(fits: list[btyd.Fit], holdout_error: dict[str, float] | None = None) 
         "rejected": {f.model: [f.reason, f.detail] for f in fits if not f.usable},
     }
     if not usable:
-        reasons = "; ".join(f"{MODEL_NAMES.get(f.model, f.model)}: {f.reason}" + (f" ({f.detail})" if f.detail else "")
-                            for f in fits)
-        return None, f"{NONE_USABLE} {reasons}".strip()
+        reasons = "; ".join(f"{MODEL_NAMES.get(f.model, f.model)}: {reason_text(f.reason)}"
+                            + (f" ({f.detail})" if f.detail else "") for f in fits)
+        return None, f"{REASONS[NONE_USABLE]} {reasons}".strip()
     scored = [f for f in usable if f.model in errors]
     if len(usable) == 1:
         chosen, by, why = usable[0], "only", WHY_ONLY
@@ -174,7 +202,8 @@ def choose(fits: list[btyd.Fit], holdout_error: dict[str, float] | None = None) 
         text = f"{name}: {why}"
     rejected = [f for f in fits if not f.usable]
     if rejected:
-        text += "; rejected: " + ", ".join(f"{MODEL_NAMES.get(f.model, f.model)} ({f.reason})" for f in rejected)
+        text += "; rejected: " + ", ".join(f"{MODEL_NAMES.get(f.model, f.model)} ({reason_text(f.reason)})"
+                                           for f in rejected)
     return chosen, text
 
 
@@ -182,7 +211,7 @@ def fit_spend(x: Array, m_x: Array, weights: Array | None = None) -> tuple[btyd.
     """Gamma-Gamma on repeat buyers with a positive mean repeat spend.
 
     Returns (fit, message, correlation): the fit only when usable (converged, identified, q > 1);
-    message is the reason when there is no fit, else the correlation warning (or None);
+    message is the reason code when there is no fit, else the correlation warning's code (or None);
     correlation is the Pearson correlation between repeat purchases and mean repeat spend among
     those clients (nan when undefined)."""
     x, m_x = np.asarray(x, dtype=float), np.asarray(m_x, dtype=float)
