@@ -1,7 +1,7 @@
 // Small behaviours that htmx attributes cannot express. No inline script anywhere (CSP).
 document.addEventListener("click", (event) => {
-  // Close the company switcher when clicking elsewhere.
-  document.querySelectorAll("details.switcher[open]").forEach((d) => {
+  // Close the company switcher (and the phone menu) when clicking elsewhere.
+  document.querySelectorAll("details.switcher[open], details.navmenu[open]").forEach((d) => {
     if (!d.contains(event.target)) d.removeAttribute("open");
   });
   // Buttons with data-confirm ask first (works for plain forms and htmx alike).

@@ -39,6 +39,22 @@ def maintenance() -> dict:
     return asyncio.run(main())
 
 
+def refresh_usage() -> int:
+    """Measure the companies whose console figures may be out of date (queued when the console's
+    company list is opened; saas/admin/stats.py says which)."""
+    from saas.admin.stats import refresh_stale
+    from saas.core.db import Database
+
+    async def main() -> int:
+        db = Database(get_settings().database_url, pool_size=2)
+        try:
+            return await refresh_stale(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(main())
+
+
 def _next_ten_minutes(now: datetime) -> datetime:
     return (now + timedelta(minutes=10)).replace(second=0, microsecond=0)
 

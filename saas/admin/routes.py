@@ -5,30 +5,35 @@ import asyncio
 import os
 import tempfile
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlencode
 
+from babel.dates import format_timedelta
 from litestar import Request, Router, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.di import Provide
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import File
+from redis.exceptions import RedisError
+from rq.exceptions import DuplicateJobError
 
 from saas.admin import export, guard, health, service, stats
 from saas.admin.guard import AdminCtx
 from saas.accounts.limits import KINDS, PLANS, limits_for
 from saas.core.clock import now
 from saas.core.errors import FormError
-from saas.core.i18n import _
+from saas.core.i18n import _, get_locale
+from saas.core.jobs import get_queue
 from saas.core.web.render import flash, redirect, render
 
 if TYPE_CHECKING:
     from saas.core.models import Tenant
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
-STATS_MAX_AGE = timedelta(hours=1)
+POLLS = 20  # the company list re-reads its figures every 2 s while a refresh it queued runs, at most this often
 
 
 def _s(data: dict[str, Any], name: str) -> str:
@@ -45,22 +50,53 @@ async def console_home(request: Request, admin: AdminCtx) -> Any:
     return redirect(request, "/admin/tenants")
 
 
+async def _queue_usage_refresh(request: Request) -> bool:
+    """Queue a measurement of the companies whose figures may be out of date: one at a time (a fixed
+    id, no result kept, so the id is free again once it ran; a failure holds it for a minute).
+    False when the queue is down."""
+    settings = request.app.state.settings
+
+    def put() -> None:
+        get_queue(settings).enqueue("saas.admin.jobs.refresh_usage", job_id=f"{settings.redis_prefix}-usage-refresh",
+                                    unique=True, result_ttl=0, failure_ttl=60, job_timeout=1800)
+
+    try:
+        await asyncio.to_thread(put)
+    except DuplicateJobError:
+        return True  # one is queued or running already
+    except (RedisError, OSError):
+        return False
+    return True
+
+
+def _age(at: datetime | None) -> str | None:
+    if at is None:
+        return None
+    return format_timedelta(min(at - now(), timedelta(0)), add_direction=True, granularity="minute",
+                            locale=get_locale())
+
+
 @get("/tenants")
 async def tenants_list(request: Request, admin: AdminCtx, q: str = "", status: str = "", sort: str = "created",
-                       after: str | None = None) -> Any:
+                       after: str | None = None, poll: int = 0) -> Any:
     result = await service.list_tenants(admin.db, q=q[:100], status=status, sort=sort, after=after)
-    return page(request, admin, "admin/tenants.html", result=result, statuses=service.STATUSES,
-                totals=await stats.platform_totals(admin.db))
+    # Figures that may be out of date are measured again in the background; the page re-reads them
+    # (polling itself, see admin/tenants.html) until they are current.
+    pending = poll < POLLS and await stats.stale_count(admin.db) > 0 and await _queue_usage_refresh(request)
+    totals = await stats.platform_totals(admin.db)
+    again = urlencode({"q": q[:100], "status": status, "sort": sort, "after": after or "", "poll": poll + 1})
+    return page(request, admin, "admin/tenants.html", result=result, statuses=service.STATUSES, totals=totals,
+                usage_age=_age(totals["as_of"]), pending=pending, poll_url=f"/admin/tenants?{again}")
 
 
 async def _tenant_page(request: Request, admin: AdminCtx, tenant_id: int, status: int = 200, **extra: Any) -> Any:
     tenant = await service.access_tenant(admin.db, tenant_id)
-    if tenant.status != "deleted" and (tenant.stats_at is None or now() - tenant.stats_at > STATS_MAX_AGE):
+    if stats.is_stale(tenant, now()):
         await stats.refresh(admin.db, tenant)
     events, names = await service.audit_log(admin.db, target=tenant.slug, limit=20)
     return page(request, admin, "admin/tenant.html", status, tenant=tenant,
                 members=await service.members(admin.db, tenant), limits=limits_for(tenant), plans=PLANS,
-                kinds=KINDS, events=events, names=names, **extra)
+                kinds=KINDS, events=events, names=names, usage_age=_age(tenant.stats_at), **extra)
 
 
 @get("/tenants/{tenant_id:int}")

@@ -1,11 +1,13 @@
 """Usage figures per company, kept in `shared.tenants.stats` (counting 10,000 schemas per page view
 would not do). Refreshed by the hourly maintenance job for the companies active since their last
-figures, and on demand from the console."""
+figures, when the console's company list is opened (a queued job, see `needs_refresh`), and on
+demand from the console."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import ColumnElement, and_, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saas.core.engine import is_citus
@@ -41,12 +43,39 @@ async def refresh(db: AsyncSession, tenant: Tenant) -> dict[str, Any]:
     return tenant.stats
 
 
-async def refresh_stale(database: Database, limit: int = 2000) -> int:
-    """Refresh the companies never measured or active since they were: each in its own transaction."""
+FRESH = timedelta(minutes=3)  # figures younger than this are not measured again on opening the console
+# `last_activity_at` moves at most once per five minutes (accounts.service.touch_tenant): a company
+# touched up to five minutes before its figures may have written after them.
+TOUCH_STEP = timedelta(minutes=5)
+
+
+def needs_refresh(at: datetime, fresh: timedelta = FRESH) -> ColumnElement[bool]:
+    """Companies whose figures may be out of date at `at`: never measured, or measured more than
+    `fresh` ago and active since (within the activity stamp's step)."""
+    return and_(Tenant.status != "deleted", or_(
+        Tenant.stats_at.is_(None),
+        and_(Tenant.stats_at < at - fresh, Tenant.last_activity_at > Tenant.stats_at - TOUCH_STEP)))
+
+
+def is_stale(tenant: Tenant, at: datetime, fresh: timedelta = FRESH) -> bool:
+    """`needs_refresh` for one company in hand."""
+    if tenant.status == "deleted":
+        return False
+    if tenant.stats_at is None:
+        return True
+    active = tenant.last_activity_at is not None and tenant.last_activity_at > tenant.stats_at - TOUCH_STEP
+    return tenant.stats_at < at - fresh and active
+
+
+async def stale_count(db: AsyncSession) -> int:
+    return int(await db.scalar(select(func.count()).select_from(Tenant).where(needs_refresh(now()))) or 0)
+
+
+async def refresh_stale(database: Database, limit: int = 2000, fresh: timedelta = FRESH) -> int:
+    """Refresh the companies whose figures may be out of date: each in its own transaction."""
     async with database.session() as s:
         ids = list(await s.scalars(
-            select(Tenant.id).where(Tenant.status != "deleted", or_(
-                Tenant.stats_at.is_(None), Tenant.last_activity_at > Tenant.stats_at))
+            select(Tenant.id).where(needs_refresh(now(), fresh))
             .order_by(Tenant.stats_at.asc().nulls_first()).limit(limit)))
     for tenant_id in ids:
         async with database.session() as s:
@@ -56,8 +85,10 @@ async def refresh_stale(database: Database, limit: int = 2000) -> int:
     return len(ids)
 
 
-async def platform_totals(db: AsyncSession) -> dict[str, int]:
-    """Platform usage: companies and their cached figures, demo companies left out (counted apart)."""
+async def platform_totals(db: AsyncSession) -> dict[str, Any]:
+    """Platform usage: companies and their cached figures, demo companies left out (counted apart).
+    `as_of`: the figures hold as of then (the oldest measurement of a company active since it, or
+    else the newest measurement); None when nothing was measured yet."""
     row = (await db.execute(text("""
         SELECT count(*) FILTER (WHERE NOT is_demo),
                coalesce(sum((stats->>'clients')::bigint) FILTER (WHERE NOT is_demo), 0),
@@ -65,5 +96,9 @@ async def platform_totals(db: AsyncSession) -> dict[str, int]:
                coalesce(sum((stats->>'storage_bytes')::bigint) FILTER (WHERE NOT is_demo), 0),
                count(*) FILTER (WHERE is_demo)
         FROM shared.tenants WHERE status <> 'deleted'"""))).one()
-    return dict(zip(("companies", "clients", "operations", "storage_bytes", "demo_companies"),
-                    (int(v) for v in row), strict=True))
+    totals: dict[str, Any] = dict(zip(("companies", "clients", "operations", "storage_bytes", "demo_companies"),
+                                      (int(v) for v in row), strict=True))
+    changed = await db.scalar(select(func.min(Tenant.stats_at)).where(
+        Tenant.status != "deleted", Tenant.last_activity_at > Tenant.stats_at - TOUCH_STEP))
+    totals["as_of"] = changed or await db.scalar(select(func.max(Tenant.stats_at)).where(Tenant.status != "deleted"))
+    return totals

@@ -285,7 +285,7 @@ def test_tenant_list_search_filter_sort_and_usage(make_http, admin_email: str, d
     page = admin.get(f"/admin/tenants?q={marker}").text
     assert f"Zebra Listing {marker}" in page and slug in page
     row = page.split(slug)[1].split("</tr>")[0]
-    assert re.findall(r'<td class="num">(\d+)</td>', row)[:3] == ["1", "1", "0"]  # users, clients, operations
+    assert re.findall(r'<td class="num"[^>]*>(\d+)</td>', row)[:3] == ["1", "1", "0"]  # users, clients, operations
     assert "Zebra" not in admin.get(f"/admin/tenants?q={marker}&status=suspended").text.split("<tbody>")[1]
     for sort in ("created", "activity", "name"):
         assert admin.get(f"/admin/tenants?sort={sort}").status_code == 200
@@ -405,3 +405,48 @@ def test_platform_usage_figures_leave_demo_companies_out(make_http, admin_email:
     sql(db_url, "UPDATE shared.tenants SET is_demo = true WHERE slug = :s", {"s": slug})
     after = totals()
     assert after == (before[0] - 1, before[1] + 1)
+
+
+def test_console_list_measures_new_companies_on_opening(make_http, admin_email: str, db_url: str, worker) -> None:
+    """A new company's clients show on the console's list and tiles without waiting for the hourly job:
+    opening the list queues a measurement and the page re-reads its figures until they are current."""
+    from tests.integration.processes import wait_for
+
+    owner = make_http()
+    marker = secrets.token_hex(3)
+    slug = owner.signup(f"Fresh Figures {marker}")
+    for i in range(3):
+        create_client(owner, slug, last_name=f"Счётова{i}", phone=f"+7916555{i:04d}", email=f"c{i}@example.com",
+                      passport_number=f"12345{i}")
+    admin = admin_browser(make_http, admin_email)
+    tid = tenant_id(db_url, slug)
+    assert sql(db_url, "SELECT stats_at FROM shared.tenants WHERE id = :i", {"i": tid}) == [(None,)]
+
+    def row_figures(page: str) -> list[str]:
+        row = page.split(f">{slug}<")[1].split("</tr>")[0]
+        return re.findall(r'<td class="num"[^>]*>(\d+)</td>', row)[:3]  # users, clients, operations
+
+    first = admin.get(f"/admin/tenants?q={marker}").text
+    assert 'data-usage="updating"' in first and 'hx-trigger="load delay:2s"' in first  # the page polls itself
+    poll_url = re.search(r'hx-get="([^"]+)"', first).group(1).replace("&amp;", "&")
+    assert "poll=1" in poll_url
+    page = wait_for(lambda: (p := admin.get(poll_url).text) and row_figures(p) == ["1", "3", "0"] and p,
+                    30, "the list to show the new company's clients")
+    assert "Figures updated" in page and 'data-usage="current"' in page and "load delay" not in page
+    clients_total = int(re.sub(r"\D", "", page.split('data-total="clients">')[1].split("<")[0]))
+    assert clients_total >= 3
+
+    # Measured ten minutes ago, active since: opening the list measures it again.
+    sql(db_url, "UPDATE shared.tenants SET stats_at = now() - interval '10 minutes', "
+                "last_activity_at = now() - interval '9 minutes' WHERE id = :i", {"i": tid})
+    create_client(owner, slug, last_name="Четвёртова", phone="+79165559999", email="c9@example.com",
+                  passport_number="999999")
+    wait_for(lambda: row_figures(admin.get(f"/admin/tenants?q={marker}").text) == ["1", "4", "0"], 30,
+             "the list to count the fourth client")
+    # Measured ten minutes ago with no activity since: left alone (nothing queued, no polling).
+    sql(db_url, "UPDATE shared.tenants SET stats_at = now() - interval '10 minutes', "
+                "last_activity_at = now() - interval '2 hours' WHERE stats_at IS NOT NULL")
+    sql(db_url, "UPDATE shared.tenants SET stats_at = now() WHERE stats_at IS NULL")
+    quiet = admin.get(f"/admin/tenants?q={marker}").text
+    assert 'data-usage="current"' in quiet and "load delay" not in quiet
+    assert "10 minutes ago" in quiet, quiet.split('class="muted small usage-age"')[1][:200]
