@@ -30,7 +30,7 @@ def _one_message(exc: FormError) -> str:
 
 
 async def _memberships(ctx: TenantCtx) -> list:
-    return await service.memberships_of(ctx.db, ctx.user.id)
+    return ctx.memberships  # read with the membership check (tenant_ctx)
 
 
 # ---- team --------------------------------------------------------------------------------------

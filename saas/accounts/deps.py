@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from litestar import Request
 from litestar.connection import ASGIConnection
@@ -61,6 +61,7 @@ class TenantCtx:
     user: User
     tenant: Tenant
     role: str
+    memberships: list[service.TenantAccess] = field(default_factory=list)  # every company of the user
 
     def allows(self, role: str) -> bool:
         return service.ROLE_RANK[self.role] >= service.ROLE_RANK[role]
@@ -98,7 +99,7 @@ async def tenant_ctx(request: Request, slug: str, db: AsyncSession) -> TenantCtx
     user_id = request.scope.get("session", {}).get("user_id")
     if not user_id:
         raise LoginRequired()
-    user, access = await service.user_and_access(db, int(user_id), slug)  # one query: the hot path
+    user, access, companies = await service.user_and_access(db, int(user_id), slug)  # one query: the hot path
     if user is None:
         request.scope["session"] = {}
         raise LoginRequired()
@@ -114,7 +115,7 @@ async def tenant_ctx(request: Request, slug: str, db: AsyncSession) -> TenantCtx
     await bind_schema(db, access.tenant.schema_name)
     if not (request.scope.get("session") or {}).get("locale"):
         set_locale(access.tenant.locale)
-    return TenantCtx(db=db, user=user, tenant=access.tenant, role=access.role)
+    return TenantCtx(db=db, user=user, tenant=access.tenant, role=access.role, memberships=companies)
 
 
 async def _token_access(connection: ASGIConnection, db: AsyncSession) -> tuple[Any, Tenant]:

@@ -210,22 +210,23 @@ async def access_tenant(session: AsyncSession, user_id: int, slug: str) -> Tenan
     return TenantAccess(row[0], row[1]) if row else None
 
 
-async def user_and_access(session: AsyncSession, user_id: int, slug: str) -> tuple[User | None, TenantAccess | None]:
-    """The signed-in user and their access to the tenant at `slug`, in one query (the hot path of
-    every workspace page): (None, None) for a user who is gone, (user, None) for a non-member."""
-    tenant_join = Membership.__table__.join(
-        Tenant, and_(Tenant.id == Membership.tenant_id, Tenant.slug == slug, Tenant.status != "deleted"))
-    row = (
+async def user_and_access(session: AsyncSession, user_id: int,
+                          slug: str) -> tuple[User | None, TenantAccess | None, list[TenantAccess]]:
+    """The signed-in user, their access to the tenant at `slug` and all their companies (the top
+    bar's switcher), in one query: the hot path of every workspace page. (None, None, []) for a
+    user who is gone; (user, None, ...) for a non-member."""
+    rows = (
         await session.execute(
             select(User, Tenant, Membership.role).select_from(User)
-            .outerjoin(tenant_join, Membership.user_id == User.id)
-            .where(User.id == user_id)
+            .outerjoin(Membership, Membership.user_id == User.id)
+            .outerjoin(Tenant, and_(Tenant.id == Membership.tenant_id, Tenant.status != "deleted"))
+            .where(User.id == user_id).order_by(Tenant.name)
         )
-    ).first()
-    if row is None:
-        return None, None
-    user, tenant, role = row
-    return user, (TenantAccess(tenant, role) if tenant is not None else None)
+    ).all()
+    if not rows:
+        return None, None, []
+    companies = [TenantAccess(tenant, role) for _user, tenant, role in rows if tenant is not None]
+    return rows[0][0], next((a for a in companies if a.tenant.slug == slug), None), companies
 
 
 async def memberships_of(session: AsyncSession, user_id: int) -> list[TenantAccess]:

@@ -16,7 +16,6 @@ from saas.analytics import settings as analytics_settings
 from saas.analytics.jobs import KIND, do_queue_refresh, running_refresh
 from saas.core import clock
 from saas.core.jobs import QueueUnavailable
-from saas.accounts import service as tenant_service
 from saas.core.models import Job
 from saas.core.errors import FormError
 from saas.accounts.deps import TenantCtx
@@ -195,7 +194,7 @@ async def overview(request: Request, ctx: TenantCtx) -> Any:
     drawn_charts, notes = drawn(ctx.tenant.schema_name, data, ctx.tenant.currency)
     return render(
         request, "analytics/dashboard.html", ctx=ctx, user=ctx.user,
-        memberships=await tenant_service.memberships_of(ctx.db, ctx.user.id),
+        memberships=ctx.memberships,
         data=data, charts=drawn_charts, job=job, cfg=cfg,
         growth_notes=notes,
         status_lines=validation.status_lines(data["backtest"]),

@@ -22,10 +22,8 @@ ADMIN = {"role": "admin"}
 
 
 async def _page(request: Request, ctx: TenantCtx, status: int = 200, **extra: Any) -> Any:
-    from saas.accounts.service import memberships_of
-
     return render(request, "backup/export.html", status_code=status, ctx=ctx, user=ctx.user,
-                  memberships=await memberships_of(ctx.db, ctx.user.id), jobs=await exports.recent_jobs(ctx.db),
+                  memberships=ctx.memberships, jobs=await exports.recent_jobs(ctx.db),
                   exports=exports, **extra)
 
 

@@ -223,3 +223,23 @@ def test_200_concurrent_api_requests_alternating_two_tenants_see_no_foreign_rows
 
     foreign, seen = asyncio.run(go())
     assert seen == 200 * 3 and foreign == 0
+
+
+def test_the_switcher_lists_the_users_companies_on_every_workspace_page(base_url: str, db_url: str) -> None:
+    """The top bar's switcher lists the user's companies on every workspace page (read with the
+    membership check, one query), and nobody else's."""
+    from testkit import sql
+
+    names = [f"Switch {secrets.token_hex(3)}" for _ in range(3)]
+    owner, other, stranger = Browser(base_url), Browser(base_url), Browser(base_url)
+    mine, theirs, _strangers = owner.signup(names[0]), other.signup(names[1]), stranger.signup(names[2])
+    sql(db_url, """INSERT INTO shared.memberships (user_id, tenant_id, role)
+                   SELECT u.id, t.id, 'viewer' FROM shared.users u, shared.tenants t
+                   WHERE u.email = :e AND t.slug = :s""", {"e": owner.email, "s": theirs})
+    for path in (f"/t/{mine}/clients", f"/t/{mine}/campaigns", f"/t/{theirs}/", f"/t/{theirs}/clients"):
+        page = owner.get(path)
+        assert page.status_code == 200, path
+        switcher = page.text.split('<details class="switcher">', 1)[1].split("</details>", 1)[0]
+        assert names[0] in switcher and names[1] in switcher and names[2] not in switcher, path
+    for b in (owner, other, stranger):
+        b.close()

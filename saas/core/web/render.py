@@ -110,6 +110,8 @@ def render(
         "form": {},
     }
     base.update(context)
+    if not base["memberships"] and base["ctx"] is not None:  # a workspace page: the switcher's companies
+        base["memberships"] = getattr(base["ctx"], "memberships", [])
     base.setdefault("current_path", current_path(request))
     headers = {"Vary": "HX-Request, Cookie"}
     if private:
