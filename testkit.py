@@ -200,6 +200,20 @@ def cli(*args: str, input: str | None = None, env: dict | None = None) -> subpro
                           env={**os.environ, **(env or {})}, timeout=120)
 
 
+@contextlib.contextmanager
+def company_with_api(base_url: str, company: str, token_name: str):
+    """(browser, slug, api): a new company's signed-in owner and an httpx client with an owner API token;
+    both closed after."""
+    b = Browser(base_url)
+    slug = b.signup(company)
+    token = cli("tokens", "create", "--tenant", slug, "--role", "owner", "--name", token_name).stdout.strip()
+    api = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}", "Accept-Language": "en"},
+                       timeout=30)
+    yield b, slug, api
+    api.close()
+    b.close()
+
+
 def platform_admin(password: str) -> str:
     """A new platform admin through `saas admin create`; returns the e-mail."""
     email = f"root-{uuid.uuid4().hex[:8]}@example.com"
@@ -224,6 +238,25 @@ def sql(db_url: str, query: str, params: dict | None = None) -> list[tuple]:
             await db.dispose()
 
     return asyncio.run(go())
+
+
+def audit_count(db_url: str, schema: str, action: str, object_id: int | None = None) -> int:
+    """How many audit rows of `action` (on `object_id`, if given) a tenant schema holds."""
+    query = f'SELECT count(*) FROM "{schema}".audit_events WHERE action = :a'  # noqa: S608 (a test's schema)
+    params: dict[str, object] = {"a": action}
+    if object_id is not None:
+        query += " AND object_id = :o"
+        params["o"] = object_id
+    return sql(db_url, query, params)[0][0]
+
+
+async def tenant_schema(db, slug: str) -> str:
+    """The schema of the company with this slug, read from shared.tenants on `db` (a saas Database)."""
+    from sqlalchemy import text
+
+    async with db.session() as s:
+        return (await s.execute(text("SELECT schema_name FROM shared.tenants WHERE slug = :s"),
+                                {"s": slug})).scalar_one()
 
 
 def with_database(db_url: str, fn):  # fn: async (Database) -> result

@@ -66,7 +66,7 @@ import numpy as np
 from sqlalchemy import text
 
 from bench.clients import CLIENT_COLUMNS, OP_COLUMNS, SEED, TODAY, Pools, client_rows
-from bench.tenants import admin_url, log, with_db
+from bench.tenants import admin_url, ensure_server, host_load, log, with_db
 from saas.analytics import btyd, dashboard, scoring, simulate, statistics
 from saas.clients.operations import refresh_all_metrics
 from saas.core.config import normalise_database_url
@@ -182,11 +182,6 @@ async def bench_tenant(n: int, per_client: float, extra_columns: tuple = (), ext
             await admin_conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             log(f"dropped database {name}")
         await admin_conn.close()
-
-
-def ensure_server() -> None:
-    """Resolve the server before any event loop: the embedded one starts with asyncio.run()."""
-    os.environ["BENCH_DATABASE_URL"] = admin_url()
 
 
 WORKER = """
@@ -353,7 +348,7 @@ async def run(args: argparse.Namespace) -> dict:
             "fits": fits, "truth": {"pareto-nbd": [0.55, 10.58, 0.61, 11.67], "bg-nbd": [0.24, 4.41, 0.79, 2.43],
                                     "gamma-gamma": [6.25, 3.74, 15.44]},
             "goal_pareto_1m_under_10s": None if big is None else big["seconds"] < 10,
-            "host": {"cpus": os.cpu_count(), "loadavg_start": load_start, "loadavg_end": os.getloadavg()}}
+            "host": host_load(load_start)}
 
 
 def main() -> None:

@@ -29,7 +29,6 @@ Progress on stderr, JSON as the last stdout line.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import statistics
@@ -42,9 +41,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import event, text, update
 
-from bench.analytics import bench_tenant, ensure_server
+from bench.analytics import bench_tenant
 from bench.clients import compare, ms_since
-from bench.tenants import log
+from bench.tenants import clients_parser, host_load, log, positive, run_and_report
 from saas.campaigns.models import Campaign
 from saas.campaigns.service import build, check_campaign, preview
 from saas.wiring import wire
@@ -196,21 +195,14 @@ async def run(args: argparse.Namespace) -> dict:
         log(f"build: {builds}")
     return {"benchmark": "campaigns", "clients": args.clients, "setup_seconds": setup,
             "target": body["criteria"], "preview": previews, "build": builds,
-            "host": {"cpus": os.cpu_count(), "loadavg_start": load_start, "loadavg_end": os.getloadavg()}}
+            "host": host_load(load_start)}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    positive = lambda v: max(1, int(v))
-    parser.add_argument("--clients", type=positive, default=1_000_000, help="clients in the tenant (default 1M)")
+    parser = clients_parser(__doc__, 1_000_000, "clients in the tenant (default 1M)")
     parser.add_argument("--repeat", type=positive, default=40, help="timed previews (default 40)")
     parser.add_argument("--builds", type=positive, default=5, help="timed list builds (default 5)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 20,000 clients")
-    args = parser.parse_args()
-    if args.quick:
-        args.clients = 20_000
-    ensure_server()
-    print(json.dumps(asyncio.run(run(args)), ensure_ascii=False), flush=True)
+    run_and_report(parser, run, "smoke run: 20,000 clients", clients=20_000)
 
 
 if __name__ == "__main__":

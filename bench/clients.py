@@ -43,7 +43,6 @@ import csv
 import json
 import os
 import random
-import secrets
 import shutil
 import sys
 import tempfile
@@ -61,14 +60,13 @@ import asyncpg
 from faker import Faker
 from sqlalchemy import text
 
-from bench.tenants import admin_url, log, pct, with_db
+from bench.tenants import host_load, log, pct, throwaway_database
 from saas.clients import crypto
 from saas.clients.imports.rows import mapped_rows
 from saas.clients.imports.service import do_upload, run_import
 from saas.clients.models import Client
 from saas.clients.operations import do_add_operation, refresh_all_metrics
 from saas.clients.queries import decode_cursor, list_clients, parse_filter
-from saas.core.config import normalise_database_url
 from saas.core.db import Database
 from saas.admin.migrate import migrate_shared
 from saas.accounts.service import do_create_tenant
@@ -325,39 +323,28 @@ async def measure_add_operation(db: Database, schema: str, n: int, rnd: random.R
 async def run(args: argparse.Namespace) -> dict:
     n, m = args.clients, args.clients * args.ops_per_client
     rnd, setup, load_start = random.Random(SEED), {}, os.getloadavg()
-    admin = admin_url()
-    name = f"kt_bench_{secrets.token_hex(4)}"
-    admin_conn = await asyncpg.connect(admin)
-    await admin_conn.execute(f'CREATE DATABASE "{name}"')
-    log(f"created database {name}")
-    db = Database(normalise_database_url(with_db(admin, name)))
-    raw = None
-    try:
+    async with throwaway_database() as (db, raw_url):
         started = time.perf_counter()
         await migrate_shared(db.engine)
         async with db.session() as s:
             schema = (await do_create_tenant(s, "Bench Clients")).schema_name
         setup["migrate_and_create_tenant"] = time.perf_counter() - started
-        raw = await asyncpg.connect(with_db(admin, name))
-        pools = Pools(rnd)
-        await load(db, raw, schema, n, m, rnd, pools, setup)
-        log(f"setup: { {k: round(v, 1) for k, v in setup.items()} }")
-        lists = await measure_lists(db, schema, args.repeat)
-        add_operation = await measure_add_operation(db, schema, n, rnd)
-        log(f"add_operation: {add_operation}")
-        imported = await measure_import(db, raw, args.import_rows, pools, rnd)
-        log(f"import: {imported}")
-    finally:
-        if raw is not None:
+        raw = await asyncpg.connect(raw_url)
+        try:
+            pools = Pools(rnd)
+            await load(db, raw, schema, n, m, rnd, pools, setup)
+            log(f"setup: { {k: round(v, 1) for k, v in setup.items()} }")
+            lists = await measure_lists(db, schema, args.repeat)
+            add_operation = await measure_add_operation(db, schema, n, rnd)
+            log(f"add_operation: {add_operation}")
+            imported = await measure_import(db, raw, args.import_rows, pools, rnd)
+            log(f"import: {imported}")
+        finally:
             await raw.close()
-        await db.dispose()
-        await admin_conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin_conn.close()
-        log(f"dropped database {name}")
     return {"benchmark": "clients", "clients": n, "operations": m, "import_rows": args.import_rows,
             "setup_seconds": {k: round(v, 2) for k, v in setup.items()}, "list": lists, "import": imported,
             "add_operation": add_operation,  # the host is shared: its load says how noisy the numbers are
-            "host": {"cpus": os.cpu_count(), "loadavg_start": load_start, "loadavg_end": os.getloadavg()}}
+            "host": host_load(load_start)}
 
 
 def main() -> None:

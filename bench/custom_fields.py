@@ -26,7 +26,6 @@ Progress on stderr, JSON as the last stdout line.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
@@ -36,9 +35,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import event, text
 
-from bench.analytics import bench_tenant, ensure_server
+from bench.analytics import bench_tenant
 from bench.clients import compare, ms_since
-from bench.tenants import log
+from bench.tenants import clients_parser, host_load, log, positive, run_and_report
 from saas.clients.queries import count_clients, list_clients, parse_filter
 from saas.wiring import wire
 
@@ -140,21 +139,14 @@ async def run(args: argparse.Namespace) -> dict:
             "selectivity": {k: round(float(v), 4) for k, v in shares.items()},
             "custom": CASES["list"][0], "builtin": CASES["list"][1], **results,
             "goal_within_2x": results["list"]["goal_within_2x"],
-            "host": {"cpus": os.cpu_count(), "loadavg_start": load_start, "loadavg_end": os.getloadavg()}}
+            "host": host_load(load_start)}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    positive = lambda v: max(1, int(v))
-    parser.add_argument("--clients", type=positive, default=1_000_000, help="clients in the tenant (default 1M)")
+    parser = clients_parser(__doc__, 1_000_000, "clients in the tenant (default 1M)")
     parser.add_argument("--ops-per-client", type=float, default=10.0, help="operations per client on average")
     parser.add_argument("--repeat", type=positive, default=40, help="timed calls per query kind and side")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 20,000 clients")
-    args = parser.parse_args()
-    if args.quick:
-        args.clients = 20_000
-    ensure_server()
-    print(json.dumps(asyncio.run(run(args)), ensure_ascii=False), flush=True)
+    run_and_report(parser, run, "smoke run: 20,000 clients", clients=20_000)
 
 
 if __name__ == "__main__":

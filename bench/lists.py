@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import random
@@ -45,8 +44,8 @@ from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.analytics import bench_tenant, ensure_server  # also prepares the environment (SAAS_ENV=test)
-from bench.tenants import log, pct
+from bench.analytics import bench_tenant  # also prepares the environment (SAAS_ENV=test)
+from bench.tenants import clients_parser, host_load, log, pct, positive, run_and_report
 
 os.environ.setdefault("REDIS_URL", os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/0")
 os.environ.setdefault("REDIS_PREFIX", f"ktbench{secrets.token_hex(3)}")
@@ -226,21 +225,14 @@ async def run(args: argparse.Namespace) -> dict:
         pages = await measure(db, raw, schema, args.seconds, args.concurrency)
     return {"benchmark": "lists", "clients": args.clients, "setup_seconds": setup, "concurrency": args.concurrency,
             "seconds_per_page": args.seconds, "pages": pages, "formatting": formatting_micro(),
-            "host": {"cpus": os.cpu_count(), "loadavg_start": load_start, "loadavg_end": os.getloadavg()}}
+            "host": host_load(load_start)}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    positive = lambda v: max(1, int(v))
-    parser.add_argument("--clients", type=positive, default=100_000, help="clients in the company (default 100k)")
+    parser = clients_parser(__doc__, 100_000, "clients in the company (default 100k)")
     parser.add_argument("--seconds", type=float, default=8.0, help="seconds of load per page (default 8)")
     parser.add_argument("--concurrency", type=positive, default=16, help="concurrent requests (default 16)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 5,000 clients, 2 s per page")
-    args = parser.parse_args()
-    if args.quick or os.environ.get("QUICK"):
-        args.clients, args.seconds = 5_000, 2.0
-    ensure_server()
-    print(json.dumps(asyncio.run(run(args)), ensure_ascii=False), flush=True)
+    run_and_report(parser, run, "smoke run: 5,000 clients, 2 s per page", quick_env=True, clients=5_000, seconds=2.0)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 os.environ["SAAS_ENV"] = "test"  # before any saas import: get_settings() is cached
@@ -115,6 +117,58 @@ def with_db(url: str, name: str) -> str:
     return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
+def ensure_server() -> None:
+    """Resolve the server before any event loop: the embedded one starts with asyncio.run()."""
+    os.environ["BENCH_DATABASE_URL"] = admin_url()
+
+
+@asynccontextmanager
+async def throwaway_database() -> AsyncIterator[tuple[Database, str]]:
+    """Yield (db, raw_url) of a new database kt_bench_<random>, dropped WITH (FORCE) after, whatever happened."""
+    admin = admin_url()
+    name = f"kt_bench_{secrets.token_hex(4)}"
+    admin_conn = await asyncpg.connect(admin)
+    await admin_conn.execute(f'CREATE DATABASE "{name}"')
+    log(f"created database {name}")
+    db = Database(normalise_database_url(with_db(admin, name)))
+    try:
+        yield db, with_db(admin, name)
+    finally:
+        await db.dispose()
+        await admin_conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin_conn.close()
+        log(f"dropped database {name}")
+
+
+def host_load(load_start: tuple[float, float, float]) -> dict:
+    """The host is shared: its CPUs and its load from start to end say how noisy the numbers are."""
+    return {"cpus": os.cpu_count(), "loadavg_start": load_start, "loadavg_end": os.getloadavg()}
+
+
+def positive(value: str) -> int:
+    """argparse type for counts: at least 1."""
+    return max(1, int(value))
+
+
+def clients_parser(doc: str, clients: int, clients_help: str) -> argparse.ArgumentParser:
+    """The parser of a benchmark over one loaded company: its docstring's first line and --clients N."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--clients", type=positive, default=clients, help=clients_help)
+    return parser
+
+
+def run_and_report(parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace], Awaitable[dict]],
+                   quick_help: str, quick_env: bool = False, **quick: object) -> None:
+    """Add --quick (its overrides in `quick`; with `quick_env`, QUICK=1 too), run the benchmark and print its
+    JSON report as the last stdout line (progress goes to stderr)."""
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    args = parser.parse_args()
+    if args.quick or (quick_env and os.environ.get("QUICK")):
+        vars(args).update(quick)
+    ensure_server()
+    print(json.dumps(asyncio.run(run(args)), ensure_ascii=False), flush=True)
+
+
 async def floor_once(raw: asyncpg.Connection, i: int) -> float:
     script = f"CREATE SCHEMA floor_{i}; SELECT set_config('search_path', 'floor_{i}', true);\n{tenant_ddl()}"
     started = time.perf_counter()
@@ -161,27 +215,16 @@ async def migrate_one_additive(db: Database, raw: asyncpg.Connection, n: int, pr
 
 
 async def run(n: int, pool: int = 0, migrate_bench: bool = True) -> dict:
-    admin = admin_url()
-    name = f"kt_bench_{secrets.token_hex(4)}"
-    admin_conn = await asyncpg.connect(admin)
-    await admin_conn.execute(f'CREATE DATABASE "{name}"')
-    log(f"created database {name}")
-    db = Database(normalise_database_url(with_db(admin, name)))
-    raw = None
-    try:
+    async with throwaway_database() as (db, raw_url):
         await migrate_shared(db.engine)
-        raw = await asyncpg.connect(with_db(admin, name))
-        timings, floor_ms = await create_tenants(db, raw, n, pool)
-        schema = await raw.fetchval("SELECT schema_name FROM shared.tenants ORDER BY id DESC LIMIT 1")
-        catalog = dict(await raw.fetchrow(CATALOG, schema))  # before the bench migration adds a column
-        migrate = await migrate_one_additive(db, raw, n) if migrate_bench else None
-    finally:
-        if raw is not None:
+        raw = await asyncpg.connect(raw_url)
+        try:
+            timings, floor_ms = await create_tenants(db, raw, n, pool)
+            schema = await raw.fetchval("SELECT schema_name FROM shared.tenants ORDER BY id DESC LIMIT 1")
+            catalog = dict(await raw.fetchrow(CATALOG, schema))  # before the bench migration adds a column
+            migrate = await migrate_one_additive(db, raw, n) if migrate_bench else None
+        finally:
             await raw.close()
-        await db.dispose()
-        await admin_conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin_conn.close()
-        log(f"dropped database {name}")
     create = {"p50": pct(timings, 50), "p95": pct(timings, 95), "p50_last_200": pct(timings[-LAST:], 50),
               "p95_last_200": pct(timings[-LAST:], 95), "max": round(max(timings), 2)}
     fl = {"p50": pct(floor_ms, 50), "p95": pct(floor_ms, 95), "repetitions": FLOOR_REPS}

@@ -246,6 +246,21 @@ def import_clients(page: Page, worker: subprocess.Popen, csv_path: Path, rows: i
     start_import_and_watch(page, worker, rows)
 
 
+def answer_next_dialog(page: Page, *, accept: bool) -> list[str]:
+    """Accept or dismiss the next confirm(); its message lands in the returned list, for the test to check."""
+    dialogs: list[str] = []
+
+    def answer(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        if accept:
+            dialog.accept()
+        else:
+            dialog.dismiss()
+
+    page.once("dialog", answer)
+    return dialogs
+
+
 def search_for(page: Page, text: str, *, typed: bool = False) -> None:
     """Put `text` in the search box (no Enter) and wait for htmx to bring the rows for it."""
     def is_search(response: Response) -> bool:
@@ -370,13 +385,7 @@ def test_operations_update_metrics_without_reload(page: Page) -> None:
     expect_metrics(page, deals=2, revenue=1550, unpaid=0, overdue=0)
 
     # Deleting asks first; dismissing keeps the operation.
-    dialogs: list[str] = []
-
-    def dismiss(dialog: Dialog) -> None:
-        dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    page.once("dialog", dismiss)
+    dialogs = answer_next_dialog(page, accept=False)
     ret.get_by_role("button", name="Delete").click()
     page.wait_for_timeout(500)
     assert dialogs == ["Delete this operation?"], dialogs
@@ -523,13 +532,7 @@ def test_undo_import(page: Page, worker: subprocess.Popen, tmp_path: Path) -> No
     expect(page.locator("#count")).to_have_text("301")
 
     visit(page, import_url)
-    dialogs: list[str] = []
-
-    def accept(dialog: Dialog) -> None:
-        dialogs.append(dialog.message)
-        dialog.accept()
-
-    page.once("dialog", accept)
+    dialogs = answer_next_dialog(page, accept=True)
     page.get_by_role("button", name="Undo this import").click()
     expect(page.locator("#flash")).to_contain_text(
         "Import undone: 300 new clients and 0 operations removed, 0 clients restored.")

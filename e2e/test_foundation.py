@@ -61,8 +61,8 @@ def signup(page: Page, company: str | None = None, email: str | None = None, pas
     return Account(company=company, email=email, password=password, slug=slug_of(page))
 
 
-def fill_login(page: Page, email: str, password: str) -> None:
-    visit(page, "/login")
+def fill_login(page: Page, email: str, password: str, path: str = "/login") -> None:
+    visit(page, path)
     form = page.locator("form[action='/login']")
     form.locator("[name=email]").fill(email)
     form.locator("[name=password]").fill(password)

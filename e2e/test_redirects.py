@@ -10,7 +10,7 @@ import re
 
 from playwright.sync_api import Page, Route, expect
 
-from e2e.test_foundation import logout, signup, visit
+from e2e.test_foundation import fill_login, logout, signup, visit
 
 
 def test_login_with_a_hostile_next_stays_on_our_origin(page: Page, base_url: str) -> None:
@@ -24,11 +24,7 @@ def test_login_with_a_hostile_next_stays_on_our_origin(page: Page, base_url: str
     owner = signup(page)
     logout(page)
 
-    visit(page, "/login?next=/%09/evil.example/phish")
-    form = page.locator("form[action='/login']")
-    form.locator("[name=email]").fill(owner.email)
-    form.locator("[name=password]").fill(owner.password)
-    form.get_by_role("button", name="Log in", exact=True).click()
+    fill_login(page, owner.email, owner.password, path="/login?next=/%09/evil.example/phish")
     expect(page).to_have_url(f"{base_url}/t/{owner.slug}/")
     expect(page.locator("h1")).to_have_text(owner.company)
     assert left == []
@@ -45,11 +41,7 @@ def test_account_page_lists_sessions_and_ends_the_other_one(page: Page, new_cont
     ending the other browser's session signs that browser out on its next click."""
     owner = signup(page)
     other = new_context().new_page()
-    visit(other, "/login")
-    form = other.locator("form[action='/login']")
-    form.locator("[name=email]").fill(owner.email)
-    form.locator("[name=password]").fill(owner.password)
-    form.get_by_role("button", name="Log in", exact=True).click()
+    fill_login(other, owner.email, owner.password)
     expect(other).to_have_url(f"{base_url}/t/{owner.slug}/")
 
     page.locator("header a.who").click()

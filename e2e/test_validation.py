@@ -9,7 +9,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 from playwright.sync_api import Page, expect
-from sqlalchemy import text
 
 from e2e.conftest import ARTIFACTS
 from e2e.test_foundation import signup
@@ -18,6 +17,7 @@ from saas.clients.models import Client, Operation
 from saas.clients.operations import refresh_all_metrics
 from saas.core import clock
 from saas.core.db import Database
+from testkit import tenant_schema
 from tests.integration import companies
 
 
@@ -28,9 +28,7 @@ def seed(db_url: str, slug: str) -> int:
     async def go() -> int:
         db = Database(db_url, pool_size=2)
         try:
-            async with db.session() as s:
-                schema = (await s.execute(text("SELECT schema_name FROM shared.tenants WHERE slug = :s"),
-                                          {"s": slug})).scalar_one()
+            schema = await tenant_schema(db, slug)
             await companies.write(db, schema, companies.pareto_company(1200, seed=21), today)
             async with db.session(schema) as s:
                 debtor = Client(last_name="Должников", first_name="Пётр")

@@ -18,6 +18,7 @@ from saas.wiring import wire
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from saas.accounts.models import User
     from saas.core.db import Database
     from saas.core.models import Tenant
 
@@ -31,6 +32,15 @@ def _stdin_password(prompt: str) -> str:
     if not value:
         raise click.UsageError("the password must be given on stdin")
     return value
+
+
+async def _user_by_email_or_new(s: AsyncSession, email: str, name: str, password: str) -> User:
+    """The account with this e-mail, or a new one with `name` and `password` (an existing account keeps
+    its own password)."""
+    from saas.accounts import service
+
+    user = await service.get_user_by_email(s, email)
+    return user if user is not None else await service.do_create_user(s, email, name, password)
 
 
 def services(*, redis: bool = False) -> Settings:
@@ -200,10 +210,7 @@ def tenants_create(name: str, owner_email: str, owner_name: str | None) -> None:
 
     async def go(db: Database) -> str:
         async with db.session() as s:
-            user = await service.get_user_by_email(s, owner_email)
-            if user is None:
-                user = await service.do_create_user(s, owner_email, owner_name or owner_email.split("@")[0],
-                                                    password)
+            user = await _user_by_email_or_new(s, owner_email, owner_name or owner_email.split("@")[0], password)
             tenant = await service.do_create_tenant(s, name, user)
             return tenant.slug
 
@@ -430,16 +437,12 @@ def admin() -> None:
 @click.option("--name", default="Platform admin")
 def admin_create(email: str, name: str) -> None:
     """Create a platform admin (password on stdin)."""
-    from saas.accounts import service
-
     password = _stdin_password("Password")
     settings = services()
 
     async def go(db: Database) -> str:
         async with db.session() as s:
-            user = await service.get_user_by_email(s, email)
-            if user is None:
-                user = await service.do_create_user(s, email, name, password)
+            user = await _user_by_email_or_new(s, email, name, password)
             user.is_platform_admin = True
             return user.email
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from saas.core import clock
-from testkit import Browser, cli, sql
+from testkit import Browser, audit_count, cli, sql
 
 TODAY = clock.today()
 
@@ -35,15 +35,6 @@ def schema_of(db_url: str, slug: str) -> str:
     rows = sql(db_url, "SELECT schema_name FROM shared.tenants WHERE slug = :s", {"s": slug})
     assert rows, slug
     return rows[0][0]
-
-
-def audit_count(db_url: str, schema: str, action: str, object_id: int | None = None) -> int:
-    query = f'SELECT count(*) FROM "{schema}".audit_events WHERE action = :a'
-    params: dict[str, Any] = {"a": action}
-    if object_id is not None:
-        query += " AND object_id = :o"
-        params["o"] = object_id
-    return sql(db_url, query, params)[0][0]
 
 
 def fields_of(r: httpx.Response) -> dict[str, str]:
@@ -81,28 +72,17 @@ def schema(tenant: str, db_url: str) -> str:
     return schema_of(db_url, tenant)
 
 
-@pytest.fixture(scope="module")
-def owner(base_url: str, tenant: str) -> httpx.Client:
-    with api(base_url, token(tenant, "owner")) as c:
-        yield c
+def _api_as(role: str):
+    """A module fixture named after `role`: an API client of the tenant with a token of that role."""
+    @pytest.fixture(scope="module", name=role)
+    def role_api(base_url: str, tenant: str):
+        with api(base_url, token(tenant, role)) as c:
+            yield c
+
+    return role_api
 
 
-@pytest.fixture(scope="module")
-def admin(base_url: str, tenant: str) -> httpx.Client:
-    with api(base_url, token(tenant, "admin")) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def marketer(base_url: str, tenant: str) -> httpx.Client:
-    with api(base_url, token(tenant, "marketer")) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def viewer(base_url: str, tenant: str) -> httpx.Client:
-    with api(base_url, token(tenant, "viewer")) as c:
-        yield c
+owner, admin, marketer, viewer = (_api_as(role) for role in ("owner", "admin", "marketer", "viewer"))
 
 
 def create(c: httpx.Client, **fields: Any) -> dict:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from saas.core import clock
-from testkit import Browser, sql
+from testkit import Browser, audit_count, sql
 
 TODAY = clock.today()
 PRIVATE = "private, no-store"
@@ -25,15 +25,6 @@ HX = {"HX-Request": "true"}
 
 def schema_of(db_url: str, slug: str) -> str:
     return sql(db_url, "SELECT schema_name FROM shared.tenants WHERE slug = :s", {"s": slug})[0][0]
-
-
-def audit_count(db_url: str, schema: str, action: str, object_id: int | None = None) -> int:
-    query = f'SELECT count(*) FROM "{schema}".audit_events WHERE action = :a'
-    params: dict[str, Any] = {"a": action}
-    if object_id is not None:
-        query += " AND object_id = :o"
-        params["o"] = object_id
-    return sql(db_url, query, params)[0][0]
 
 
 def client_row(db_url: str, schema: str, cid: int) -> dict[str, Any]:

@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from saas.core import clock
-from testkit import Browser, cli, sql
+from testkit import Browser, audit_count, cli, sql
 from tests.integration.processes import wait_for
-from tests.integration.test_clients_web import audit_count, member, schema_of
+from tests.integration.test_clients_web import member, schema_of
 
 
 def api_for(base_url: str, slug: str) -> httpx.Client:
@@ -217,19 +217,30 @@ def totals(db_url: str, schema: str) -> tuple:
                                   (SELECT sum(unpaid_total) FROM "{schema}".clients)""")[0]
 
 
+def post_restore(browser: Browser, slug: str, zip_bytes: bytes, filename: str = "export.zip") -> httpx.Response:
+    return browser.post(f"/t/{slug}/export/restore", files={"file": (filename, zip_bytes, "application/zip")},
+                        data={"_csrf_token": browser.csrf()})
+
+
+def restored_company(make_http, db_url: str, zip_bytes: bytes, company: str) -> tuple[Browser, str, str, int]:
+    """A new company with `zip_bytes` restored into it: (its owner's browser, slug, schema, the finished
+    restore job's id)."""
+    target = make_http()
+    dest = target.signup(company)
+    dest_schema = schema_of(db_url, dest)
+    r = post_restore(target, dest, zip_bytes)
+    assert r.status_code == 303, r.text
+    job_id = last_job(db_url, dest_schema, "restore")
+    assert wait_job(db_url, dest_schema, job_id) == "done"
+    return target, dest, dest_schema, job_id
+
+
 def test_the_export_round_trips_into_a_new_company(source, db_url, make_http) -> None:
     owner, slug, schema, _quiet = source
     _job, link = build(owner, db_url, slug, schema, passport="full")
     zip_bytes = owner.get(link).content
 
-    target = make_http()
-    dest = target.signup("Export Target Co")
-    dest_schema = schema_of(db_url, dest)
-    r = target.post(f"/t/{dest}/export/restore", files={"file": ("export.zip", zip_bytes, "application/zip")},
-                    data={"_csrf_token": target.csrf()})
-    assert r.status_code == 303, r.text
-    job_id = last_job(db_url, dest_schema, "restore")
-    assert wait_job(db_url, dest_schema, job_id) == "done"
+    target, dest, dest_schema, job_id = restored_company(make_http, db_url, zip_bytes, "Export Target Co")
 
     assert totals(db_url, dest_schema) == totals(db_url, schema)
     assert totals(db_url, schema)[:2] == (5, 6)
@@ -240,12 +251,10 @@ def test_the_export_round_trips_into_a_new_company(source, db_url, make_http) ->
     assert audit_count(db_url, dest_schema, "export.restored", job_id) == 1
 
     # A second restore into the now non-empty company is refused with the reason, not run.
-    r = target.post(f"/t/{dest}/export/restore", files={"file": ("export.zip", zip_bytes, "application/zip")},
-                    data={"_csrf_token": target.csrf()})
+    r = post_restore(target, dest, zip_bytes)
     assert r.status_code == 422 and "already has clients" in r.text
     # Something that is not an export is refused at the upload.
-    r = target.post(f"/t/{dest}/export/restore", files={"file": ("x.zip", b"PK not really", "application/zip")},
-                    data={"_csrf_token": target.csrf()})
+    r = post_restore(target, dest, b"PK not really", "x.zip")
     assert r.status_code == 422 and "not a Kartoteka export" in r.text
 
 
@@ -258,8 +267,7 @@ def test_a_restore_over_the_plan_limit_fails_with_the_reason_and_writes_nothing(
     dest = target.signup("Export Small Plan Co")
     dest_schema = schema_of(db_url, dest)
     set_limits(db_url, dest, {"clients": 3})
-    r = target.post(f"/t/{dest}/export/restore", files={"file": ("e.zip", owner.get(link).content, "application/zip")},
-                    data={"_csrf_token": target.csrf()})
+    r = post_restore(target, dest, owner.get(link).content, "e.zip")
     assert r.status_code == 303
     job_id = last_job(db_url, dest_schema, "restore")
     assert wait_job(db_url, dest_schema, job_id) == "failed"

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from testkit import Browser
+from testkit import Browser, company_with_api
 from tests.integration.processes import wait_for
 from tests.integration.test_imports import sql, upload, wait
 
@@ -16,18 +16,8 @@ LATE_BAD_LINE = 13  # the header is line 1: past the rows the page shows
 
 @pytest.fixture(scope="module")
 def company(base_url: str, worker):
-    import httpx
-
-    from testkit import cli
-
-    b = Browser(base_url)
-    slug = b.signup("Dry Run Co")
-    token = cli("tokens", "create", "--tenant", slug, "--role", "owner", "--name", "dry").stdout.strip()
-    api = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}", "Accept-Language": "en"},
-                       timeout=30)
-    yield b, slug, api
-    api.close()
-    b.close()
+    with company_with_api(base_url, "Dry Run Co", "dry") as c:
+        yield c
 
 
 def file_with_a_late_bad_row() -> bytes:

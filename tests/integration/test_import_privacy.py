@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from testkit import Browser, cli, sql
+from testkit import Browser, audit_count, cli, sql
 from tests.integration.processes import wait_for
-from tests.integration.test_clients_web import audit_count, member, schema_of
+from tests.integration.test_clients_web import member, schema_of
 
 SERIES, NUMBER, ISSUED_BY = "4510", "654321", "ОВД Тверского района"
 # Two rows the rules reject (bad phone) with the passport cells kept as the file had them, one good row.
@@ -150,6 +150,27 @@ def big_xlsx(rows: int) -> bytes:
     return buf.getvalue()
 
 
+def healthz_during(base_url: str, upload, at_least: float) -> tuple[dict, list[float]]:
+    """Run `upload()` in a thread and ask /healthz back to back meanwhile (and for `at_least` seconds).
+    Returns ({"value": what upload returned (missing if it raised), "took": its seconds}, the response times)."""
+    busy, result = threading.Event(), {}
+
+    def send() -> None:
+        t = time.perf_counter()
+        try:
+            result["value"] = upload()
+        finally:
+            result["took"] = time.perf_counter() - t
+            busy.clear()
+
+    busy.set()
+    sender = threading.Thread(target=send)
+    sender.start()
+    times = healthz_while(base_url, busy, at_least)
+    sender.join()
+    return result, times
+
+
 def healthz_while(base_url: str, busy: threading.Event, at_least: float) -> list[float]:
     """/healthz response times, asked back to back while `busy` is set (and for `at_least` seconds)."""
     times: list[float] = []
@@ -168,29 +189,16 @@ def test_a_big_upload_leaves_the_server_answering_and_the_preview_arrives(compan
     content = big_xlsx(100_000)  # about 3 MB; reading it takes the worker about 11 s
     with httpx.Client(base_url=base_url) as probe:
         normal = statistics.median(_timed(probe) for _ in range(10))
-    busy, result = threading.Event(), {}
-
-    def send() -> None:
-        t = time.perf_counter()
-        try:
-            result["url"] = web_upload(owner, slug, content, "big.xlsx")
-        finally:
-            result["took"] = time.perf_counter() - t
-            busy.clear()
-
-    busy.set()
-    sender = threading.Thread(target=send)
-    sender.start()
-    times = healthz_while(base_url, busy, at_least=3.0)
-    sender.join()
+    result, times = healthz_during(base_url, lambda: web_upload(owner, slug, content, "big.xlsx"), at_least=3.0)
     print(f"healthz: normal {normal * 1000:.1f} ms; during and after the upload max {max(times) * 1000:.1f} ms, "
           f"median {statistics.median(times) * 1000:.1f} ms over {len(times)}; the upload took {result['took']:.2f} s")
-    assert "url" in result and result["took"] < 5  # stored and answered; nothing parsed in the request
+    assert "value" in result and result["took"] < 5  # stored and answered; nothing parsed in the request
     assert max(times) < 1.0 and len(times) > 20
     # The page follows the worker's reading, then shows the mapping and its dry run.
-    first = owner.get(result["url"]).text
+    url = result["value"]
+    first = owner.get(url).text
     assert "Reading the file" in first or 'id="mapping"' in first
-    page = mapping_page(owner, result["url"])
+    page = mapping_page(owner, url)
     assert "Клиентов0" in page and 'value="full_name" selected' in page and "+79160000000" in page
     assert re.search(r"100[,\s\u00a0\u202f]?000 rows", page), re.findall(r"[\d,\s]+ rows", page)[:3]
 
@@ -201,25 +209,14 @@ def test_an_api_upload_counts_the_rows_in_a_bounded_thread_and_the_server_keeps_
     reads the file before answering: in a thread, while the event loop serves everyone else."""
     _owner, _marketer, _slug, apis = company
     content = big_xlsx(100_000)
-    busy, result = threading.Event(), {}
-
-    def send() -> None:
-        t = time.perf_counter()
-        try:  # a bad option: the whole file is read and counted, then refused, and nothing is kept
-            result["r"] = apis["owner"].post("/api/v1/imports", files={"file": ("big.xlsx", content)},
-                                             data={"kind": "clients", "mode": "sometimes"})
-        finally:
-            result["took"] = time.perf_counter() - t
-            busy.clear()
-
-    busy.set()
-    sender = threading.Thread(target=send)
-    sender.start()
-    times = healthz_while(base_url, busy, at_least=0)
-    sender.join()
+    # a bad option: the whole file is read and counted, then refused, and nothing is kept
+    result, times = healthz_during(base_url, lambda: apis["owner"].post(
+        "/api/v1/imports", files={"file": ("big.xlsx", content)}, data={"kind": "clients", "mode": "sometimes"}),
+        at_least=0)
     print(f"healthz during an API upload of {result['took']:.1f} s: max {max(times) * 1000:.1f} ms, "
           f"median {statistics.median(times) * 1000:.1f} ms over {len(times)}")
-    assert result["r"].status_code == 422 and "options" in result["r"].json()["fields"], result["r"].text
+    r = result["value"]
+    assert r.status_code == 422 and "options" in r.json()["fields"], r.text
     # Threads share the interpreter lock with the event loop (and, here, with this test's own
     # client, the server running in this process): answers slow down a little, never for the
     # whole read (about 11 s, all of which /healthz waited for when the request read the file).

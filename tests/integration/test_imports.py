@@ -9,29 +9,21 @@ import pytest
 from sqlalchemy import text
 
 from saas.core.db import Database
-from testkit import Browser, cli
+from testkit import company_with_api, tenant_schema
 from tests.integration.processes import wait_for
 
 
 @pytest.fixture(scope="module")
 def tenant(base_url: str, worker):
-    b = Browser(base_url)
-    slug = b.signup("Import Co")
-    token = cli("tokens", "create", "--tenant", slug, "--role", "owner", "--name", "imp").stdout.strip()
-    api = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}", "Accept-Language": "en"},
-                       timeout=30)
-    yield b, slug, api
-    api.close()
-    b.close()
+    with company_with_api(base_url, "Import Co", "imp") as t:
+        yield t
 
 
 def sql(db_url: str, slug: str, query: str, **params):
     async def go():
         db = Database(db_url, pool_size=1)
         try:
-            async with db.session() as s:
-                schema = (await s.execute(text("SELECT schema_name FROM shared.tenants WHERE slug = :s"),
-                                          {"s": slug})).scalar_one()
+            schema = await tenant_schema(db, slug)
             async with db.session(schema) as s:
                 return (await s.execute(text(query), params)).all()
         finally:

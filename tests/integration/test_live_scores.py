@@ -19,7 +19,7 @@ from saas.clients.models import Client, Operation
 from saas.core import clock
 from saas.core.db import Database
 from saas.accounts.service import do_create_tenant
-from testkit import Browser
+from testkit import Browser, tenant_schema
 from tests.integration import companies
 
 TODAY = date(2026, 6, 30)
@@ -163,9 +163,7 @@ def test_card_panel_follows_a_paid_debt_without_a_refresh(http: Browser, db_url:
     async def setup():
         db = Database(db_url, pool_size=2)
         try:
-            async with db.session() as s:
-                schema = (await s.execute(text("SELECT schema_name FROM shared.tenants WHERE slug = :s"),
-                                          {"s": slug})).scalar_one()
+            schema = await tenant_schema(db, slug)
             await companies.write(db, schema, companies.pareto_company(300, seed=8), TODAY)
             client_id, debt_id = await _debtor(db, schema)
             async with db.session(schema) as s:

@@ -13,7 +13,7 @@ from saas.clients.imports.service import do_upload, run_import
 from saas.clients.models import Client
 from testkit import Browser, sql, with_database
 from tests.integration.test_clients_api import api, create, schema_of, token
-from tests.integration.test_export import build, last_job, wait_job
+from tests.integration.test_export import build, restored_company
 
 PASSPORT = {"series": "4510", "number": "123456", "issued_by": "ГУ МВД", "issued_on": "2015-03-01",
             "division_code": "770-001"}
@@ -133,13 +133,7 @@ def test_an_export_restored_into_another_company_is_sealed_to_it(base_url: str, 
     _job, link = build(owner, db_url, slug, schema, passport="full")
     zip_bytes = owner.get(link).content
 
-    target = make_http()
-    dest = target.signup("Passport Restore Co")
-    dest_schema = schema_of(db_url, dest)
-    r = target.post(f"/t/{dest}/export/restore", files={"file": ("export.zip", zip_bytes, "application/zip")},
-                    data={"_csrf_token": target.csrf()})
-    assert r.status_code == 303, r.text
-    assert wait_job(db_url, dest_schema, last_job(db_url, dest_schema, "restore")) == "done"
+    _target, dest, dest_schema, _job = restored_company(make_http, db_url, zip_bytes, "Passport Restore Co")
 
     (dest_id,), = sql(db_url, f'SELECT id FROM "{dest_schema}".clients WHERE last_name = \'Экспортов\'')
     source, restored = passport_columns(db_url, schema, source_id), passport_columns(db_url, dest_schema, dest_id)
