@@ -45,6 +45,8 @@ def test_car_model_field_filter_and_saved_view(page: Page) -> None:
     page.locator("details.save-view summary").click()
     page.fill("details.save-view [name=name]", "Lada drivers")
     page.locator("details.save-view").get_by_role("button", name="Save").click()
+    # the save has landed (its link is on the page) before the logout can overtake it
+    expect(page.get_by_role("link", name=re.compile("Lada drivers"))).to_be_visible()
     logout(page)
     login(page, account)
     visit(page, f"{base}/clients")
