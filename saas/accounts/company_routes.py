@@ -29,10 +29,6 @@ def _one_message(exc: FormError) -> str:
     return exc.errors.get("form") or "; ".join(exc.errors.values())
 
 
-async def _memberships(ctx: TenantCtx) -> list:
-    return ctx.memberships  # read with the membership check (tenant_ctx)
-
-
 # ---- team --------------------------------------------------------------------------------------
 
 
@@ -77,7 +73,7 @@ async def invitation_revoke(request: Request, ctx: TenantCtx, invitation_id: int
 async def _tokens_page(request: Request, ctx: TenantCtx, status: int = 200, **extra: Any) -> Any:
     names = {u.id: u.name for u, _role in await service.members_of(ctx.db, ctx.tenant.id)}
     return render(request, "accounts/tokens.html", status_code=status, ctx=ctx, user=ctx.user,
-                  memberships=await _memberships(ctx), tokens=await account.tokens_of(ctx.db, ctx.tenant), names=names,
+                  tokens=await account.tokens_of(ctx.db, ctx.tenant), names=names,
                   roles=[r for r in ("viewer", "marketer", "admin", "owner") if ctx.allows(r)], **extra)
 
 
@@ -111,7 +107,7 @@ async def token_revoke(request: Request, ctx: TenantCtx, token_id: int) -> Any:
 
 async def _settings_page(request: Request, ctx: TenantCtx, status: int = 200, **extra: Any) -> Any:
     return render(request, "accounts/settings.html", status_code=status, ctx=ctx, user=ctx.user,
-                  memberships=await _memberships(ctx), currencies=account.CURRENCIES, timezones=account.TIMEZONES,
+                  currencies=account.CURRENCIES, timezones=account.TIMEZONES,
                   usage=await limits.usage_summary(ctx.db, ctx.tenant), **extra)
 
 

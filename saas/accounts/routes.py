@@ -326,7 +326,6 @@ async def team(request: Request, ctx: TenantCtx) -> Any:
 async def _team_page(request: Request, ctx: TenantCtx, **extra: Any) -> Any:
     return render(
         request, "accounts/team.html", ctx=ctx, user=ctx.user,
-        memberships=ctx.memberships,
         members=await service.members_of(ctx.db, ctx.tenant.id),
         invitations=await service.pending_invitations(ctx.db, ctx.tenant.id),
         roles=service.ROLE_RANK, **extra,

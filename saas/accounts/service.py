@@ -198,18 +198,6 @@ async def get_tenant_by_slug(session: AsyncSession, slug: str) -> Tenant | None:
     return await session.scalar(select(Tenant).where(Tenant.slug == slug))
 
 
-async def access_tenant(session: AsyncSession, user_id: int, slug: str) -> TenantAccess | None:
-    """The tenant at `slug` if the user is a member; None for missing and forbidden alike."""
-    row = (
-        await session.execute(
-            select(Tenant, Membership.role)
-            .join(Membership, Membership.tenant_id == Tenant.id)
-            .where(Tenant.slug == slug, Membership.user_id == user_id, Tenant.status != "deleted")
-        )
-    ).first()
-    return TenantAccess(row[0], row[1]) if row else None
-
-
 async def user_and_access(session: AsyncSession, user_id: int,
                           slug: str) -> tuple[User | None, TenantAccess | None, list[TenantAccess]]:
     """The signed-in user, their access to the tenant at `slug` and all their companies (the top

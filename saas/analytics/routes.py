@@ -194,7 +194,6 @@ async def overview(request: Request, ctx: TenantCtx) -> Any:
     drawn_charts, notes = drawn(ctx.tenant.schema_name, data, ctx.tenant.currency)
     return render(
         request, "analytics/dashboard.html", ctx=ctx, user=ctx.user,
-        memberships=ctx.memberships,
         data=data, charts=drawn_charts, job=job, cfg=cfg,
         growth_notes=notes,
         status_lines=validation.status_lines(data["backtest"]),

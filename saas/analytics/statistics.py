@@ -24,6 +24,7 @@ NULLs), so no Python object is made per client.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -236,30 +237,34 @@ def parse(buffers: list[bytearray], today: date, cutoff: date, *, growth: bool =
 async def read(db: AsyncSession, today: date, cutoff: date, ids: list[int] | None = None) -> Stats:
     """The statistics of every client (ids None) or of the given ones, in the session's transaction."""
     raw: Any = (await (await db.connection()).get_raw_connection()).driver_connection  # asyncpg's
-    chunks = bytearray()
-    collect = _into(chunks)
     if ids is not None:
-        await raw.copy_from_query(SOME_CLIENTS, today, cutoff, sorted(set(ids)), output=collect, format="binary")
-        return parse([chunks], today, cutoff, growth=False)
+        return parse([await _copy(raw, SOME_CLIENTS, today, cutoff, sorted(set(ids)))], today, cutoff, growth=False)
     start, months_ago, years_ago, quarters_ago = growth_lookup(today)
     args = (today, cutoff, months_ago, years_ago, start, date(today.year - 1, 1, 1), growth.same_day_last_year(today),
             quarters_ago)
     low, high, estimate = await raw.fetchrow(_SIZE)
-    if estimate < SPLIT_FROM or low is None:
-        await raw.copy_from_query(ALL_CLIENTS, *args, -1, high or 0, output=collect, format="binary")
-        return parse([chunks], today, cutoff)
-    # A big company: the ids in PARTS ranges, each read by its own server process at once, all in
-    # this transaction's snapshot (the pass is the server's CPU; the web of aggregates is per row).
-    cuts = [low - 1, *(low + (high - low) * i // PARTS for i in range(1, PARTS)), high]
-    parts = [bytearray() for _ in range(PARTS)]
-    async with same_snapshot_readers(db, PARTS - 1) as readers:
-        if readers is None:
-            await raw.copy_from_query(ALL_CLIENTS, *args, -1, high, output=collect, format="binary")
-            return parse([chunks], today, cutoff)
-        await asyncio.gather(*(conn.copy_from_query(ALL_CLIENTS, *args, cuts[i], cuts[i + 1], output=_into(parts[i]),
-                                                    format="binary")
-                               for i, conn in enumerate([raw, *readers])))
-    return parse(parts, today, cutoff)
+    low, high = (low or 1), (high or 0)
+    # A big company's ids in ranges, each read by its own server process at once, all in this
+    # transaction's snapshot (the pass is the server's CPU); one range where that cannot hold.
+    split = same_snapshot_readers(db, PARTS - 1) if estimate >= SPLIT_FROM else contextlib.nullcontext(None)
+    async with split as readers:
+        connections = [raw, *(readers or [])]
+        n = len(connections)
+        cuts = [low - 1, *(low + (high - low) * i // n for i in range(1, n)), high]
+        parts = await asyncio.gather(*(_copy(conn, ALL_CLIENTS, *args, cuts[i], cuts[i + 1])
+                                       for i, conn in enumerate(connections)))
+    return parse(list(parts), today, cutoff)
+
+
+async def _copy(conn: Any, sql: str, *params: Any) -> bytearray:
+    """One statement's rows as binary COPY output."""
+    out = bytearray()
+
+    async def collect(chunk: bytes) -> None:
+        out.extend(chunk)
+
+    await conn.copy_from_query(sql, *params, output=collect, format="binary")
+    return out
 
 
 # Above this many clients (the planner's figure) the pass is split (read): below it, a second
@@ -267,10 +272,4 @@ async def read(db: AsyncSession, today: date, cutoff: date, ids: list[int] | Non
 SPLIT_FROM, PARTS = 50_000, 2
 _SIZE = ("SELECT min(id), max(id), (SELECT reltuples FROM pg_class WHERE oid = 'clients'::regclass)::int8 "
          "FROM clients")
-
-
-def _into(buffer: bytearray) -> Any:
-    async def collect(chunk: bytes) -> None:
-        buffer.extend(chunk)
-    return collect
 

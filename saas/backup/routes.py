@@ -23,7 +23,7 @@ ADMIN = {"role": "admin"}
 
 async def _page(request: Request, ctx: TenantCtx, status: int = 200, **extra: Any) -> Any:
     return render(request, "backup/export.html", status_code=status, ctx=ctx, user=ctx.user,
-                  memberships=ctx.memberships, jobs=await exports.recent_jobs(ctx.db),
+                  jobs=await exports.recent_jobs(ctx.db),
                   exports=exports, **extra)
 
 
