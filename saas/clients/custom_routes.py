@@ -81,6 +81,15 @@ def visible_views(ctx: TenantCtx) -> Select[tuple[SavedView]]:
     return select(SavedView).where(or_(SavedView.user_id == ctx.user.id, SavedView.shared)).order_by(SavedView.name)
 
 
+async def view_rows(ctx: TenantCtx) -> list[Any]:
+    """The views the user sees, by name, as plain rows with the model's names (the list reads them on
+    every bare visit: an ORM read cost a millisecond of its CPU)."""
+    table = SavedView.__table__
+    query = (select(*table.c).where(or_(table.c.user_id == ctx.user.id, table.c.shared))
+             .order_by(table.c.name))
+    return list((await ctx.db.execute(query)).all())
+
+
 async def access_view(ctx: TenantCtx, view_id: int) -> SavedView:
     view = await ctx.db.scalar(visible_views(ctx).where(SavedView.id == view_id))
     if view is None:

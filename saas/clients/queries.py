@@ -23,7 +23,7 @@ from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from saas.clients.models import RISK_GROUPS, STATUSES, ClientScore
 from saas.clients import crypto
-from saas.clients.custom import definitions as custom_definitions
+from saas.clients.custom import field_rows as custom_definitions
 from saas.clients.custom import filter_condition as custom_filter
 from saas.clients.custom import sort_expression as custom_sort_expression
 from saas.clients.models import Client, Direction, Operation, ProductGroup

@@ -9,19 +9,21 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
 from saas.clients import operations as ops
-from saas.clients import columns, queries, service
+from saas.clients import columns, list_rows, queries, service
 from saas.clients.models import Client
 from saas.core import clock
 from saas.core.errors import FormError
 from saas.accounts.deps import TenantCtx
 from saas.core.i18n import _
-from saas.core.web.render import flash, is_htmx, redirect, render
+from saas.core.web.render import flash, is_htmx, redirect, register_globals, render
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 CLIENT_FORM_FIELDS = (
     "last_name", "first_name", "middle_name", "birth_date", "phone", "email", "address", "note",
     "passport_series", "passport_number", "passport_issued_by", "passport_issued_on", "passport_division_code",
 )
+
+register_globals(client_rows=list_rows.render_rows)  # the list's rows, drawn in Python (see list_rows)
 
 
 def _one(data: dict[str, Any], key: str) -> str:
@@ -46,14 +48,14 @@ async def _dictionaries(ctx: TenantCtx) -> dict[str, Any]:
 async def _list_params(request: Request, ctx: TenantCtx) -> tuple[dict[str, Any], Any, list[Any] | None]:
     """The query, or a saved view's (the user's default one when the list opens bare); and the views
     the user sees when they were read to find that default (the page lists them: one query)."""
-    from saas.clients.custom_routes import access_view, visible_views
+    from saas.clients.custom_routes import access_view, view_rows
 
     params = dict(request.query_params)
     view, views = None, None
     if str(params.get("view") or "").isdigit():
         view = await access_view(ctx, int(params["view"]))
     elif not params and not request.headers.get("hx-request"):
-        views = list(await ctx.db.scalars(visible_views(ctx)))  # ordered by name, as the query for it was
+        views = await view_rows(ctx)
         view = next((v for v in views if v.user_id == ctx.user.id and v.is_default), None)
     if view is not None:
         params = {**view.params, **{k: v for k, v in params.items() if k not in ("view",)}}
@@ -63,10 +65,10 @@ async def _list_params(request: Request, ctx: TenantCtx) -> tuple[dict[str, Any]
 @get("/clients")
 async def client_list(request: Request, ctx: TenantCtx) -> Any:
     from saas.clients import custom
-    from saas.clients.custom_routes import visible_views
+    from saas.clients.custom_routes import view_rows
 
     params, view, views = await _list_params(request, ctx)
-    fields = await custom.definitions(ctx.db)
+    fields = await custom.field_rows(ctx.db)
     all_columns = columns.catalogue(fields, custom.label)
     ticked = request.query_params.getall("col", []) if "col" in request.query_params else None
     shown, chosen = columns.choose(params, ticked, request.cookies.get(columns.COOKIE), all_columns, fields)
@@ -80,7 +82,7 @@ async def client_list(request: Request, ctx: TenantCtx) -> Any:
     if is_htmx(request) and request.headers.get("hx-target") in ("rows", "more"):
         return render(request, "clients/_rows.html", **context)  # typing and scrolling: no views, no menus
     if views is None:
-        views = list(await ctx.db.scalars(visible_views(ctx)))
+        views = await view_rows(ctx)
     context.update(view=view, views=views, **await _dictionaries(ctx))
     count, estimated = await queries.count_clients(ctx.db, f, page)  # "about 120 000" past 10,000
     response = render(request, "clients/index.html", count=count, estimated=estimated, **context)
@@ -113,7 +115,7 @@ async def client_bulk(request: Request, ctx: TenantCtx, data: Form) -> Any:
 async def _form_context(ctx: TenantCtx) -> dict[str, Any]:
     from saas.clients import custom
 
-    return {"fields": await custom.definitions(ctx.db), "field_label": custom.label, **await _dictionaries(ctx)}
+    return {"fields": await custom.field_rows(ctx.db), "field_label": custom.label, **await _dictionaries(ctx)}
 
 
 @get("/clients/new")
@@ -144,7 +146,7 @@ async def _custom_from_form(ctx: TenantCtx, sent: dict[str, Any]) -> dict[str, A
     from saas.clients import custom
 
     out: dict[str, Any] = {}
-    for fd in await custom.definitions(ctx.db):
+    for fd in await custom.field_rows(ctx.db):
         value = sent.get(fd.key)
         out[fd.key] = (value if value not in (None, "") else False) if fd.type == "bool" else value
     return out

@@ -129,3 +129,14 @@ def test_locales_and_patterns_are_built_once() -> None:
         i18n.fmt_number(v)
         i18n.fmt_date(date(2026, 1, 1) + timedelta(days=v))
     assert i18n.babel_locale.cache_info().misses == before
+
+
+def test_jsonb_decodes_as_json_loads_does() -> None:
+    """The engine's jsonb decoder (msgspec, for speed) reads what json.loads reads, the same way."""
+    import json
+
+    from saas.core.db import decode_json
+
+    for text in ('{"a": 123456789012345678901234567890, "b": [1, "x", null, true, 0.1]}', '"\\u0436"', "[]",
+                 '{"big": 1.5e400}'):
+        assert decode_json(text) == json.loads(text)
