@@ -124,3 +124,18 @@ def test_a_search_pages_through_its_matches_in_order(big, base_url: str, sort: s
             "revenue": lambda c: (float(c["metrics"]["revenue_total"]), c["id"]), "new": lambda c: c["id"]}
     expected = sorted(seen, key=keys[sort], reverse=sort != "name")
     assert [c["id"] for c in seen] == [c["id"] for c in expected]
+
+
+@pytest.mark.parametrize("sort", ["name", "revenue"])
+def test_a_search_past_the_cap_walks_the_index(big, base_url: str, db_url: str, sort: str) -> None:
+    """The first page of a search reads its matches once, counted and sorted together; with more than
+    10,000 matches that read is cut short, so the page comes from the sort's index instead: still the
+    first matches in order, and a count flagged as an estimate."""
+    _http, slug, schema = big
+    with api(base_url, slug) as client:
+        page = client.get("/clients", params={"q": "клиент", "sort": sort, "limit": 25, "count": "true"}).json()
+    order = "lower(last_name), lower(first_name), id" if sort == "name" else "revenue_total DESC, id DESC"
+    expected = sql(db_url, f"""SELECT id FROM "{schema}".clients WHERE last_name LIKE 'Клиент%'
+                               ORDER BY {order} LIMIT 25""")
+    assert [c["id"] for c in page["items"]] == [r[0] for r in expected]
+    assert page["total_is_estimate"] is True and page["total"] >= 10_000 and page["next_cursor"]
