@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import and_, select, text, update
+from sqlalchemy import and_, bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saas.core import clock
@@ -198,19 +198,21 @@ async def get_tenant_by_slug(session: AsyncSession, slug: str) -> Tenant | None:
     return await session.scalar(select(Tenant).where(Tenant.slug == slug))
 
 
+# Built once (every workspace page runs it): a statement built anew costs more CPU than running it.
+_USER_AND_ACCESS = (
+    select(User, Tenant, Membership.role).select_from(User)
+    .outerjoin(Membership, Membership.user_id == User.id)
+    .outerjoin(Tenant, and_(Tenant.id == Membership.tenant_id, Tenant.status != "deleted"))
+    .where(User.id == bindparam("user_id")).order_by(Tenant.name)
+)
+
+
 async def user_and_access(session: AsyncSession, user_id: int,
                           slug: str) -> tuple[User | None, TenantAccess | None, list[TenantAccess]]:
     """The signed-in user, their access to the tenant at `slug` and all their companies (the top
     bar's switcher), in one query: the hot path of every workspace page. (None, None, []) for a
     user who is gone; (user, None, ...) for a non-member."""
-    rows = (
-        await session.execute(
-            select(User, Tenant, Membership.role).select_from(User)
-            .outerjoin(Membership, Membership.user_id == User.id)
-            .outerjoin(Tenant, and_(Tenant.id == Membership.tenant_id, Tenant.status != "deleted"))
-            .where(User.id == user_id).order_by(Tenant.name)
-        )
-    ).all()
+    rows = (await session.execute(_USER_AND_ACCESS, {"user_id": user_id})).all()
     if not rows:
         return None, None, []
     companies = [TenantAccess(tenant, role) for _user, tenant, role in rows if tenant is not None]
@@ -406,12 +408,15 @@ async def do_create_token(session: AsyncSession, tenant: Tenant, role: str, name
     return token, secret
 
 
+_TOKEN_ACCESS = (  # built once: every API call runs it
+    select(ApiToken, Tenant, Membership.role).join(Tenant, Tenant.id == ApiToken.tenant_id)
+    .outerjoin(Membership, (Membership.user_id == ApiToken.created_by) & (Membership.tenant_id == Tenant.id))
+    .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None), Tenant.status != "deleted")
+)
+
+
 async def access_token(session: AsyncSession, secret: str) -> tuple[ApiToken, Tenant] | None:
-    row = (await session.execute(
-        select(ApiToken, Tenant, Membership.role).join(Tenant, Tenant.id == ApiToken.tenant_id)
-        .outerjoin(Membership, (Membership.user_id == ApiToken.created_by) & (Membership.tenant_id == Tenant.id))
-        .where(ApiToken.token_hash == token_hash(secret), ApiToken.revoked_at.is_(None), Tenant.status != "deleted")
-    )).first()
+    row = (await session.execute(_TOKEN_ACCESS, {"token_hash": token_hash(secret)})).first()
     if row is None:
         return None
     token, tenant, creator_role = row

@@ -7,6 +7,7 @@ has a matching index, and the next page starts after the last row's key (no OFFS
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from litestar.exceptions import NotFoundException
-from sqlalchemy import Date, Select, case, cast, false, func, literal, or_, select, tuple_, union_all
+from sqlalchemy import Date, Select, bindparam, case, cast, false, func, literal, or_, select, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ClauseElement, Executable
@@ -325,13 +326,22 @@ def list_columns_for(keys: set[str], sort: str) -> tuple[tuple[Any, ...], tuple[
     return client_columns, score_columns
 
 
+# Statements a page runs on every view are built once, with bound parameters: building one anew
+# and computing its cache key cost ~0.6 ms of CPU a statement, running a built one ~0.3 ms.
+TODAY = bindparam("overdue_today", type_=Date)  # _overdue_column's "today", given at execution
+
+
+def _today() -> dict[str, Any]:
+    return {"overdue_today": clock.today()}
+
+
 def _overdue_column() -> Any:
     """A client's overdue sum inside the page's own query (one round trip less): the conditions of
     operations.overdue_amounts (unpaid sales and services past their due date, as of today), run
     only for clients with something unpaid (CASE); NULL when nothing is overdue."""
     overdue = (select(func.sum(Operation.amount))
                .where(Operation.client_id == Client.id, Operation.kind != "return", Operation.paid_on.is_(None),
-                      Operation.due_on < clock.today())
+                      Operation.due_on < TODAY)
                .correlate(Client).scalar_subquery())
     return case((Client.unpaid_total > 0, overdue)).label("page_overdue")
 
@@ -395,7 +405,8 @@ async def list_clients(db: AsyncSession, f: ClientFilter, shown: tuple | None = 
     else:
         query = query.with_only_columns(*shown, _overdue_column(), *_score_labels(score_columns))
     query = query.outerjoin(ClientScore, ClientScore.client_id == Client.id)
-    found = list((await db.execute(query.order_by(*order).limit(f.limit + 1))).all())
+    params = _today() if shown is not None else {}
+    found = list((await db.execute(query.order_by(*order).limit(f.limit + 1), params)).all())
     if shown is not None:
         return _page(f, found, fields, score_columns, matches)
     rows = [client for client, _score in found[: f.limit]]
@@ -437,7 +448,7 @@ async def _search_first_page(db: AsyncSession, query: Select, columns: list[Any]
             .select_from(ranked).join(Client, Client.id == ranked.c.match_id)
             .outerjoin(ClientScore, ClientScore.client_id == Client.id)
             .order_by(*[k.desc() for k in ranked_keys] if descending else ranked_keys))
-    rows = list((await db.execute(page)).all())
+    rows = list((await db.execute(page, _today())).all())
     matches = rows[0].match_count if rows else 0
     return (None if matches > COUNT_CAP else rows), matches
 
@@ -458,25 +469,32 @@ async def card_row(db: AsyncSession, client_id: int, columns: tuple = CARD_COLUM
     """A card's client and its scores, one query, as plain rows: (row, score or None); the row's
     `page_overdue` is its overdue sum (NULL: none). The same 404 as service.access_client for a
     missing or erased client (the id comes from the user)."""
-    query = (select(*columns, Client.erased_at.label("card_erased_at"), _overdue_column(), *_score_labels(ALL_SCORE))
-             .outerjoin(ClientScore, ClientScore.client_id == Client.id).where(Client.id == client_id))
-    row = (await db.execute(query)).first()
+    row = (await db.execute(_card_query(columns), {"client_id": client_id, **_today()})).first()
     if row is None or row.card_erased_at is not None:
         raise NotFoundException()
     return row, score_of(row, ALL_SCORE)
 
 
+@functools.cache
+def _card_query(columns: tuple) -> Select:
+    return (select(*columns, Client.erased_at.label("card_erased_at"), _overdue_column(), *_score_labels(ALL_SCORE))
+            .outerjoin(ClientScore, ClientScore.client_id == Client.id).where(Client.id == bindparam("client_id")))
+
+
+_SCORE_ROW = select(*_score_labels(ALL_SCORE)).where(ClientScore.client_id == bindparam("client_id"))
+_OPERATION_ROWS = (select(*OPERATION_COLUMNS).where(Operation.client_id == bindparam("client_id"))
+                   .order_by(Operation.occurred_on.desc(), Operation.id.desc()).limit(bindparam("limit")))
+
+
 async def score_row(db: AsyncSession, client_id: int) -> Any:
     """One client's scores read now (not from the session's identity map): fresh after a write."""
-    row = (await db.execute(select(*_score_labels(ALL_SCORE)).where(ClientScore.client_id == client_id))).first()
+    row = (await db.execute(_SCORE_ROW, {"client_id": client_id})).first()
     return None if row is None else score_of(row, ALL_SCORE)
 
 
 async def operation_rows(db: AsyncSession, client_id: int, limit: int = 500) -> list[Any]:
     """The card's operations, newest first, as plain rows (the order of operations.client_operations)."""
-    return list((await db.execute(
-        select(*OPERATION_COLUMNS).where(Operation.client_id == client_id)
-        .order_by(Operation.occurred_on.desc(), Operation.id.desc()).limit(limit))).all())
+    return list((await db.execute(_OPERATION_ROWS, {"client_id": client_id, "limit": limit})).all())
 
 
 def _dictionaries_query() -> Select:

@@ -154,7 +154,7 @@ async def create_schema(conn: AsyncConnection, schema: str) -> str:
 def _bind_tenant(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
     schema = session.info.get("schema")
     if schema is not None:
-        connection.execute(text("SELECT set_config('search_path', :s, true)"), {"s": check_schema(schema)})
+        connection.execute(SET_PATH, {"s": check_schema(schema)})
 
 
 def decode_json(text: str | bytes) -> Any:
@@ -167,12 +167,13 @@ def decode_json(text: str | bytes) -> Any:
         return json.loads(text)
 
 
-def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10, **kwargs: Any) -> AsyncEngine:
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10, pool_pre_ping: bool = True,
+                **kwargs: Any) -> AsyncEngine:
     return create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_pre_ping=True,
+        pool_pre_ping=pool_pre_ping,
         pool_timeout=10,
         hide_parameters=True,  # an error's text names the statement, never the values (personal data)
         json_deserializer=decode_json,
