@@ -10,6 +10,9 @@ import base64
 import functools
 import json
 import re
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -380,11 +383,18 @@ async def list_clients(db: AsyncSession, f: ClientFilter, shown: tuple | None = 
         columns, descending, types = custom_sort(f, fields)
     else:
         (columns, descending), types = SORTS[f.sort], SORT_TYPES[f.sort]
-    query = filtered(f, fields, company=crypto.company_of(db))
+    company = crypto.company_of(db)
+    query = filtered(f, fields, company=company)
     matches = None
+    # The statements of a first page with no custom field involved are kept (built_once): the
+    # same list opened again, by anyone in any company, runs the statement built the first time.
+    memo = _filter_key(f, company, shown, score_columns) if shown is not None and not fields and not f.after else None
     if f.q.strip() and shown is not None and not f.after:
-        first, matches = await _search_first_page(db, query, columns, descending, f.limit, shown, score_columns)
-        if first is not None:
+        page_query = built_once(("search", memo), lambda: _search_first_page(query, columns, descending, f.limit,
+                                                                            shown, score_columns))
+        first = list((await db.execute(page_query, _today())).all())
+        matches = first[0].match_count if first else 0
+        if matches <= COUNT_CAP:
             return _page(f, first, fields, score_columns, matches)
     elif f.q.strip():
         # A search's matches lie all over the sort's index; when they are few, walking the index
@@ -398,17 +408,13 @@ async def list_clients(db: AsyncSession, f: ClientFilter, shown: tuple | None = 
         if key is not None:
             left = tuple_(*columns)
             query = query.where(left < tuple_(*key) if descending else left > tuple_(*key))
-    order = [c.desc() for c in columns] if descending else columns
-    # The page's scores come with it: one LEFT JOIN on the primary key, no query per row.
-    if shown is None:
-        query = query.add_columns(ClientScore)
-    else:
-        query = query.with_only_columns(*shown, _overdue_column(), *_score_labels(score_columns))
-    query = query.outerjoin(ClientScore, ClientScore.client_id == Client.id)
-    params = _today() if shown is not None else {}
-    found = list((await db.execute(query.order_by(*order).limit(f.limit + 1), params)).all())
     if shown is not None:
-        return _page(f, found, fields, score_columns, matches)
+        page_query = built_once(("page", memo), lambda: _page_query(query, columns, descending, f.limit, shown,
+                                                                   score_columns))
+        return _page(f, list((await db.execute(page_query, _today())).all()), fields, score_columns, matches)
+    order = [c.desc() for c in columns] if descending else columns
+    query = query.add_columns(ClientScore).outerjoin(ClientScore, ClientScore.client_id == Client.id)
+    found = list((await db.execute(query.order_by(*order).limit(f.limit + 1))).all())
     rows = [client for client, _score in found[: f.limit]]
     return ClientPage(rows=rows,
                       next_cursor=encode_cursor(f.sort, rows[-1], fields) if len(found) > f.limit and rows else None,
@@ -429,14 +435,23 @@ def _page(f: ClientFilter, found: list[Any], fields: list, score_columns: tuple,
     )
 
 
-async def _search_first_page(db: AsyncSession, query: Select, columns: list[Any], descending: bool, limit: int,
-                             shown: tuple, score_columns: tuple) -> tuple[list[Any] | None, int]:
-    """A text search's first page and its number of matches, in one statement: the matches (at most
-    COUNT_CAP + 1, with their sort keys) are read once, counted by a window and sorted there, and only
-    the page's rows are joined to their columns and scores. Reading the matches twice (a count, then
-    the page) was most of a frequent surname's time at a million clients. (None, COUNT_CAP + 1) when
-    there are more matches than that: that subset's order is not the list's, and the caller walks the
-    sort's index instead."""
+def _page_query(query: Select, columns: list[Any], descending: bool, limit: int, shown: tuple,
+                score_columns: tuple) -> Select:
+    """A page of the columns shown, with the scores (one LEFT JOIN on the primary key, no query per
+    row) and the overdue sum, one row past the page."""
+    order = [c.desc() for c in columns] if descending else columns
+    return (query.with_only_columns(*shown, _overdue_column(), *_score_labels(score_columns))
+            .outerjoin(ClientScore, ClientScore.client_id == Client.id).order_by(*order).limit(limit + 1))
+
+
+def _search_first_page(query: Select, columns: list[Any], descending: bool, limit: int, shown: tuple,
+                       score_columns: tuple) -> Select:
+    """A text search's first page and its number of matches (`match_count`), in one statement: the
+    matches (at most COUNT_CAP + 1, with their sort keys) are read once, counted by a window and
+    sorted there, and only the page's rows are joined to their columns and scores. Reading the
+    matches twice (a count, then the page) was most of a frequent surname's time at a million
+    clients. With more than COUNT_CAP matches that subset's order is not the list's: the caller then
+    walks the sort's index instead."""
     keys = [column.label(f"sort_{i}") for i, column in enumerate(columns)]
     found = query.with_only_columns(Client.id.label("match_id"), *keys).limit(COUNT_CAP + 1).subquery("found")
     found_keys = [found.c[key.name] for key in keys]
@@ -448,9 +463,36 @@ async def _search_first_page(db: AsyncSession, query: Select, columns: list[Any]
             .select_from(ranked).join(Client, Client.id == ranked.c.match_id)
             .outerjoin(ClientScore, ClientScore.client_id == Client.id)
             .order_by(*[k.desc() for k in ranked_keys] if descending else ranked_keys))
-    rows = list((await db.execute(page, _today())).all())
-    matches = rows[0].match_count if rows else 0
-    return (None if matches > COUNT_CAP else rows), matches
+    return page
+
+
+_BUILT: OrderedDict[Any, Select] = OrderedDict()
+BUILT_MAX = 512
+
+
+def built_once(key: Any, build: Callable[[], Select]) -> Select:
+    """The statement for `key`, built by `build` the first time (None: not kept). Building a list's
+    statement and its cache key anew cost more CPU than running it; the values in it are the
+    filter's, all in the key, and today's date is a bound parameter given at execution."""
+    if key is None or key[1] is None:
+        return build()
+    statement = _BUILT.get(key)
+    if statement is None:
+        statement = _BUILT[key] = build()
+        if len(_BUILT) > BUILT_MAX:
+            _BUILT.popitem(last=False)
+    else:
+        _BUILT.move_to_end(key)
+    return statement
+
+
+def _filter_key(f: ClientFilter, company: str, shown: tuple, score_columns: tuple) -> tuple:
+    """Everything a page's statement depends on: every field of the filter but what only travels with
+    it (the columns' URL form, typed dates, errors), the company (a passport number's search key),
+    the columns read."""
+    values = tuple((name, json.dumps(value, default=str, sort_keys=True)) for name, value in vars(f).items()
+                   if name not in ("columns", "raw_dates", "errors"))
+    return values, company, shown, score_columns, clock.today()  # today: the "has overdue" filter's date
 
 
 def unindexed(column: Any, kind: Any) -> Any:
@@ -528,13 +570,32 @@ async def count_clients(db: AsyncSession, f: ClientFilter, page: ClientPage | No
     fields = await custom_definitions(db) if f.custom else []
     matches = filtered(f, fields, company=crypto.company_of(db)).with_only_columns(Client.id)
     if not f.q:  # no text search: the planner's figure is close, so a sure "many" needs no count
-        guess = await estimate_rows(db, matches)
+        guess = await _sure_estimate(db, f, matches)
         if guess >= SURELY_MANY:
             return guess, True
     n = page.matches if page is not None and page.matches is not None else await capped_count(db, matches)
     if n <= COUNT_CAP:
         return n, False
     return await estimate_rows(db, matches), True
+
+
+_ESTIMATES: OrderedDict[Any, tuple[float, int]] = OrderedDict()
+ESTIMATE_SECONDS = 60
+
+
+async def _sure_estimate(db: AsyncSession, f: ClientFilter, matches: Select) -> int:
+    """The planner's estimate, kept a minute per company and filter when it is a sure "many" (the
+    page says "about 1 000 000"; a minute-old "about" is as true, and saves a plan per view)."""
+    key = (db.info.get("schema"), _filter_key(f, "", (), ())[0])
+    kept = _ESTIMATES.get(key)
+    if kept is not None and time.monotonic() - kept[0] < ESTIMATE_SECONDS:
+        return kept[1]
+    guess = await estimate_rows(db, matches)
+    if guess >= SURELY_MANY:
+        _ESTIMATES[key] = (time.monotonic(), guess)
+        if len(_ESTIMATES) > BUILT_MAX:
+            _ESTIMATES.popitem(last=False)
+    return guess
 
 
 class Explain(Executable, ClauseElement):
