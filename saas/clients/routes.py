@@ -9,7 +9,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
 from saas.clients import operations as ops
-from saas.clients import columns, list_rows, queries, service
+from saas.clients import card_rows, columns, list_rows, queries, service
 from saas.clients.models import Client
 from saas.core import clock
 from saas.core.errors import FormError
@@ -23,7 +23,8 @@ CLIENT_FORM_FIELDS = (
     "passport_series", "passport_number", "passport_issued_by", "passport_issued_on", "passport_division_code",
 )
 
-register_globals(client_rows=list_rows.render_rows)  # the list's rows, drawn in Python (see list_rows)
+# The list's and the card's rows, drawn in Python (see list_rows and card_rows)
+register_globals(client_rows=list_rows.render_rows, operation_row=card_rows.operation_row_renderer)
 
 
 def _one(data: dict[str, Any], key: str) -> str:
