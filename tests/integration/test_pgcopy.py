@@ -106,3 +106,25 @@ def test_a_stream_of_small_chunks_with_numbers_of_every_width(db_url: str) -> No
     assert [s["k"] for s in stored] == (np.arange(n) % 7).tolist()
     for s, v in zip(stored, values, strict=True):
         assert s["v"] is None if np.isnan(v) else s["v"] == float(Decimal(str(round(v, 2))))
+
+
+def test_jsonb_leaves_zeros_out_but_the_last_name(db_url: str) -> None:
+    """omit_zeros: a figure that rounds to 0 is not written (readers take it as 0); NaN stays null;
+    the last name is written in every row, zero or not, so every object is valid JSON."""
+    factors = {"late": np.array([0.0, 2.0, 0.001, np.nan]), "overdue": np.array([0.0, 0.0, 12.5, -0.004]),
+               "payments": np.array([0.0, 3.0, 1.0, 0.0])}
+    data = pgcopy.encode([pgcopy.int4(np.arange(4)), pgcopy.jsonb(factors, omit_zeros=True)], 4)
+
+    async def go():
+        db = Database(db_url, pool_size=1)
+        try:
+            async with db.engine.connect() as conn:
+                raw = (await conn.get_raw_connection()).driver_connection
+                await raw.execute("CREATE TEMP TABLE z (i int, f jsonb)")
+                await raw.copy_to_table("z", source=io.BytesIO(data), format="binary")
+                return [r[0] for r in await raw.fetch("SELECT f::text FROM z ORDER BY i")]
+        finally:
+            await db.dispose()
+
+    assert [json.loads(r) for r in asyncio.run(go())] == [
+        {"payments": 0}, {"late": 2, "payments": 3}, {"overdue": 12.5, "payments": 1}, {"late": None, "payments": 0}]
