@@ -388,7 +388,9 @@ async def list_clients(db: AsyncSession, f: ClientFilter, shown: tuple | None = 
     matches = None
     # The statements of a first page with no custom field involved are kept (built_once): the
     # same list opened again, by anyone in any company, runs the statement built the first time.
-    memo = _filter_key(f, company, shown, score_columns) if shown is not None and not fields and not f.after else None
+    # Not a text search's: its words (a name, a phone) are not kept past the request.
+    kept = shown is not None and not fields and not f.after and not f.q.strip()
+    memo = _filter_key(f, company, shown, score_columns) if kept else None
     if f.q.strip() and shown is not None and not f.after:
         page_query = built_once(("search", memo), lambda: _search_first_page(query, columns, descending, f.limit,
                                                                             shown, score_columns))
