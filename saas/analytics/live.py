@@ -29,18 +29,21 @@ if TYPE_CHECKING:
 LOCK_WAIT = "2s"
 log = logging.getLogger("saas.analytics.live")
 _SET = text("SELECT set_config('lock_timeout', :value, true)")
+# the setting as it was, then the wait for this write's scoring: one round trip
+_SWAP = text("SELECT current_setting('lock_timeout'), set_config('lock_timeout', :value, true)")
 
 
 async def rescore(db: AsyncSession, client_ids: list[int]) -> None:
-    before = (await db.execute(text("SELECT current_setting('lock_timeout')"))).scalar_one()
+    before: str | None = None
     try:
         async with db.begin_nested():
-            await db.execute(_SET, {"value": LOCK_WAIT})
+            before = (await db.execute(_SWAP, {"value": LOCK_WAIT})).scalar_one()
             await score_clients(db, client_ids)
     except Exception:  # the write goes on; its scores wait for the next refresh
         log.exception("live scoring of %s client(s) failed", len(client_ids))
     finally:
-        await db.execute(_SET, {"value": before})
+        if before is not None:  # (a savepoint rolled back has undone the setting already)
+            await db.execute(_SET, {"value": before})
 
 
 async def refresh_after_import(db: Database, tenant: Tenant) -> None:

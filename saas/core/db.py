@@ -153,7 +153,8 @@ async def create_schema(conn: AsyncConnection, schema: str) -> str:
 @event.listens_for(Session, "after_begin")
 def _bind_tenant(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
     schema = session.info.get("schema")
-    if schema is not None:
+    # A savepoint (nested) inherits the enclosing transaction's SET LOCAL: no second round trip.
+    if schema is not None and not transaction.nested:
         connection.execute(SET_PATH, {"s": check_schema(schema)})
 
 
