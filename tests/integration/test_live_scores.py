@@ -85,12 +85,16 @@ def test_paying_a_debt_rescores_that_client_in_the_same_transaction(db_url: str,
                     # inside the write's own transaction, before commit: already re-scored
                     inside = (await s.execute(text("SELECT risk_factors FROM client_scores WHERE client_id = :c"),
                                               {"c": client_id})).scalar_one()
+                    # the scoring's lock wait was its own: the write's transaction has its setting back
+                    wait, path = (await s.execute(text("SELECT current_setting('lock_timeout'), "
+                                                       "current_setting('search_path')"))).one()
             after = await _scores(db, schema)
-            return before, inside, after
+            return before, inside, after, wait, path
         finally:
             await db.dispose()
 
-    before, inside, after = asyncio.run(go())
+    before, inside, after, wait, path = asyncio.run(go())
+    assert wait == "0" and path == schema  # lock_timeout restored; still bound after the savepoint
     assert events._operations_changed.count(live.rescore) == 1
     assert before[client_id][2]["overdue"] == 8000.0  # the refresh saw the debt
     assert "overdue" not in inside and inside["payments"] >= 1  # a zero figure is left out (read as 0)
