@@ -20,7 +20,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from litestar.exceptions import NotFoundException
-from sqlalchemy import Date, Select, bindparam, case, cast, false, func, literal, or_, select, tuple_, union_all
+from sqlalchemy import Date, Select, String, bindparam, case, cast, false, func, literal, or_, select, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ClauseElement, Executable
@@ -188,10 +188,24 @@ def search_condition(q: str, company: str) -> Any:
         for phone in sorted(p for p in phones if len(p) >= 3):
             conditions.append(Client.search.op("@@")(func.to_tsquery("simple", f"{phone}:*")))
         return or_(*conditions) if conditions else false()
-    words = re.findall(r"\w+", q.lower())[:6]
-    if not words:
+    words = search_words(q)
+    if words is None:
         return false()
-    return Client.search.op("@@")(func.to_tsquery("simple", " & ".join(f"{w}:*" for w in words)))
+    # a named parameter: a kept page statement holds no one's words (list_clients passes them)
+    return Client.search.op("@@")(func.to_tsquery("simple", bindparam(WORDS, words, type_=String)))
+
+
+WORDS = "search_words"
+
+
+def search_words(q: str) -> str | None:
+    """The prefix query of a search by words (names, parts of them): None for an e-mail, digits (a
+    phone, a passport) or nothing usable."""
+    q = q.strip()
+    if not q or "@" in q or (re.sub(r"\D", "", q) and re.fullmatch(r"[\d\s()+\-.]+", q)):
+        return None
+    words = re.findall(r"\w+", q.lower())[:6]
+    return " & ".join(f"{w}:*" for w in words) if words else None
 
 
 def filtered(f: ClientFilter, fields: list | None = None, *, company: str) -> Select:
@@ -388,13 +402,16 @@ async def list_clients(db: AsyncSession, f: ClientFilter, shown: tuple | None = 
     matches = None
     # The statements of a first page with no custom field involved are kept (built_once): the
     # same list opened again, by anyone in any company, runs the statement built the first time.
-    # Not a text search's: its words (a name, a phone) are not kept past the request.
-    kept = shown is not None and not fields and not f.after and not f.q.strip()
+    # A search by words is kept without them (a bound parameter, given at execution); a search by
+    # digits or an e-mail is not kept at all: what was searched for is not kept past the request.
+    words = search_words(f.q)
+    kept = shown is not None and not fields and not f.after and (not f.q.strip() or words is not None)
     memo = _filter_key(f, company, shown, score_columns) if kept else None
+    params = {**_today(), **({WORDS: words} if words is not None else {})}
     if f.q.strip() and shown is not None and not f.after:
         page_query = built_once(("search", memo), lambda: _search_first_page(query, columns, descending, f.limit,
                                                                             shown, score_columns))
-        first = list((await db.execute(page_query, _today())).all())
+        first = list((await db.execute(page_query, params)).all())
         matches = first[0].match_count if first else 0
         if matches <= COUNT_CAP:
             return _page(f, first, fields, score_columns, matches)
@@ -413,7 +430,7 @@ async def list_clients(db: AsyncSession, f: ClientFilter, shown: tuple | None = 
     if shown is not None:
         page_query = built_once(("page", memo), lambda: _page_query(query, columns, descending, f.limit, shown,
                                                                    score_columns))
-        return _page(f, list((await db.execute(page_query, _today())).all()), fields, score_columns, matches)
+        return _page(f, list((await db.execute(page_query, params)).all()), fields, score_columns, matches)
     order = [c.desc() for c in columns] if descending else columns
     query = query.add_columns(ClientScore).outerjoin(ClientScore, ClientScore.client_id == Client.id)
     found = list((await db.execute(query.order_by(*order).limit(f.limit + 1))).all())
@@ -480,7 +497,7 @@ def built_once(key: Any, build: Callable[[], Select]) -> Select:
         return build()
     statement = _BUILT.get(key)
     if statement is None:
-        statement = _BUILT[key] = build()
+        statement = _BUILT[key] = build().params({WORDS: None})  # kept without a search's words
         if len(_BUILT) > BUILT_MAX:
             _BUILT.popitem(last=False)
     else:
@@ -493,7 +510,8 @@ def _filter_key(f: ClientFilter, company: str, shown: tuple, score_columns: tupl
     it (the columns' URL form, typed dates, errors), the company (a passport number's search key),
     the columns read."""
     values = tuple((name, json.dumps(value, default=str, sort_keys=True)) for name, value in vars(f).items()
-                   if name not in ("columns", "raw_dates", "errors"))
+                   if name not in ("columns", "raw_dates", "errors", "q"))
+    values += (("q", "words" if search_words(f.q) is not None else f.q.strip()),)  # the words: a parameter
     return values, company, shown, score_columns, clock.today()  # today: the "has overdue" filter's date
 
 

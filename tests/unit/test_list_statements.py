@@ -2,6 +2,8 @@
 anything that reaches SQL never share one; a repeated filter does."""
 from __future__ import annotations
 
+from sqlalchemy import Select, literal, select
+
 from saas.clients import queries
 
 
@@ -23,12 +25,26 @@ def test_every_filter_field_reaches_the_key() -> None:
 def test_built_once_returns_the_same_statement_for_the_same_key() -> None:
     built: list[int] = []
 
-    def build() -> object:
+    def build() -> Select:
         built.append(1)
-        return object()
+        return select(literal(1))
 
     first = queries.built_once(("page", ("k",)), build)
     assert queries.built_once(("page", ("k",)), build) is first and len(built) == 1
     queries.built_once(("page", None), build)
     queries.built_once(("page", None), build)
     assert len(built) == 3  # None: never kept
+
+
+def test_a_search_by_words_is_kept_without_its_words() -> None:
+    """Two searches by words share one statement, which holds neither search's words (they are a
+    bound parameter given at execution); a search by digits has its own key (and is never kept)."""
+    assert _key({"q": "Иванова"}) == _key({"q": "Петров Пётр"}) != _key({})
+    assert _key({"q": "+7 916 123"}) != _key({"q": "+7 916 124"})
+    f = queries.parse_filter({"q": "Секретарёва"})
+    statement = queries.built_once(("page", ("unit-test-words",)),
+                                   lambda: queries.filtered(f, [], company="c1"))
+    compiled = statement.compile()
+    assert compiled.params[queries.WORDS] is None and "секретарёва" not in str(compiled.params)
+    assert queries.search_words("Анна  Мария") == "анна:* & мария:*"
+    assert queries.search_words("a@b.ru") is None and queries.search_words("8 (916) 123") is None
