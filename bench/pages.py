@@ -294,7 +294,11 @@ async def settle(url: str, limit: float = 120) -> None:
 
 def check(base: str, spec: dict) -> int:
     """One request before the load: a page that answers an error would measure the error page."""
-    r = httpx.request(spec.get("method", "GET"), base + spec["path"], content=spec.get("body"),
+    path = spec["path"]
+    if spec.get("spread"):  # a write goes to a random client, not to the card's (which would grow run by run)
+        head, tail = spec["spread"][0].split("{id}")
+        path = head + str(random.randint(1, spec["spread"][1])) + tail
+    r = httpx.request(spec.get("method", "GET"), base + path, content=spec.get("body"),
                       headers=spec["headers"], timeout=120)
     if r.status_code >= 400:
         raise RuntimeError(f"{spec['path']}: {r.status_code} {r.text[:300]}")
