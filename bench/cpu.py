@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import secrets
 import subprocess
 import sys
@@ -55,18 +54,12 @@ def cpu_seconds(pid: int) -> float:
 
 def measure(pid: int, url: str, spec: dict, n: int) -> dict[str, float]:
     """Per request: the server's CPU ms and the wall ms, over n requests after 5 warm-up ones."""
-    spread = spec.get("spread")  # a write: each to a random client, as bench/pages.py does (writing to one
-    # client every run made the card benchmark's client grow by hundreds of operations)
-
-    def target() -> str:
-        if spread is None:
-            return url
-        head, tail = spread[0].split("{id}")
-        return url.split("/api/", 1)[0] + head + str(random.randint(1, spread[1])) + tail
-
+    path = spec.get("path", "")
+    base = url[: len(url) - len(path)] if path and url.endswith(path) else url
     with httpx.Client(headers=spec.get("headers", {}), timeout=60) as client:
-        def one() -> None:
-            r = client.post(target(), content=spec["body"]) if spec.get("method") == "POST" else client.get(url)
+        def one() -> None:  # a write goes to a random client (load.one_path)
+            r = (client.post(base + load.one_path(spec), content=spec["body"]) if spec.get("method") == "POST"
+                 else client.get(url))
             if r.status_code >= 400 and r.status_code != spec.get("status"):
                 raise RuntimeError(f"{url} answered {r.status_code}: {r.text[:300]}")
 

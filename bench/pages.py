@@ -292,13 +292,18 @@ async def settle(url: str, limit: float = 120) -> None:
         await conn.close()
 
 
+def one_path(spec: dict) -> str:
+    """The path of one request: a write (`spread`) goes to a random client, not to the card's, which
+    would otherwise grow run by run and change what the card page measures."""
+    if not spec.get("spread"):
+        return spec["path"]
+    head, tail = spec["spread"][0].split("{id}")
+    return head + str(random.randint(1, spec["spread"][1])) + tail
+
+
 def check(base: str, spec: dict) -> int:
     """One request before the load: a page that answers an error would measure the error page."""
-    path = spec["path"]
-    if spec.get("spread"):  # a write goes to a random client, not to the card's (which would grow run by run)
-        head, tail = spec["spread"][0].split("{id}")
-        path = head + str(random.randint(1, spec["spread"][1])) + tail
-    r = httpx.request(spec.get("method", "GET"), base + path, content=spec.get("body"),
+    r = httpx.request(spec.get("method", "GET"), base + one_path(spec), content=spec.get("body"),
                       headers=spec["headers"], timeout=120)
     if r.status_code >= 400:
         raise RuntimeError(f"{spec['path']}: {r.status_code} {r.text[:300]}")
