@@ -21,6 +21,14 @@ SEARCH_VECTOR = (
     "to_tsvector('simple', coalesce(last_name, '') || ' ' || coalesce(first_name, '') || ' ' || "
     "coalesce(middle_name, '') || ' ' || coalesce(email, '') || ' ' || coalesce(ltrim(phone, '+'), ''))"
 )
+# The same words but the surname's first one (and the phone's digits, which no word of letters
+# matches): a one-word search by name finds surnames in the name index and the rest here
+# (saas/clients/name_search.py).
+OTHER_WORDS = (
+    "to_tsvector('simple'::regconfig, coalesce(first_name, '') || ' ' || coalesce(middle_name, '') || ' ' || "
+    "coalesce(email, '') || ' ' || CASE WHEN last_name ~ '^[[:alpha:]]+([- ][[:alpha:]]+)*$' "
+    "THEN regexp_replace(last_name, '^[[:alpha:]]+', '') ELSE coalesce(last_name, '') END)"
+)
 
 
 class Client(TenantBase):
@@ -35,6 +43,9 @@ class Client(TenantBase):
         Index("ix_clients_last_op", text("coalesce(last_operation_on, '0001-01-01'::date)"), "id"),
         Index("ix_clients_revenue", "revenue_total", "id"),
         Index("ix_clients_name", func.lower(text("last_name")), func.lower(text("first_name")), "id"),
+        Index("ix_clients_name_listed", func.lower(text("last_name")), func.lower(text("first_name")), "id",
+              postgresql_where=text("erased_at IS NULL AND archived_at IS NULL")),
+        Index("ix_clients_other_words", text(OTHER_WORDS), postgresql_using="gin"),
         Index("ix_clients_import", "import_id"),
         Index("ix_clients_custom", "custom", postgresql_using="gin", postgresql_ops={"custom": "jsonb_path_ops"}),
     )

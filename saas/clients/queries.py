@@ -26,7 +26,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from saas.clients.models import RISK_GROUPS, STATUSES, ClientScore
-from saas.clients import crypto
+from saas.clients import crypto, name_search
 from saas.clients.custom import field_rows as custom_definitions
 from saas.clients.custom import filter_condition as custom_filter
 from saas.clients.custom import sort_expression as custom_sort_expression
@@ -408,7 +408,14 @@ async def list_clients(db: AsyncSession, f: ClientFilter, shown: tuple | None = 
     kept = shown is not None and not fields and not f.after and (not f.q.strip() or words is not None)
     memo = _filter_key(f, company, shown, score_columns) if kept else None
     params = {**_today(), **({WORDS: words} if words is not None else {})}
-    if f.q.strip() and shown is not None and not f.after:
+    surname = name_search.surname_word(f) if shown is not None else None
+    if surname is not None and await name_search.usable(db):
+        page_query = built_once(("surname", memo), lambda: _surname_first_page(f.limit, shown, score_columns))
+        first = list((await db.execute(page_query, {**params, **name_search.bounds(surname)})).all())
+        matches = first[0].match_count if first else 0
+        if matches <= COUNT_CAP:
+            return _page(f, first, fields, score_columns, matches)
+    elif f.q.strip() and shown is not None and not f.after:
         page_query = built_once(("search", memo), lambda: _search_first_page(query, columns, descending, f.limit,
                                                                             shown, score_columns))
         first = list((await db.execute(page_query, params)).all())
@@ -473,16 +480,27 @@ def _search_first_page(query: Select, columns: list[Any], descending: bool, limi
     walks the sort's index instead."""
     keys = [column.label(f"sort_{i}") for i, column in enumerate(columns)]
     found = query.with_only_columns(Client.id.label("match_id"), *keys).limit(COUNT_CAP + 1).subquery("found")
-    found_keys = [found.c[key.name] for key in keys]
-    ranked = (select(found.c.match_id, *found_keys, func.count().over().label("match_count"))
+    return _first_page(found, func.count().over(), descending, limit, shown, score_columns)
+
+
+def _surname_first_page(limit: int, shown: tuple, score_columns: tuple) -> Select:
+    """A one-word search by name (name_search.py): the same page as _search_first_page's."""
+    found, count = name_search.matches(bindparam(WORDS, type_=String), limit + 1, COUNT_CAP)
+    return _first_page(found, count, False, limit, shown, score_columns)
+
+
+def _first_page(found: Any, count: Any, descending: bool, limit: int, shown: tuple, score_columns: tuple) -> Select:
+    """The first page of `found` (match_id and its sort keys sort_0, sort_1 …) with `count` as
+    match_count: the page's rows ordered and joined to their columns and scores."""
+    found_keys = [c for c in found.c if c.name.startswith("sort_")]
+    ranked = (select(found.c.match_id, *found_keys, count.label("match_count"))
               .order_by(*[k.desc() for k in found_keys] if descending else found_keys).limit(limit + 1)
               .subquery("ranked"))
-    ranked_keys = [ranked.c[key.name] for key in keys]
-    page = (select(*shown, _overdue_column(), *_score_labels(score_columns), ranked.c.match_count)
+    ranked_keys = [ranked.c[key.name] for key in found_keys]
+    return (select(*shown, _overdue_column(), *_score_labels(score_columns), ranked.c.match_count)
             .select_from(ranked).join(Client, Client.id == ranked.c.match_id)
             .outerjoin(ClientScore, ClientScore.client_id == Client.id)
             .order_by(*[k.desc() for k in ranked_keys] if descending else ranked_keys))
-    return page
 
 
 _BUILT: OrderedDict[Any, Select] = OrderedDict()
