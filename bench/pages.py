@@ -141,6 +141,17 @@ async def load(url: str, schema_url: str, n: int, per_client: float) -> None:
         await db.dispose()
 
 
+async def migrate(url: str) -> None:
+    """Bring a kept database to the code's head (a new index is built on the loaded rows)."""
+    from saas.admin.migrate import migrate_all
+
+    db = Database(url)
+    try:
+        await migrate_all(db.engine, echo=log)
+    finally:
+        await db.dispose()
+
+
 async def ensure_database(n: int, per_client: float, reload: bool) -> str:
     admin = admin_url()
     name = f"kt_pages_{n}"
@@ -155,6 +166,7 @@ async def ensure_database(n: int, per_client: float, reload: bool) -> str:
                 await probe.close()
             if ready:
                 log(f"reusing database {name}")
+                await migrate(normalise_database_url(with_db(admin, name)))  # the schema the code expects
                 return with_db(admin, name)
         if exists:
             await conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

@@ -10,8 +10,14 @@ GIN index over those words only (ix_clients_other_words), a few rows for most su
 
 Together the two sets are exactly the general search's matches (tests/integration/
 test_name_search.py compares them on awkward names): a surname starting with the word has a word
-starting with it; any other word of the client is among the "other" words. "Starts with" is a range
-of the index only where text sorts by code point (C, C.UTF-8); elsewhere the general search runs.
+starting with it; the "other" words are all the client's words but a plain surname's first (letters,
+with more parts after a hyphen or a space); a surname of any other shape is kept whole among them,
+since PostgreSQL's parser splits such text its own way (hosts, numbers). The other matches are
+checked against the whole vector too. "Starts with" is a range of the index only where text sorts
+by code point (C, C.UTF-8); elsewhere the general search runs.
+
+At a million clients, the most frequent surname (4,280 matches): 6 ms of the database instead of 21
+(EXPLAIN ANALYZE), the page 0.065 of a bare page's rate instead of 0.046 (bench/pages.py).
 """
 from __future__ import annotations
 
@@ -69,7 +75,9 @@ def matches(words: Any, limit: int, cap: int) -> tuple[Select, Any]:
     by_surname = (select(Client.id.label("match_id"), *keys).where(listed, in_range)
                   .order_by(*(k.element for k in keys)).limit(limit))
     others = (select(Client.id.label("match_id"), *keys)
-              .where(listed, literal_column(OTHER_WORDS).op("@@")(query), Client.search.op("@@")(query),
+              # the whole vector checked as a function: as the operator the planner also scans its
+              # index (all the surname's matches) and intersects, to keep none of them
+              .where(listed, literal_column(OTHER_WORDS).op("@@")(query), func.ts_match_vq(Client.search, query),
                      or_(surname < _LOW, surname >= _HIGH))
               .limit(cap + 1).cte("other_matches"))
     surnames = select(literal(1)).select_from(Client).where(listed, in_range).limit(cap + 1).subquery("surnames")

@@ -175,8 +175,8 @@ def search_condition(q: str, company: str) -> Any:
     if "@" in q:
         pattern = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         return Client.email.like(pattern + "%")
-    digits = re.sub(r"\D", "", q)
-    if digits and re.fullmatch(r"[\d\s()+\-.]+", q):
+    digits = _digits_only(q)
+    if digits:
         conditions = []
         if len(digits) == 10:  # series + number of a Russian passport
             conditions.append(Client.passport_bidx.in_(crypto.blind_indexes(digits, company=company)))
@@ -198,11 +198,16 @@ def search_condition(q: str, company: str) -> Any:
 WORDS = "search_words"
 
 
+def _digits_only(q: str) -> str:
+    """The digits of a search typed as a number (a phone, a passport: digits, spaces, ()+-.), else ""."""
+    return re.sub(r"\D", "", q) if re.fullmatch(r"[\d\s()+\-.]+", q) else ""
+
+
 def search_words(q: str) -> str | None:
     """The prefix query of a search by words (names, parts of them): None for an e-mail, digits (a
     phone, a passport) or nothing usable."""
     q = q.strip()
-    if not q or "@" in q or (re.sub(r"\D", "", q) and re.fullmatch(r"[\d\s()+\-.]+", q)):
+    if not q or "@" in q or _digits_only(q):
         return None
     words = re.findall(r"\w+", q.lower())[:6]
     return " & ".join(f"{w}:*" for w in words) if words else None
