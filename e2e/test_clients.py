@@ -434,6 +434,7 @@ def test_active_search_on_the_list(page: Page) -> None:
     search_for(page, "кузне", typed=True)
     expect(rows).to_have_count(1)
     expect(rows.first.get_by_role("link", name=ANNA.full_name)).to_be_visible()
+    expect(page.locator("#count")).to_have_text("1")  # the count follows the rows
     expect(page.locator("tbody#rows")).not_to_contain_text(OLEG.last)
     expect(page).to_have_url(re.compile(r"[?&]q=(%D0%BA%D1%83%D0%B7%D0%BD%D0%B5|кузне)"))
 
@@ -441,6 +442,7 @@ def test_active_search_on_the_list(page: Page) -> None:
     search_for(page, "qzxwvjk")
     expect(rows).to_have_count(1)
     expect(rows.first).to_have_text("No clients match.")
+    expect(page.locator("#count")).to_have_text("0")
 
     # The other client's first name.
     search_for(page, "Олег")

@@ -80,12 +80,15 @@ async def client_list(request: Request, ctx: TenantCtx) -> Any:
     context: dict[str, Any] = {"ctx": ctx, "user": ctx.user, "f": f, "page": page, "fields": fields,
                                "columns": [c for c in all_columns if c.key in shown], "all_columns": all_columns,
                                "field_label": custom.label}
-    if is_htmx(request) and request.headers.get("hx-target") in ("rows", "more"):
-        return render(request, "clients/_rows.html", **context)  # typing and scrolling: no views, no menus
+    target = request.headers.get("hx-target") if is_htmx(request) else None
+    if target == "more":
+        return render(request, "clients/_rows.html", **context)  # scrolling: the next rows only
+    count, estimated = await queries.count_clients(ctx.db, f, page)  # "about 120 000" past 10,000
+    if target == "rows":  # typing: the rows and the count, no views, no menus
+        return render(request, "clients/_rows.html", count=count, estimated=estimated, **context)
     if views is None:
         views = await view_rows(ctx)
     context.update(view=view, views=views, **await _dictionaries(ctx))
-    count, estimated = await queries.count_clients(ctx.db, f, page)  # "about 120 000" past 10,000
     response = render(request, "clients/index.html", count=count, estimated=estimated, **context)
     if chosen:  # remembered for this company's list (the cookie's path), for the next bare visit
         response.set_cookie(columns.COOKIE, columns.encode(shown, all_columns, "."), path=f"{ctx.base}/clients",

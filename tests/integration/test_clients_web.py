@@ -467,3 +467,25 @@ def test_the_new_operation_date_starts_at_today_in_the_company_time_zone(make_ht
     card = owner.get(f"/t/{slug}/clients/{cid}").text
     today = clock.now().astimezone(ZoneInfo("Europe/Moscow")).date().isoformat()  # a new company's zone
     assert re.search(rf'name="occurred_on" value="{today}"', card), re.findall(r'name="occurred_on"[^>]*', card)
+
+
+# ---- search typed --------------------------------------------------------------------------
+
+
+def test_a_typed_search_brings_its_count_with_the_rows(make_http) -> None:
+    """Typing replaces the rows (htmx, target "rows"); the count badge above comes along out of band
+    (in a <template>, the way htmx takes it from a table response), so it says what the rows show.
+    Scrolling for more rows sends no count."""
+    http = make_http()
+    slug = http.signup("Typed Search")
+    for last_name in ("Смирнова", "Смирнов", "Кузнецова"):
+        create_client(http, slug, last_name=last_name, phone="", email="", passport_number="", passport_series="")
+    typed = http.get(f"/t/{slug}/clients", params={"q": "Смирн"}, headers={**HX, "HX-Target": "rows"}).text
+    badge = re.search(r'<template><span class="badge" id="count" hx-swap-oob="true"[^>]*>([^<]*)</span></template>',
+                      typed)
+    assert badge and badge.group(1) == "2", typed[-600:]
+    assert typed.count('class="client-name"') == 2
+    page = http.get(f"/t/{slug}/clients", params={"q": "Смирн"}).text
+    assert re.search(r'<span class="badge" id="count">2</span>', page)  # the full page: no oob attribute
+    more = http.get(f"/t/{slug}/clients", headers={**HX, "HX-Target": "more"}).text
+    assert 'id="count"' not in more
