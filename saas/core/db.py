@@ -96,6 +96,8 @@ async def bind(target: AsyncSession | AsyncConnection, schema: str | None, *, al
             target.info.pop("schema", None)
         else:
             target.info["schema"] = schema
+        if not target.in_transaction():  # the next transaction binds itself (_bind_tenant): one round trip
+            return
     await target.execute(SET_PATH, {"s": schema or ""})
 
 
