@@ -1,8 +1,9 @@
 """The score refresh and live scoring: statistics → arrays → scores → one write.
 
 Both paths run the same steps over numpy arrays (never a Python object per client):
-1. statistics.read: one SQL pass over operations (all clients, or the few a write touched) gives
-   every per-client figure: purchases, the payment sums, and (refresh) the growth bit sets;
+1. statistics.read: one pass over operations (all clients: the raw rows reduced with numpy,
+   scan.py; the few a write touched: SQL) gives every per-client figure: purchases, the payment
+   sums, and (refresh) the growth bit sets;
 2. the forecast (forecast.py): from a model fitted now (refresh) or the fit the last refresh
    stored (live); RFM from rfm.rfm_scores (refresh) or the stored quintile boundaries (live);
    reliability from the payment sums;
