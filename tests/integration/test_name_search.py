@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import secrets
 
 import pytest
 from sqlalchemy import event
@@ -29,7 +30,7 @@ def name(rng: random.Random) -> str:
 @pytest.fixture(scope="module")
 def company(base_url: str, db_url: str):
     http = Browser(base_url)
-    slug = http.signup("Names")
+    slug = http.signup(f"Names {secrets.token_hex(2)}")  # a slug of one English word is a word on the console
     schema = schema_of(db_url, slug)
     rng = random.Random(7)
     rows = [(name(rng), name(rng), name(rng), rng.choice([None, "ivanov@mail.ru", "petrov.ivan@x.com", "a_b@c.d"]),
