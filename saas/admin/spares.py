@@ -3,7 +3,7 @@ so a signup renames one (`ALTER SCHEMA … RENAME`, about a millisecond) instead
 table's DDL in its transaction.
 
 - The pool is the rows of `shared.spare_schemas` (name, version). A signup takes the oldest spare
-  at the code's head with FOR UPDATE SKIP LOCKED, so two signups never take the same one and never
+  at the code's head with FOR NO KEY UPDATE SKIP LOCKED, so two signups never take the same one and never
   wait for each other; with none ready it creates the schema from the DDL as before.
 - The worker refills it (`refill`): after each take (a queued job) and every ten minutes
   (admin.jobs). One refiller at a time (a session advisory lock); each spare is built in its own
@@ -28,11 +28,14 @@ REFILL_LOCK = 7310002  # pg advisory lock id: one refiller at a time
 _TAKE = text("""
     DELETE FROM shared.spare_schemas WHERE name = (
         SELECT name FROM shared.spare_schemas WHERE version = :v ORDER BY created_at, name
-        FOR UPDATE SKIP LOCKED LIMIT 1)
+        FOR NO KEY UPDATE SKIP LOCKED LIMIT 1)
     RETURNING name""")
-# Spares ready now: a row another transaction is taking (locked) is already gone for our purpose.
+# Spares ready now: a row another transaction is deleting (a take) or upgrading (migrate) is already
+# gone for our purpose. The lock modes are chosen so that counting never makes a take skip a spare:
+# KEY SHARE does not conflict with a take's NO KEY UPDATE (the take's DELETE then waits the count's
+# one statement out), while a row being deleted (or locked FOR UPDATE by migrate) is skipped here.
 _READY = text("SELECT count(*) FROM (SELECT 1 FROM shared.spare_schemas WHERE version = :v "
-              "FOR UPDATE SKIP LOCKED) AS ready")
+              "FOR KEY SHARE SKIP LOCKED) AS ready")
 
 
 def new_name() -> str:

@@ -95,3 +95,31 @@ def test_migrate_upgrades_spares_and_signup_skips_one_behind(db_url, http) -> No
     http.cookies.clear()
     http.signup("Now It Is Taken Co")  # the oldest spare at head goes first
     assert "spare_behind1" not in names(db_url)
+
+
+def test_counting_the_pool_never_makes_a_signup_skip_a_spare(db_url) -> None:
+    """The refill counts ready spares while a signup takes one: the signup still gets the oldest
+    (it waits out the count's statement) instead of skipping it and building a schema from the DDL.
+    (With both sides locking FOR UPDATE, the take skipped every spare the count had just seen.)"""
+    clear_pool(db_url)
+    assert with_database(db_url, lambda db: spares.refill(db.engine, 2)) == 2
+    oldest = sql(db_url, "SELECT name FROM shared.spare_schemas ORDER BY created_at, name LIMIT 1")[0][0]
+
+    async def go(db: Database) -> tuple[bool, bool, int]:
+        async with db.engine.connect() as counting, db.engine.connect() as signup:
+            await counting.begin()
+            seen = (await counting.execute(spares._READY, {"v": head("tenant")})).scalar_one()  # locks held
+            await signup.begin()
+            taking = asyncio.create_task(spares.take(signup, "t_999999991", head("tenant")))
+            await asyncio.sleep(0.3)
+            waited = not taking.done()  # the take waits for the count's transaction, it does not skip
+            await counting.commit()
+            took = await taking
+            gone = (await signup.execute(text("SELECT count(*) FROM pg_namespace WHERE nspname = :n"),
+                                         {"n": oldest})).scalar_one() == 0
+            await signup.rollback()  # the spare goes back to the pool
+            return took and gone, waited, seen
+
+    took_oldest, waited, seen = with_database(db_url, go)
+    assert seen == 2 and waited and took_oldest
+    assert oldest in names(db_url)  # rolled back: still a spare
