@@ -82,6 +82,7 @@ class Stack:
         self.admin_url: str | None = None
         self.embedded_pg: Path | None = None
         self.web_pid: int | None = None
+        self.worker_pid: int | None = None
         self.redis_url = ""
 
     def services(self) -> None:
@@ -119,8 +120,7 @@ class Stack:
             with open(self.tmp / f"{role}.log", "wb") as out:  # the child writes through its own descriptor
                 self.procs.append(subprocess.Popen([sys.executable, "-m", "saas.cli", role], env=os.environ.copy(),
                                                    stdout=out, stderr=subprocess.STDOUT, cwd=ROOT))
-            if role == "web":
-                self.web_pid = self.procs[-1].pid
+            setattr(self, f"{role}_pid", self.procs[-1].pid)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -137,13 +137,28 @@ class Stack:
         path = self.tmp / f"{role}.log"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
-    def web_cpu_seconds(self) -> float | None:
-        """User + system CPU of the web process so far (Linux /proc): is one process the bottleneck?"""
+    def cpu_seconds(self) -> dict[str, float] | None:
+        """User + system CPU so far per role (Linux /proc): the web process with its worker processes,
+        the RQ worker (with its job processes), every PostgreSQL process on the machine, and this load
+        generator. Where the two cores go tells what bounds the throughput."""
         try:
-            fields = Path(f"/proc/{self.web_pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            procs = {}
+            for stat in Path("/proc").glob("[0-9]*/stat"):
+                with contextlib.suppress(OSError):
+                    head, tail = stat.read_text().rsplit(")", 1)
+                    fields = tail.split()
+                    procs[int(stat.parent.name)] = (head.split("(", 1)[1], int(fields[1]),
+                                                    (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
         except (OSError, ValueError, IndexError):
             return None
+
+        def tree(root: int) -> float:
+            kids = [pid for pid, (_name, ppid, _cpu) in procs.items() if ppid == root]
+            return procs.get(root, ("", 0, 0.0))[2] + sum(tree(k) for k in kids)
+
+        return {"web": tree(self.web_pid), "worker": tree(self.worker_pid),
+                "postgres": sum(cpu for name, _ppid, cpu in procs.values() if name == "postgres"),
+                "load_generator": sum(os.times()[:2])}
 
     def stop(self) -> None:
         from saas.embedded import stop_process
@@ -479,16 +494,21 @@ def main() -> None:
         baseline = asyncio.run(verify(companies))
         stack.start()
         log(f"load: {args.users} users, {args.duration:.0f}s on {stack.base}")
-        cpu_before = stack.web_cpu_seconds()
+        cpu_before = stack.cpu_seconds()
         tally, elapsed, unloaded = asyncio.run(load(stack.base, companies, args.users, args.duration,
                                                     args.quiet_rounds))
-        cpu_after = stack.web_cpu_seconds()
+        cpu_after = stack.cpu_seconds()
         found = asyncio.run(verify(companies))
         for line in tally.samples:
             log("error sample: " + line)
         result = report(tally, found, baseline, elapsed, seed_s, unloaded, args)
-        if cpu_before is not None and cpu_after is not None:
-            result["web_cpu_share"] = round((cpu_after - cpu_before) / elapsed, 2)  # 1.0 = one core, all the time
+        if cpu_before is not None and cpu_after is not None:  # cores used on average (1.0 = one core all the time)
+            cores = {role: round((cpu_after[role] - cpu_before[role]) / elapsed, 2) for role in cpu_before}
+            result["cpu_cores"] = cores
+            result["web_cpu_share"] = cores["web"]
+            # CPU milliseconds per completed request, per role: what a request costs the machine
+            result["cpu_ms_per_request"] = {role: round(c * 1000 / result["throughput_rps"], 2)
+                                            for role, c in cores.items()} if result["throughput_rps"] else {}
         if result["errors"]:
             log("web log tail:\n" + stack.tail("web"))
     finally:

@@ -176,3 +176,27 @@ def test_only_local_next_after_login(http: Browser, make_http) -> None:
     other = make_http()
     r = other.form("/login", {"email": http.email, "password": http.password, "next": "//evil.example/x"})
     assert r.status_code == 303 and not r.headers["location"].startswith("//")
+
+
+def test_a_password_hashed_with_other_parameters_is_rehashed_at_sign_in(http: Browser, db_url: str) -> None:
+    """Hashes from before the parameters changed (argon2-cffi's defaults) still sign in, and are
+    replaced by one with today's parameters; a wrong password changes nothing."""
+    from argon2 import PasswordHasher
+
+    from saas.core.web.security import ARGON2
+    from testkit import sql
+
+    slug = http.signup("Rehash Co")
+    http.form("/logout")
+    old = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=4).hash(http.password)
+    sql(db_url, "UPDATE shared.users SET password_hash = :h WHERE email = :e", {"h": old, "e": http.email})
+
+    assert http.form("/login", {"email": http.email, "password": "wrong horse 2"}).status_code != 303
+    assert sql(db_url, "SELECT password_hash FROM shared.users WHERE email = :e", {"e": http.email})[0][0] == old
+
+    r = http.form("/login", {"email": http.email, "password": http.password})
+    assert r.status_code == 303 and r.headers["location"] == f"/t/{slug}/"
+    stored = sql(db_url, "SELECT password_hash FROM shared.users WHERE email = :e", {"e": http.email})[0][0]
+    assert stored != old
+    assert f"$m={ARGON2['memory_cost']},t={ARGON2['time_cost']},p={ARGON2['parallelism']}$" in stored
+    assert PasswordHasher().verify(stored, http.password)  # the same password, new parameters

@@ -123,9 +123,17 @@ async def _forbidden(send: Send) -> None:
 # ---- passwords -----------------------------------------------------------------------------
 
 
+# argon2id at OWASP's recommended minimum (19 MiB, 2 passes, 1 lane), not argon2-cffi's default
+# (RFC 9106's 64 MiB, 3 passes, 4 lanes): about a fifth of the CPU per sign-in, which on a two-core
+# server was ~40% of all the web's CPU under `make load`'s mix (3 logins in 95 requests), while
+# still costing a guesser 19 MiB and two passes per try. Hashes made with other parameters are
+# rehashed at the next sign-in (verify_password).
+ARGON2 = {"time_cost": 2, "memory_cost": 19 * 1024, "parallelism": 1}
+
+
 @functools.cache
 def hasher() -> PasswordHasher:
-    return PasswordHasher()  # argon2id with the library's current defaults
+    return PasswordHasher(**ARGON2)
 
 
 async def hash_password(password: str) -> str:
