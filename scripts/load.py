@@ -139,7 +139,7 @@ class Stack:
 
     def cpu_seconds(self) -> dict[str, float] | None:
         """User + system CPU so far per role (Linux /proc): the web process with its worker processes,
-        the RQ worker (with its job processes), every PostgreSQL process on the machine, and this load
+        the RQ worker (with its job processes, running or ended), every PostgreSQL process on the machine, and this load
         generator. Where the two cores go tells what bounds the throughput."""
         try:
             procs = {}
@@ -147,8 +147,9 @@ class Stack:
                 with contextlib.suppress(OSError):
                     head, tail = stat.read_text().rsplit(")", 1)
                     fields = tail.split()
+                    # utime + stime, and cutime + cstime: the children it has reaped (RQ's job processes)
                     procs[int(stat.parent.name)] = (head.split("(", 1)[1], int(fields[1]),
-                                                    (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+                                                    sum(map(int, fields[11:15])) / os.sysconf("SC_CLK_TCK"))
         except (OSError, ValueError, IndexError):
             return None
 
