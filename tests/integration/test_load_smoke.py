@@ -28,3 +28,8 @@ def test_a_short_mixed_load_answers_every_request_and_loses_no_write() -> None:
     # recount (test_concurrent_writes_on_one_client_keep_its_metrics proves the lock deterministically).
     assert result["metric_mismatches"] == 0
     assert result["latency_ms"]["login"]["n"] >= 4  # every virtual user logged in through the form
+    # where the CPU went, per role: the web's worker processes are counted (it read 0 with two)
+    cores = result["cpu_cores"]
+    assert set(cores) == {"web", "worker", "postgres", "load_generator"}
+    assert cores["web"] > 0.05 and cores["load_generator"] > 0 and cores["postgres"] > 0
+    assert result["cpu_ms_per_request"]["web"] > 0
