@@ -102,7 +102,8 @@ def test_counting_the_pool_never_makes_a_signup_skip_a_spare(db_url) -> None:
     (it waits out the count's statement) instead of skipping it and building a schema from the DDL.
     (With both sides locking FOR UPDATE, the take skipped every spare the count had just seen.)"""
     clear_pool(db_url)
-    assert with_database(db_url, lambda db: spares.refill(db.engine, 2)) == 2
+    with_database(db_url, lambda db: spares.refill(db.engine, 2))  # (or the suite's worker, holding the lock, does)
+    wait_for(lambda: len(names(db_url)) >= 2, 30, "spares in the pool")
     oldest = sql(db_url, "SELECT name FROM shared.spare_schemas ORDER BY created_at, name LIMIT 1")[0][0]
 
     async def go(db: Database) -> tuple[bool, bool, int]:
@@ -121,5 +122,5 @@ def test_counting_the_pool_never_makes_a_signup_skip_a_spare(db_url) -> None:
             return took and gone, waited, seen
 
     took_oldest, waited, seen = with_database(db_url, go)
-    assert seen == 2 and waited and took_oldest
+    assert seen >= 2 and waited and took_oldest
     assert oldest in names(db_url)  # rolled back: still a spare
