@@ -128,12 +128,13 @@ async def _forbidden(send: Send) -> None:
 # server was ~40% of all the web's CPU under `make load`'s mix (3 logins in 95 requests), while
 # still costing a guesser 19 MiB and two passes per try. Hashes made with other parameters are
 # rehashed at the next sign-in (verify_password).
-ARGON2 = {"time_cost": 2, "memory_cost": 19 * 1024, "parallelism": 1}
+ARGON2: dict[str, int] = {"time_cost": 2, "memory_cost": 19 * 1024, "parallelism": 1}
 
 
 @functools.cache
 def hasher() -> PasswordHasher:
-    return PasswordHasher(**ARGON2)
+    return PasswordHasher(time_cost=ARGON2["time_cost"], memory_cost=ARGON2["memory_cost"],
+                          parallelism=ARGON2["parallelism"])
 
 
 async def hash_password(password: str) -> str:
