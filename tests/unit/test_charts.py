@@ -10,16 +10,17 @@ import pytest
 
 from saas.analytics import charts, growth
 from saas.analytics.routes import build_charts
-from saas.core.i18n import set_locale
+from saas.core.i18n import get_locale, set_locale
 
 SVG = "{http://www.w3.org/2000/svg}"
 
 
 @pytest.fixture(autouse=True)
 def _locale() -> Iterator[None]:
+    before = get_locale()  # restored after: a later test formats numbers in the current locale
     set_locale("en")
     yield
-    set_locale("en")
+    set_locale(before)
 
 
 def svgs(markup: str) -> list[ET.Element]:
