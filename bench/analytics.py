@@ -14,9 +14,10 @@ Measured:
   up to the cut-off, holdout predictions, the model choice, the status check - today's fit, the
   spend model, predictions and CLV, the scores written back, the dashboard figures, commit), each
   run in a fresh subprocess like an RQ worker: "first" fills an empty client_scores, "second"
-  replaces a full one (the nightly case). `steps` is RefreshResult.seconds; `backtest_share` is the
-  backtest's part of the whole; `python_cpu` the worker's own CPU seconds (the rest of the wall
-  time is the server's, or waiting).
+  replaces a full one (the nightly case). `steps` is RefreshResult.seconds (today's fit runs
+  beside the backtest when it can start early, scoring.refresh: its step then counts only the
+  wait for it); `backtest_share` is the backtest's part of the whole; `python_cpu` the worker's
+  own CPU seconds, all its threads (the rest of the wall time is the server's, or waiting).
   Floor (FLOOR): one bare SQL pass over the statistics - the same scan of every operation up to
   today and GROUP BY client_id with what the models need (purchase days today and at the cut-off,
   first and last purchase day, purchases' and returns' totals), every row returned to the client
@@ -37,9 +38,10 @@ Measured:
   VmHWM, not ru_maxrss: on Linux a child's ru_maxrss keeps the parent's RSS from before its exec.
 
 Database: BENCH_DATABASE_URL (an admin URL), else TEST_DATABASE_URL, else the embedded server. BENCH_KEEP=1
-keeps the loaded database (its name is logged); BENCH_REUSE=<name> measures on it again without the setup.
+keeps the loaded database (its name is logged); BENCH_REUSE=<name> measures on it again without the setup
+(its scores, stored fits and snapshot are removed first and client_scores vacuumed, as a fresh load).
 Usage: python bench/analytics.py [--clients 1000000] [--ops-per-client 10] [--fit-sizes 100000,1000000]
-[--quick]. Progress on stderr, JSON as the last stdout line.
+[--quick]; `--fit-sizes ''` leaves the fits out. Progress on stderr, JSON as the last stdout line.
 """
 from __future__ import annotations
 
@@ -243,7 +245,18 @@ async def purchases_floor_pass(raw: asyncpg.Connection, schema: str) -> float:
     return time.perf_counter() - started
 
 
+async def reset_scores(raw: asyncpg.Connection, schema: str) -> None:
+    """A reused database as a fresh load leaves it: no scores, no stored fits or snapshot (the first
+    run then fits from the default starts), and no dead rows in client_scores from earlier runs
+    (this server may run without autovacuum; a production one vacuums them after each refresh)."""
+    await raw.execute(f"DELETE FROM {schema}.client_scores; DELETE FROM {schema}.model_fits; "
+                      f"DELETE FROM {schema}.settings WHERE key IN ('scoring', 'backtest', 'dashboard', 'dashboard_stale')")
+    await raw.execute(f"VACUUM (ANALYZE) {schema}.client_scores, {schema}.model_fits, {schema}.settings")
+
+
 async def measure_refresh(db: Database, raw: asyncpg.Connection, schema: str, url: str) -> dict:
+    if os.environ.get("BENCH_REUSE"):
+        await reset_scores(raw, schema)
     floors, old_floors, runs = [await floor_pass(raw, schema)], [await purchases_floor_pass(raw, schema)], {}
     for run_name in ("first", "second"):  # the floors run before, between and after
         runs[run_name] = await refresh_in_subprocess(url, schema)
@@ -353,15 +366,18 @@ async def run(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=lambda v: max(1, int(v)), default=1_000_000)
+    parser.add_argument("--clients", type=lambda v: max(1, int(v)), default=None, help="default 1,000,000")
     parser.add_argument("--ops-per-client", type=float, default=10.0, help="operations per client on average")
-    parser.add_argument("--fit-sizes", type=lambda v: [int(i) for i in v.split(",")], default=None,
-                        help="simulated clients per fit (default 100000,1000000)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 20,000 clients, fits at 20k and 100k")
+    parser.add_argument("--fit-sizes", type=lambda v: [int(i) for i in v.split(",") if i], default=None,
+                        help="simulated clients per fit (default 100000,1000000; '' for none)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 20,000 clients (unless --clients), fits at 20k and 100k")
     args = parser.parse_args()
     if args.quick:
-        args.clients, args.fit_sizes = 20_000, args.fit_sizes or [20_000, 100_000]
-    args.fit_sizes = args.fit_sizes or [100_000, 1_000_000]
+        args.clients = args.clients or 20_000
+        args.fit_sizes = [20_000, 100_000] if args.fit_sizes is None else args.fit_sizes
+    args.clients = args.clients or 1_000_000
+    args.fit_sizes = [100_000, 1_000_000] if args.fit_sizes is None else args.fit_sizes
     ensure_server()
     print(json.dumps(asyncio.run(run(args))), flush=True)
 

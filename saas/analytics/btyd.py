@@ -20,14 +20,17 @@ hundreds of repeat purchases neither overflow nor vanish.
 """
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import betaln, expit, gammaln, hyp2f1, logsumexp
+from threadpoolctl import threadpool_limits
 
 from saas.core.i18n import lazy
 
@@ -151,12 +154,58 @@ def summarise(client_ids: Array, days: Array, amounts: Array, calibration_end: i
 
 
 def compress(*columns: Array) -> tuple[list[Array], Array, Array]:
-    """Group identical rows: (unique columns, weights, inverse index to expand results back).
+    """Group identical rows: (unique columns, weights, inverse index to expand results back), the
+    groups in lexicographic order of the rows.
 
-    A lexicographic sort plus boundary marks: several times faster than np.unique(axis=0).
-    """
-    order = np.lexsort(columns[::-1])
-    ordered = [np.asarray(c)[order] for c in columns]
+    Each column's values are ranked (np.unique), the ranks make one integer key per row, and one
+    sort of the keys finds the groups: twice as fast as a lexicographic sort of the columns
+    themselves (np.lexsort, the way taken when the keys could overflow or a column holds NaN,
+    which that way never groups)."""
+    cols = [np.asarray(c) for c in columns]
+    n = len(cols[0]) if cols else 0
+    ranked = []
+    span = 1
+    for c in cols:
+        if span > 2**62 or (c.dtype.kind == "f" and np.isnan(c).any()):
+            return _compress_lexsort(cols)
+        rank, size = _whole_ranks(c)
+        ranked.append((rank, size))
+        span *= max(size, 1)
+    if span > 2**62:
+        return _compress_lexsort(cols)
+    key = np.zeros(n, dtype=np.int64)
+    for rank, size in ranked:
+        key = key * size + rank
+    order = np.argsort(key)
+    sorted_key = key[order]
+    new = np.ones(n, dtype=bool)
+    new[1:] = sorted_key[1:] != sorted_key[:-1]
+    group = np.cumsum(new) - 1
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[order] = group
+    weights = np.bincount(group).astype(float)
+    firsts = order[new]
+    return [c[firsts] for c in cols], weights, inverse
+
+
+def _whole_ranks(c: Array) -> tuple[Array, int]:
+    """Integers that order the column's values as the values do, one per distinct value, and how
+    many there can be: the value itself (or 7 times it: days in weeks) less the smallest, when the
+    column holds only such exact numbers - the models' data do - else the rank among the distinct
+    values (a sort)."""
+    if len(c) and c.dtype.kind in "iuf":
+        for scale in (1.0, 7.0):
+            whole = np.rint(c * scale)
+            if np.array_equal(whole / scale, c) and np.abs(whole).max() < 2**50:
+                low = whole.min()
+                return (whole - low).astype(np.int64), int(whole.max() - low) + 1
+    _values, rank = np.unique(c, return_inverse=True)
+    return rank.reshape(-1), len(_values)
+
+
+def _compress_lexsort(cols: list[Array]) -> tuple[list[Array], Array, Array]:
+    order = np.lexsort(cols[::-1])
+    ordered = [c[order] for c in cols]
     new = np.ones(len(order), dtype=bool)
     if len(order):
         new[1:] = np.logical_or.reduce([c[1:] != c[:-1] for c in ordered])
@@ -247,8 +296,10 @@ def mbgnbd_p_alive(params: dict, x: Array, t_x: Array, T: Array) -> Array:
     return expit(-log_ratio)
 
 
-def bgnbd_expected(params: dict, t: float, x: Array, t_x: Array, T: Array, *, modified: bool = False) -> Array:
-    """Expected purchases in (T, T + t] for a client with history (x, t_x, T)."""
+def bgnbd_expected(params: dict, t: float, x: Array, t_x: Array, T: Array, *, modified: bool = False,
+                   p_alive: Array | None = None) -> Array:
+    """Expected purchases in (T, T + t] for a client with history (x, t_x, T); `p_alive`: the
+    model's P(alive) of these clients when already computed."""
     r, alpha, a, b = (params[k] for k in PARAMS["bg-nbd"])
     shift = 1.0 if modified else 0.0
     z = t / (alpha + T + t)
@@ -257,8 +308,9 @@ def bgnbd_expected(params: dict, t: float, x: Array, t_x: Array, T: Array, *, mo
     # Euler's transformation as (1-z)^(a-1) · 2F1(a+b-1+σ-r, a-1; a+b+x-1+σ; z): the original product is
     # 0 · inf = nan for heavy buyers (x in the thousands) over long horizons.
     tail = 1 - (1 - z) ** (a - 1) * hyp2f1(a + b - 1 + shift - r, a - 1, a + b + x - 1 + shift, z)
-    alive = mbgnbd_p_alive(params, x, t_x, T) if modified else bgnbd_p_alive(params, x, t_x, T)
-    return head * tail * alive
+    if p_alive is None:
+        p_alive = mbgnbd_p_alive(params, x, t_x, T) if modified else bgnbd_p_alive(params, x, t_x, T)
+    return head * tail * p_alive
 
 
 # ---- Pareto/NBD ------------------------------------------------------------------------------
@@ -308,21 +360,29 @@ def pareto_log_likelihood(params: Array, x: Array, t_x: Array, T: Array, pairs: 
     return _on_x(pairs, head, x) + np.logaddexp(alive_all_along, died)
 
 
+# From this many clients, P(alive)'s 2F1 terms are evaluated per distinct (x, t_x) and (x, T) pair
+# (Pairs): the same values per client, a third of the evaluations on a company's data.
+PAIRS_FROM = 10_000
+
+
 def pareto_p_alive(params: dict, x: Array, t_x: Array, T: Array) -> Array:
     r, alpha, s, beta = (params[k] for k in PARAMS["pareto-nbd"])
+    x, t_x, T = (np.asarray(a, dtype=float) for a in (x, t_x, T))
+    pairs = Pairs.of(x, t_x, T) if x.ndim == 1 and len(x) >= PAIRS_FROM else None
     log_term = (np.log(s) - np.log(r + s + x) + (r + x) * np.log(alpha + T) + s * np.log(beta + T)
-                + _pareto_log_a0(r, alpha, s, beta, x, t_x, T))
+                + _pareto_log_a0(r, alpha, s, beta, x, t_x, T, pairs))
     return expit(-np.nan_to_num(log_term, nan=-np.inf))
 
 
-def pareto_expected(params: dict, t: float, x: Array, t_x: Array, T: Array) -> Array:
+def pareto_expected(params: dict, t: float, x: Array, t_x: Array, T: Array, p_alive: Array | None = None) -> Array:
+    """Expected purchases in (T, T + t]; `p_alive`: pareto_p_alive of these clients when already computed."""
     r, alpha, s, beta = (params[k] for k in PARAMS["pareto-nbd"])
     rate = (r + x) * (beta + T) / (alpha + T)
     if abs(s - 1) < 1e-6:
         horizon = np.log((beta + T + t) / (beta + T))
     else:
         horizon = (1 - ((beta + T) / (beta + T + t)) ** (s - 1)) / (s - 1)
-    return rate * horizon * pareto_p_alive(params, x, t_x, T)
+    return rate * horizon * (pareto_p_alive(params, x, t_x, T) if p_alive is None else p_alive)
 
 
 # ---- Gamma-Gamma -----------------------------------------------------------------------------
@@ -357,12 +417,19 @@ def _fit(model: str, loglik: Callable[..., Array], data: tuple[Array, ...], weig
     then judged (see `judge`): every Fit says whether it may be used, and why not."""
     started = time.perf_counter()
     total = float(weights.sum())
+    # Values by the exact parameters: the optimiser's last point, the convergence check's gradient
+    # and the Hessian's diagonal (judge) evaluate the same points again, at the same step.
+    seen: dict[bytes, float] = {}
 
     def objective(log_params: Array) -> float:
-        with np.errstate(all="ignore"):
-            values = loglik(np.exp(log_params), *data)
-            ll = (weights * values).sum()  # not np.dot: threaded BLAS stalls on a busy machine
-        return -ll / total if np.isfinite(ll) else 1e100
+        key = np.asarray(log_params, dtype=float).tobytes()
+        value = seen.get(key)
+        if value is None:
+            with np.errstate(all="ignore"):
+                values = loglik(np.exp(log_params), *data)
+                ll = (weights * values).sum()  # not np.dot: threaded BLAS stalls on a busy machine
+            value = seen[key] = -ll / total if np.isfinite(ll) else 1e100
+        return value
 
     if total <= 0:
         fit = Fit(model, dict(zip(PARAMS[model], start.tolist(), strict=True)), float("nan"), 0, 0.0, False,
@@ -386,6 +453,31 @@ def _fit(model: str, loglik: Callable[..., Array], data: tuple[Array, ...], weig
     judge(fit, objective, np.asarray(best.x, dtype=float), total)
     fit.seconds = time.perf_counter() - started
     return fit
+
+
+@contextlib.contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """OpenBLAS on one thread while fitting: the optimiser's small matrix steps (L-BFGS-B calls
+    BLAS on 4-10 element vectors) gain nothing from threads, and waking them cost more than the
+    steps (measured: a third of a first refresh's fitting time on two busy cores); the threads'
+    spinning also takes a core from the database server. Fits may run in several threads at once:
+    the first to enter sets the limit (threadpoolctl, every BLAS loaded: numpy's and scipy's), the
+    last to leave restores the previous counts."""
+    with _BLAS_LOCK:
+        if not _BLAS_STATE["depth"]:
+            _BLAS_STATE["limit"] = threadpool_limits(limits=1, user_api="blas")
+        _BLAS_STATE["depth"] += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_STATE["depth"] -= 1
+            if not _BLAS_STATE["depth"]:
+                _BLAS_STATE.pop("limit").restore_original_limits()
+
+
+_BLAS_LOCK = threading.Lock()
+_BLAS_STATE: dict[str, Any] = {"depth": 0}
 
 
 def _hessian(f: Objective, at: Array, h: float) -> Array:

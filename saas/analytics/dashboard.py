@@ -28,9 +28,9 @@ import numpy as np
 from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from saas.analytics import growth
+from saas.analytics import growth, pgcopy
 from saas.analytics.models import Setting
-from saas.analytics.statistics import HISTORY_YEARS, OLDER, Stats, history_limit
+from saas.analytics.statistics import HISTORY_YEARS, OLDER, ClientTotals, Stats, history_limit
 from saas.core import clock
 
 if TYPE_CHECKING:
@@ -170,6 +170,12 @@ def figures_from_stats(stats: Stats) -> dict | None:
     return _figures(by_series, today)
 
 
+def growth_from_stats(stats: Stats) -> dict[str, Any] | None:
+    """store_dashboard's `growth` when the statistics cover the figures (`covers`), else None (the
+    SQL then counts them): computed ahead, off the refresh's event loop."""
+    return {"figures": figures_from_stats(stats)} if covers(stats) else None
+
+
 def _cohorts(quarters: np.ndarray, first_quarter: np.ndarray) -> list[Row]:
     """(first quarter, quarters since, clients who bought then) for the last 12 first quarters, as
     the SQL's 'cohort' rows; bit i of `quarters` is a purchase i quarters after the first."""
@@ -185,16 +191,23 @@ def _cohorts(quarters: np.ndarray, first_quarter: np.ndarray) -> list[Row]:
 
 async def store_dashboard(db: AsyncSession, today: date, method: str, repeat_buyers: int, buyers: int,
                           stats: Stats | None = None, *, scoring: dict[str, Any] | None = None,
-                          backtest: dict[str, Any] | None = None) -> None:
-    """Store the dashboard's snapshot, in the refresh's transaction: the growth figures (from the
-    refresh's statistics when they cover them, else by SQL), the counts from the scores just
-    written (`score_figures`), and the parts of the stored fit and backtest the page words."""
-    figures = figures_from_stats(stats) if stats is not None and covers(stats) else await growth_figures(db, today)
+                          backtest: dict[str, Any] | None = None, mix: dict[str, Any] | None = None,
+                          counted: dict[str, Any] | None = None) -> None:
+    """Store the dashboard's snapshot, in the refresh's transaction: the growth figures (`counted`:
+    the refresh's, from `growth_from_stats`; else from the statistics when they cover them, else
+    by SQL), the counts (`mix`: the refresh's own, see mix_counts; else `score_figures` from the
+    scores just written), and the parts of the stored fit and backtest the page words."""
+    if counted is not None:
+        figures = counted.get("figures")
+    elif stats is not None and covers(stats):
+        figures = figures_from_stats(stats)
+    else:
+        figures = await growth_figures(db, today)
     figures = figures or {
         "years": [], "months": [], "ytd": None, "summary": asdict(growth.GrowthSummary(None, None, None, None)),
         "cohorts": [], "history_start": None, "first_complete_year": None}
     value = {"computed_for": today.isoformat(), "method": method, "repeat_buyers": repeat_buyers, "buyers": buyers,
-             **figures, "refreshed_at": clock.now().isoformat(), "mix": await score_figures(db),
+             **figures, "refreshed_at": clock.now().isoformat(), "mix": mix or await score_figures(db),
              "scoring": {k: (scoring or {}).get(k) for k in _SCORING_PARTS},
              "backtest": {k: (backtest or {}).get(k) for k in _BACKTEST_PARTS}}
     row = await db.get(Setting, SNAPSHOT_KEY)
@@ -261,6 +274,68 @@ async def score_figures(db: AsyncSession) -> dict[str, Any]:
         "top_risk": [{"id": int(t[0]), "risk_score": int(t[1]), "risk_group": t[2], "risk_factors": t[3] or {}}
                      for t in top],
     }
+
+
+def mix_counts(stats: Stats, segment: np.ndarray, risk_group: np.ndarray,
+               risk_score: np.ndarray) -> tuple[dict[str, Any], list[tuple[int, int]]]:
+    """score_figures' counts that do not depend on the purchase model, from the refresh's own
+    arrays (the scores it is writing, one per client of `stats`, and the clients' rows as the
+    statistics pass read them, `stats.totals`), without reading the scores back: (the segment and
+    reliability counts, revenue per segment and the clients; the top of the risk group's (client
+    id, risk score)). See status_counts for the rest. Sums are exact (whole cents); the top of the
+    risk group is ordered as the SQL orders it (risk score, then the largest unpaid total), ties
+    by id."""
+    totals = _totals(stats)
+    shown = ~totals.archived
+    segments, segment_n, revenue = _tally(segment, shown, totals.revenue_cents)
+    groups, group_n, _none = _tally(risk_group, shown)
+    risky = np.flatnonzero(shown & (np.asarray(risk_group, dtype=object) == "risk"))
+    order = np.lexsort((stats.ids[risky], -totals.unpaid_cents[risky], np.asarray(risk_score)[risky]))
+    top = [(int(stats.ids[i]), int(risk_score[i])) for i in risky[order[:TOP_RISK]]]
+    return {
+        "segments": {w: [int(k), int(c) / 100] for w, k, c in zip(segments, segment_n, revenue, strict=True)},
+        "risk": {w: int(k) for w, k in zip(groups, group_n, strict=True)},
+        "clients": int(shown.sum()),
+    }, top
+
+
+def status_counts(stats: Stats, status: np.ndarray, clv_cents: np.ndarray) -> dict[str, Any]:
+    """score_figures' status counts and CLV total from the refresh's arrays (see mix_counts);
+    `clv_cents`: the CLV as written (numeric(14, 2)), in whole cents (0 for none)."""
+    shown = ~_totals(stats).archived
+    words, n, _none = _tally(status, shown)
+    return {"status": {w: int(k) for w, k in zip(words, n, strict=True)},
+            "clv_total": int(np.asarray(clv_cents, dtype=np.int64)[shown].sum()) / 100}
+
+
+def _totals(stats: Stats) -> ClientTotals:
+    if stats.totals is None:
+        raise ValueError("the clients' totals are read with every client (scan.read_all)")
+    return stats.totals
+
+
+def _tally(labels: np.ndarray, shown: np.ndarray,
+           cents: np.ndarray | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The labels present among the shown clients, how many have each, and the sum of `cents`
+    per label (int64: exact up to 9·10^16 roubles)."""
+    words, codes = pgcopy.factorize(np.asarray(labels, dtype=object)[shown])
+    n = np.bincount(codes, minlength=len(words))
+    sums = np.zeros(len(words), dtype=np.int64)
+    if cents is not None:
+        np.add.at(sums, codes, np.asarray(cents, dtype=np.int64)[shown])
+    keep = n > 0
+    return [w for w, k in zip(words, keep, strict=True) if k], n[keep], sums[keep]
+
+
+_FACTORS_SQL = text("SELECT client_id, risk_factors FROM client_scores WHERE client_id = ANY(CAST(:ids AS bigint[]))")
+
+
+async def top_risk_of(db: AsyncSession, top: list[tuple[int, int]]) -> list[dict[str, Any]]:
+    """The snapshot's "top_risk" entries of these (client id, risk score), their factors as written."""
+    rows = (await db.execute(_FACTORS_SQL, {"ids": [i for i, _s in top]})).all() if top else []
+    factors: dict[int, Any] = {int(r[0]): r[1] for r in rows}
+    return [{"id": i, "risk_score": score, "risk_group": "risk", "risk_factors": factors.get(i) or {}}
+            for i, score in top]
 
 
 async def read_snapshot(db: AsyncSession) -> dict[str, Any] | None:

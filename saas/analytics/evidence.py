@@ -14,10 +14,17 @@ candidate fit usable (each rejection's reason is kept).
 
 The status thresholds are checked on the same backtest (status.choose_shares), so the shares "of
 clients marked at risk at the cut-off, N% bought again" are measured, never assumed.
+
+Speed (the refresh's budget, bench/analytics.py): the candidates are fitted in threads
+(selection.fit_candidates), their predictions too, and today's refit starts before the choice
+when its start is already known (_Ahead); each is the same computation as one after the other,
+so the results do not depend on it.
 """
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,14 +62,19 @@ def grouped_fit_data(x: Array, t_x: Array, T: Array) -> tuple[Array, Array, Arra
     return ux, utx, uT, weights
 
 
-def predict(fit: btyd.Fit, horizon_weeks: float, x: Array, t_x: Array, T: Array) -> tuple[Array, Array, Array]:
-    """(P(alive), expected purchases, p_buy) over the horizon, per client."""
+Groups = tuple[list[Array], Array, Array]  # btyd.compress's (unique columns, weights, inverse)
+
+
+def predict(fit: btyd.Fit, horizon_weeks: float, x: Array, t_x: Array, T: Array,
+            groups: Groups | None = None) -> tuple[Array, Array, Array]:
+    """(P(alive), expected purchases, p_buy) over the horizon, per client; `groups`: btyd.compress
+    of (x, t_x, T) when already made (the same for every model)."""
     def all_three(ux: Array, utx: Array, uT: Array) -> Array:
         alive = selection.p_alive(fit, ux, utx, uT)
-        return np.stack([alive, selection.expected(fit, horizon_weeks, ux, utx, uT),
+        return np.stack([alive, selection.expected(fit, horizon_weeks, ux, utx, uT, alive),
                          status_rules.p_buy(fit.params, horizon_weeks, ux, uT, alive)])
 
-    (ux, utx, uT), _w, inverse = btyd.compress(x, t_x, T)
+    (ux, utx, uT), _w, inverse = groups if groups is not None else btyd.compress(x, t_x, T)
     out = all_three(ux, utx, uT)[:, inverse] if len(ux) else np.zeros((3, 0))
     return out[0], out[1], out[2]
 
@@ -76,7 +88,15 @@ def _fits(x: Array, t_x: Array, T: Array, models: tuple[str, ...] = selection.PU
 Starts = dict[str, dict[str, dict[str, float]]]  # per stage ("calibration", "whole history"), per model
 
 
-def assess(stats: Stats, cfg: dict[str, Any], previous: Starts | None = None) -> Evidence:
+def assess(stats: Stats, cfg: dict[str, Any], previous: Starts | None = None,
+           fitted: Callable[[], None] | None = None) -> Evidence:
+    """See _assess. `fitted` is called once the backtest's candidates are fitted (the first run's
+    busiest part, two fits at a time): a caller may start other work then."""
+    with btyd.single_threaded_blas():
+        return _assess(stats, cfg, previous, fitted or (lambda: None))
+
+
+def _assess(stats: Stats, cfg: dict[str, Any], previous: Starts | None, fitted: Callable[[], None]) -> Evidence:
     """The backtest, the model choice and today's fit for one company's statistics.
 
     `previous`: the last refresh's fits per stage and model, where the optimiser starts (the data
@@ -85,29 +105,82 @@ def assess(stats: Stats, cfg: dict[str, Any], previous: Starts | None = None) ->
     previous = previous or {}
     horizon = stats.holdout_days / WEEK
     cal = stats.calibrated
-    x_c, tx_c, T_c, actual = stats.x_cal[cal], stats.t_x_cal[cal], stats.T_cal[cal], stats.holdout[cal]
-    preferred = (float(cfg["status_active_share"]), float(cfg["status_lost_share"]))
+    x_c, actual = stats.x_cal[cal], stats.holdout[cal]
     report: dict[str, Any] = {
         "cutoff": stats.cutoff.isoformat(), "today": stats.today.isoformat(), "holdout_weeks": horizon,
         "clients": int(cal.sum()), "repeat_buyers": int((x_c > 0).sum()), "holdout_purchases": float(actual.sum()),
         "min_holdout_purchases": MIN_HOLDOUT_PURCHASES, "compare": {}, "errors": {},
     }
     started = time.perf_counter()
+    ahead = _Ahead(stats, cfg)
+    try:
+        for model, params in (previous.get("whole history") or {}).items():
+            ahead.start(model, params)
+        return _backtest_and_today(stats, cfg, previous, report, started, ahead, fitted)
+    finally:  # a refit ahead that is not needed (another model won) is not waited for
+        ahead.pool.shutdown(wait=False, cancel_futures=True)
+
+
+class _Ahead:
+    """Today's fits (on the whole history) started before the backtest has chosen, in a thread
+    beside it. A fit depends only on the data and where the optimiser starts, so a refit started
+    ahead from the start _today would use is the very fit _today would make, ready sooner:
+    - the models the last refresh fitted on the whole history, from those fits (nightly: _today
+      starts the winner's refit there whatever the backtest finds);
+    - on a first refresh, the calibration fit with the lowest BIC, from that fit, as soon as the
+      candidates are fitted (the winner by holdout error is most often the same model).
+    Nothing when today's data cannot carry a model (_today then takes the rules)."""
+
+    def __init__(self, stats: Stats, cfg: dict[str, Any]) -> None:
+        b = stats.bought
+        self.data = stats.x[b], stats.t_x[b], stats.T[b]
+        x, t_x, T = self.data
+        self.usable = int((x > 0).sum()) >= cfg["min_repeat_buyers"] and selection.data_problem(x, t_x, T) is None
+        self.pool = ThreadPoolExecutor(max_workers=1)
+        self.started: dict[str, tuple[dict[str, float], Future[btyd.Fit]]] = {}
+
+    def start(self, model: str, params: dict[str, float]) -> None:
+        if self.usable and model in selection.PURCHASE_MODELS and model not in self.started:
+            x, t_x, T = self.data
+            start = dict(params)
+            self.started[model] = start, self.pool.submit(lambda: _fits(x, t_x, T, (model,), {model: start})[0])
+
+    def take(self, model: str, params: dict[str, float]) -> btyd.Fit | None:
+        """The fit of `model` started from `params`, when it was started ahead from there."""
+        start, future = self.started.get(model, (None, None))
+        return future.result() if future is not None and start == params else None
+
+
+def _backtest_and_today(stats: Stats, cfg: dict[str, Any], previous: Starts, report: dict[str, Any],
+                        started: float, ahead: _Ahead, fitted: Callable[[], None]) -> Evidence:
+    horizon = stats.holdout_days / WEEK
+    cal = stats.calibrated
+    x_c, tx_c, T_c, actual = stats.x_cal[cal], stats.t_x_cal[cal], stats.T_cal[cal], stats.holdout[cal]
+    preferred = (float(cfg["status_active_share"]), float(cfg["status_lost_share"]))
     enough_cal = report["repeat_buyers"] >= cfg["min_repeat_buyers"] and horizon > 0
     cal_fits: list[btyd.Fit] = []
     chosen_cal: btyd.Fit | None = None
     predictions: dict[str, tuple[Array, Array, Array]] = {}
     if enough_cal and selection.data_problem(x_c, tx_c, T_c) is None:
         cal_fits = _fits(x_c, tx_c, T_c, starts=previous.get("calibration"))
-        for fit in cal_fits:
-            if fit.usable:
-                predictions[fit.model] = predict(fit, horizon, x_c, tx_c, T_c)
-                report["errors"][fit.model] = backtest.holdout_error(x_c, predictions[fit.model][1], actual)
+    fitted()
+    by_bic = sorted((f for f in cal_fits if f.usable and np.isfinite(f.bic)), key=lambda f: f.bic)
+    if by_bic:  # the likely winner's refit, from where _today would start it
+        best = by_bic[0]
+        ahead.start(best.model, {best.model: best.params, **(previous.get("whole history") or {})}[best.model])
+    if cal_fits:
+        usable = [fit for fit in cal_fits if fit.usable]
+        groups = btyd.compress(x_c, tx_c, T_c)
+        with ThreadPoolExecutor(max_workers=selection.FIT_THREADS) as pool:  # numpy: without the GIL
+            made = list(pool.map(lambda fit: predict(fit, horizon, x_c, tx_c, T_c, groups), usable))
+        for fit, prediction in zip(usable, made, strict=True):
+            predictions[fit.model] = prediction
+            report["errors"][fit.model] = backtest.holdout_error(x_c, prediction[1], actual)
         use_errors = report["holdout_purchases"] >= MIN_HOLDOUT_PURCHASES
         chosen_cal, _text = selection.choose(cal_fits, report["errors"] if use_errors else None)
 
     backtested = time.perf_counter()
-    evidence = _today(stats, cfg, chosen_cal, cal_fits, previous.get("whole history") or {})
+    evidence = _today(stats, cfg, chosen_cal, cal_fits, previous.get("whole history") or {}, ahead)
     refitted = time.perf_counter()
     report.update({"method": evidence.method, "reason": evidence.reason, "reason_detail": evidence.reason_detail,
                    "backtested": bool(cal_fits)})
@@ -150,8 +223,9 @@ def assess(stats: Stats, cfg: dict[str, Any], previous: Starts | None = None) ->
 
 
 def _today(stats: Stats, cfg: dict[str, Any], chosen_cal: btyd.Fit | None, cal_fits: list[btyd.Fit],
-           previous: dict[str, dict[str, float]]) -> Evidence:
-    """Today's fit on the whole history: the backtest's winner refitted, else the best by BIC."""
+           previous: dict[str, dict[str, float]], ahead: _Ahead | None = None) -> Evidence:
+    """Today's fit on the whole history: the backtest's winner refitted, else the best by BIC.
+    `ahead`: refits already started (_Ahead), taken when they started where this one would."""
     b = stats.bought
     x, t_x, T = stats.x[b], stats.t_x[b], stats.T[b]
     repeat = int((x > 0).sum())
@@ -162,7 +236,9 @@ def _today(stats: Stats, cfg: dict[str, Any], chosen_cal: btyd.Fit | None, cal_f
         return Evidence("rules", reason=problem)
     refits: list[btyd.Fit] = []
     if chosen_cal is not None:
-        refit = _fits(x, t_x, T, (chosen_cal.model,), {chosen_cal.model: chosen_cal.params, **previous})[0]
+        starts = {chosen_cal.model: chosen_cal.params, **previous}
+        refit = (ahead.take(chosen_cal.model, starts[chosen_cal.model]) if ahead is not None else None) \
+            or _fits(x, t_x, T, (chosen_cal.model,), starts)[0]
         refits.append(refit)
         if refit.usable:
             refit.extra["choice"] = chosen_cal.extra.get("choice")

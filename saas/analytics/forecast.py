@@ -64,7 +64,7 @@ def model_forecast(stats: Stats, model: str, params: dict[str, float], spend_par
     if len(ux):
         alive = selection.p_alive(fit, ux, utx, uT)
         out.p_alive[b] = alive[inverse]
-        out.expected[b] = selection.expected(fit, cfg["horizon_days"] / WEEK, ux, utx, uT)[inverse]
+        out.expected[b] = selection.expected(fit, cfg["horizon_days"] / WEEK, ux, utx, uT, alive)[inverse]
         out.p_buy[b] = status_rules.p_buy(params, limits["horizon_weeks"], ux, uT, alive)[inverse]
         discounted = clv.discounted_clv(expected_path(fit, ux, utx, uT, alive), 1.0,
                                         months=int(cfg["clv_months"]), annual_rate=float(cfg["discount_rate"]),
@@ -83,7 +83,7 @@ def expected_path(fit: btyd.Fit, x: Array, t_x: Array, T: Array, alive: Array) -
     al.; btyd.pareto_expected): P(alive), the costly part, is computed once for all the months.
     The other models go through selection.expected for each horizon."""
     if fit.model != "pareto-nbd":
-        return lambda t: selection.expected(fit, t, x, t_x, T)
+        return lambda t: selection.expected(fit, t, x, t_x, T, alive)
     r, alpha, s, beta = (fit.params[k] for k in btyd.PARAMS["pareto-nbd"])
     rate = (r + x) * (beta + T) / (alpha + T) * alive
 

@@ -20,6 +20,12 @@ Every figure but the payments' float sums (weights, weighted amounts) is exact a
 of the rows' order; those add in the order on disk rather than the SQL's (client, day) order, so
 they may differ from it in the last bit (measured at 100,000 clients: at most 5e-16 relative, and
 the scores written were identical).
+
+The clients (their ids, and whether archived) are read on the first connection while the other
+streams its share of the operations (kept until the clients are known: the batch size depends on
+their number). The same rows also give each client's revenue_total and unpaid_total as
+clients.operations keeps them (Stats.totals: the dashboard's counts, without reading the clients'
+numeric columns, which cost more than the ids on the server).
 """
 from __future__ import annotations
 
@@ -47,7 +53,8 @@ _LAYOUT = {"fields": 6, "l_client": 8, "l_day": 4, "l_ret": 1, "l_due": 4, "l_pa
            "ndigits": 5, "weight": 3, "sign": 0, "dscale": 3}
 ROWS_SQL = ("SELECT client_id, occurred_on, kind = 'return', coalesce(due_on, 'infinity'::date), "
             "coalesce(paid_on, 'infinity'::date), amount + 1000000000000.001 FROM operations")
-CLIENTS_SQL = "SELECT id::int8 FROM clients WHERE erased_at IS NULL"
+# The clients, and whether each is archived (the dashboard's counts leave those out).
+CLIENTS_SQL = "SELECT id::int8, archived_at IS NOT NULL FROM clients WHERE erased_at IS NULL"
 _SIZE = ("SELECT (SELECT reltuples FROM pg_class WHERE oid = 'clients'::regclass)::int8, "
          "pg_relation_size('operations') / current_setting('block_size')::int8")
 # Rows reduced at a time (at least; 65 bytes of COPY output each): the raw rows are never all in
@@ -55,46 +62,94 @@ _SIZE = ("SELECT (SELECT reltuples FROM pg_class WHERE oid = 'clients'::regclass
 # so a batch has at least as many rows as there are clients (see read_all).
 BATCH_ROWS = 1 << 18
 _TOP, _BOTTOM = 2**31 - 1, -(2**31)  # above and below every day
+_CHECK_ROWS = 16384  # rows whose layout is checked at once (~1 MB)
 
 
 class _Rows:
     """A binary COPY stream of fixed-width rows, handed to `take` in batches of `batch` rows (the
     last shorter) as it arrives. The boundaries do not depend on how the stream was chunked, so
-    float sums add in the same order every run."""
+    float sums add in the same order every run. The chunks are copied once, into a buffer of one
+    batch (a growing bytes object was copied again at each growth: a third of the statistics'
+    Python time at a million clients)."""
 
     def __init__(self, dtype: np.dtype, take: Callable[[np.ndarray], None], batch: int = BATCH_ROWS) -> None:
         self.dtype, self.take, self.batch = dtype, take, batch
-        self.pending, self.header = bytearray(), True
+        self.header = True
+        self.buffer = np.empty(statistics.HEADER + batch * dtype.itemsize, dtype=np.uint8)
+        self.view = memoryview(self.buffer.data)  # (a slice assignment from bytes without numpy's overhead)
+        self.used = 0
+
+    def _room(self) -> int:
+        """Bytes up to the end of the current batch (the header before the first)."""
+        return (statistics.HEADER if self.header else 0) + self.batch * self.dtype.itemsize - self.used
 
     async def __call__(self, chunk: bytes) -> None:
-        self.pending += chunk
-        while len(self.pending) - (statistics.HEADER if self.header else 0) >= self.batch * self.dtype.itemsize:
-            self._take(self.batch)
+        self.feed(chunk)
+
+    def feed(self, chunk: bytes) -> None:
+        data = memoryview(chunk)
+        while len(data):
+            room = self._room()
+            part = data[:room]
+            self.view[self.used:self.used + len(part)] = part
+            self.used += len(part)
+            data = data[room:]
+            if self._room() == 0:
+                self._take(self.batch)
 
     def _take(self, count: int) -> None:
         head = statistics.HEADER if self.header else 0
-        rows = np.frombuffer(self.pending, dtype=self.dtype, count=count, offset=head)
-        self.take(rows)  # copies what it keeps: the bytes go next, and no array may view them then
+        rows = np.frombuffer(self.buffer, dtype=self.dtype, count=count, offset=head)
+        self.take(rows)  # copies what it keeps: the buffer is filled again next
         del rows
-        del self.pending[:head + count * self.dtype.itemsize]
-        self.header = False
+        rest = self.used - head - count * self.dtype.itemsize
+        self.buffer[:rest] = self.buffer[self.used - rest:self.used]
+        self.used, self.header = rest, False
 
     def done(self) -> None:
         head = statistics.HEADER if self.header else 0
-        count = max(len(self.pending) - head - 2, 0) // self.dtype.itemsize
-        if head + count * self.dtype.itemsize + 2 != len(self.pending):  # the rest is the trailer
+        count = max(self.used - head - 2, 0) // self.dtype.itemsize
+        if head + count * self.dtype.itemsize + 2 != self.used:  # the rest is the trailer
             raise ValueError("unexpected operations row layout")
         self._take(count)
 
 
-_ID = np.dtype([("fields", ">i2"), ("l_id", ">i4"), ("id", ">i8")])
+_CLIENT = np.dtype([("fields", ">i2"), ("l_id", ">i4"), ("id", ">i8"), ("l_archived", ">i4"), ("archived", "u1")])
+
+
+class _Later:
+    """A COPY output that keeps what arrives until `start` names where it goes (a stream that
+    begins while the clients are still being read: until then nobody knows the batch size)."""
+
+    def __init__(self) -> None:
+        self.kept: list[bytes] = []
+        self.target: _Rows | None = None
+
+    async def __call__(self, chunk: bytes) -> None:
+        if self.target is None:
+            self.kept.append(bytes(chunk))
+        else:
+            self.target.feed(chunk)
+
+    def start(self, target: _Rows) -> None:
+        for chunk in self.kept:
+            target.feed(chunk)
+        self.kept, self.target = [], target
+
+    def done(self) -> None:
+        if self.target is None:
+            raise RuntimeError("a stream was never started")
+        self.target.done()
 
 
 def _columns(rows: np.ndarray) -> dict[str, np.ndarray]:
     """(client, day, ret, due, paid, cents) of parsed rows; days count from EPOCH."""
-    raw = rows.view(np.uint8).reshape(len(rows), ROW.itemsize)
-    if len(rows) and (raw[:, _FIXED] != _TEMPLATE).any():  # lengths and the numeric's header
-        raise ValueError("unexpected operations row layout")
+    # lengths and the numeric's header, field by field (a gather of their bytes was ten times
+    # slower), a block of rows at a time (the block stays in the cache across the fields)
+    for lo in range(0, len(rows), _CHECK_ROWS):
+        block = rows[lo:lo + _CHECK_ROWS]
+        if any((block[name] != value).any() for name, value in _LAYOUT.items()):
+            raise ValueError("unexpected operations row layout")
     digits = rows["digits"].astype(np.int64)
     if len(rows) and (digits[:, 4] % 100 != 10).any():
         raise ValueError("unexpected operations row layout")
@@ -102,20 +157,6 @@ def _columns(rows: np.ndarray) -> dict[str, np.ndarray]:
     return {"client": rows["client"].astype(np.int64), "day": rows["day"].astype(np.int32),
             "ret": rows["ret"].astype(bool), "due": rows["due"].astype(np.int32),
             "paid": rows["paid"].astype(np.int32), "cents": whole * 100 + digits[:, 4] // 100}
-
-
-def _template() -> tuple[np.ndarray, np.ndarray]:
-    """The byte positions of ROW that hold the same value in every row (_LAYOUT), and those bytes."""
-    row = np.zeros(1, dtype=ROW)
-    for name, value in _LAYOUT.items():
-        row[name] = value
-    fields: Any = ROW.fields
-    positions = np.concatenate([np.arange(fields[name][1], fields[name][1] + fields[name][0].itemsize)
-                                for name in _LAYOUT])
-    return positions, row.view(np.uint8)[positions]
-
-
-_FIXED, _TEMPLATE = _template()
 
 
 async def read_all(db: AsyncSession, today: date, cutoff: date) -> statistics.Stats:
@@ -126,25 +167,37 @@ async def read_all(db: AsyncSession, today: date, cutoff: date) -> statistics.St
     big = clients >= statistics.SPLIT_FROM
     split = statistics.same_snapshot_readers(db, 1) if big else contextlib.nullcontext(None)
     async with split as readers:
-        ids: list[np.ndarray] = []
-
-        def take_ids(rows: np.ndarray) -> None:
-            ids.append(rows["id"].astype(np.int64))
-
-        reader = _Rows(_ID, take_ids)
-        await raw.copy_from_query(CLIENTS_SQL, output=reader, format="binary")
-        reader.done()
-        figures = Figures(np.sort(np.concatenate(ids)), today, cutoff)
         connections = [raw, *(readers or [])]
         middle = f"'({max(int(pages) // 2, 1)},0)'::tid"
         filters = [""] if len(connections) == 1 else [f" WHERE ctid < {middle}", f" WHERE ctid >= {middle}"]
-        batch = max(BATCH_ROWS, len(figures.ids))
-        streams = [_Rows(ROW, functools.partial(_add, figures, part), batch) for part in range(len(connections))]
-        await asyncio.gather(*(conn.copy_from_query(ROWS_SQL + where, output=out, format="binary")
-                               for conn, where, out in zip(connections, filters, streams, strict=True)))
+        streams = [_Later() for _ in connections]
+        found: dict[str, Any] = {}
+
+        async def clients_then_operations() -> None:
+            """The clients on the first connection, then its share of the operations; the other
+            connections' shares stream meanwhile (kept until the clients are known)."""
+            client_rows: list[np.ndarray] = []
+            reader = _Rows(_CLIENT, lambda rows: client_rows.append(rows.copy()))
+            await raw.copy_from_query(CLIENTS_SQL, output=reader, format="binary")
+            reader.done()
+            clients = np.concatenate(client_rows)
+            clients = clients[np.argsort(clients["id"], kind="stable")]
+            figures = found["figures"] = Figures(clients["id"].astype(np.int64), today, cutoff)
+            found["archived"] = clients["archived"].astype(bool)
+            batch = max(BATCH_ROWS, len(figures.ids))
+            for part, stream in enumerate(streams):
+                stream.start(_Rows(ROW, functools.partial(_add, figures, part), batch))
+            await raw.copy_from_query(ROWS_SQL + filters[0], output=streams[0], format="binary")
+
+        await asyncio.gather(clients_then_operations(), *(
+            conn.copy_from_query(ROWS_SQL + where, output=out, format="binary")
+            for conn, where, out in zip(connections[1:], filters[1:], streams[1:], strict=True)))
         for stream in streams:
             stream.done()
-    return figures.stats()
+    figures = found["figures"]
+    stats = figures.stats()
+    stats.totals = statistics.ClientTotals(found["archived"], *figures.client_totals())
+    return stats
 
 
 def _add(figures: Figures, part: int, rows: np.ndarray) -> None:
@@ -174,6 +227,7 @@ class Figures:
         self.first, self.last = np.full(n, _TOP, dtype=np.int64), np.full(n, _BOTTOM, dtype=np.int64)
         self.last_cal = np.full(n, _BOTTOM, dtype=np.int64)
         self.sums = {k: np.zeros(n) for k in ("gross", "first_amount", "returned", "deals", "returns")}
+        self.totals = {k: np.zeros(n) for k in ("revenue", "unpaid")}
         self.payments: dict[int, dict[str, np.ndarray]] = {}
         self.months, self.years = np.zeros(n, dtype=np.uint64), np.zeros(n, dtype=np.uint64)
         self.ytd_last = np.zeros(n, dtype=bool)
@@ -187,6 +241,7 @@ class Figures:
     def add(self, rows: dict[str, np.ndarray], part: int) -> None:
         n = len(self.ids)
         at = self.index(rows["client"])
+        self._client_totals(at, rows)
         keep = np.flatnonzero((rows["day"] <= self.t) & (at >= 0))
         at, day, ret, cents = at[keep], rows["day"][keep].astype(np.int64), rows["ret"][keep], rows["cents"][keep]
         money = cents.astype(float)  # whole cents: every sum of them is exact
@@ -204,15 +259,25 @@ class Figures:
         self.first = first
         on_first = day == first[at]
         self.sums["first_amount"] += np.bincount(at[on_first], weights=money[on_first], minlength=n)
-        np.maximum.at(self.last, at, day)
-        calibration = day <= self.c
-        np.maximum.at(self.last_cal, at[calibration], day[calibration])
+        # the rest (last purchase days, bit sets) from the distinct purchase days at the end (stats)
         self.keys.append(_distinct((at << 32) | (day - _BOTTOM)))
-        inside = day >= self.start  # older purchases are in no bit set (the dashboard then counts by SQL)
-        index = day[inside] - self.start
-        np.bitwise_or.at(self.months, at[inside], np.uint64(1) << self.lut["m"][index])
-        np.bitwise_or.at(self.years, at[inside], np.uint64(1) << self.lut["y"][index])
-        self.ytd_last[at[(day >= self.ytd[0]) & (day <= self.ytd[1])]] = True
+
+    def _client_totals(self, at: np.ndarray, rows: dict[str, np.ndarray]) -> None:
+        """The clients' stored revenue_total and unpaid_total as clients.operations keeps them
+        (every operation, whatever its date: sales and services less returns; sales and services
+        not paid), in whole cents: what the dashboard's revenue per segment and its top of the
+        risk group read from the clients' rows."""
+        n = len(self.ids)
+        known = np.flatnonzero(at >= 0)
+        at, ret, cents = at[known], rows["ret"][known], rows["cents"][known].astype(float)
+        self.totals["revenue"] += np.bincount(at, weights=np.where(ret, -cents, cents), minlength=n)
+        unpaid = ~ret & (rows["paid"][known] == NONE)
+        self.totals["unpaid"] += np.bincount(at[unpaid], weights=cents[unpaid], minlength=n)
+
+    def client_totals(self) -> tuple[np.ndarray, np.ndarray]:
+        """(revenue_total, unpaid_total) per client in whole cents (sums of whole cents below 2^53:
+        exact in floating point whatever their order)."""
+        return np.rint(self.totals["revenue"]).astype(np.int64), np.rint(self.totals["unpaid"]).astype(np.int64)
 
     def _payments(self, part: int, at: np.ndarray, ret: np.ndarray, due: np.ndarray, paid: np.ndarray,
                   money: np.ndarray) -> None:
@@ -243,27 +308,50 @@ class Figures:
 
     def stats(self) -> statistics.Stats:
         n, t, c = len(self.ids), self.t, self.c
-        keys = _distinct(np.concatenate(self.keys)) if self.keys else np.zeros(0, dtype=np.int64)
-        at, day = keys >> 32, (keys & 0xFFFFFFFF) + _BOTTOM
+        keys = np.concatenate(self.keys) if self.keys else np.zeros(0, dtype=np.int64)
+        self.keys = []  # (each batch's keys go once joined: at a million clients they are ~10^7)
+        keys = _distinct(keys)
+        # the distinct purchase days sorted by client, then day: each client's run of them
+        at, day = (keys >> 32).astype(np.int32), ((keys & 0xFFFFFFFF) + _BOTTOM).astype(np.int32)
+        del keys
+        bounds = np.flatnonzero(np.r_[True, at[1:] != at[:-1], True]) if len(at) else np.zeros(1, dtype=np.int64)
+        starts, ends = bounds[:-1], bounds[1:]
+        clients = at[starts]
+        self.last[clients] = day[ends - 1]
+        count, cal_count = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+        count[clients] = ends - starts
+        if len(starts):  # days up to the cut-off: the first ones of each run
+            cal_count[clients] = np.add.reduceat((day <= c).astype(np.int64), starts)
+        self.last_cal[cal_count > 0] = day[(starts + cal_count[clients] - 1)[cal_count[clients] > 0]]
+        # older purchases are in no bit set (the dashboard then counts by SQL): the bit 0 then
+        index = np.maximum(day.astype(np.int64) - self.start + 1, 0)
+        one = np.uint64(1)
+        for bits, lut in ((self.months, self.lut["m"]), (self.years, self.lut["y"])):
+            if len(at):
+                bits[clients] = np.bitwise_or.reduceat(np.r_[np.uint64(0), one << lut][index], starts)
+        del index
+        self.ytd_last[at[(day >= self.ytd[0]) & (day <= self.ytd[1])]] = True
         has = self.first != _TOP
         stats = statistics.Stats(
-            self.today, self.cutoff, self.ids.astype(np.int64),
-            n=np.bincount(at, minlength=n).astype(np.int64),
+            self.today, self.cutoff, self.ids.astype(np.int64), n=count,
             first_age=np.where(has, t - self.first, -1), last_age=np.where(has, t - self.last, -1),
-            n_cal=np.bincount(at[day <= c], minlength=n).astype(np.int64),
+            n_cal=cal_count,
             last_cal_age=np.where(self.last_cal != _BOTTOM, c - self.last_cal, -1),
             gross=self.sums["gross"] / 100, first_amount=self.sums["first_amount"] / 100,
             returned=self.sums["returned"] / 100)
         # quarters since the first purchase, per purchase day; as the SQL's least(), which skips the
-        # NULL of a first purchase before the bit sets' history: OLDER
-        first = self.first[at]
+        # NULL of a first purchase before the bit sets' history: OLDER. A run's first day is the
+        # client's first purchase day.
+        first = np.repeat(day[starts], ends - starts)
         inside = first >= self.start
         q = self.lut["q"].astype(np.int64)
         since = np.where(inside, np.minimum(q[np.where(inside, first - self.start, 0)]
                                             - q[np.where(inside, day - self.start, 0)], statistics.OLDER),
                          statistics.OLDER)
+        del first, inside
         quarters = np.zeros(n, dtype=np.uint64)
-        np.bitwise_or.at(quarters, at, np.uint64(1) << since.astype(np.uint64))
+        if len(at):
+            quarters[clients] = np.bitwise_or.reduceat(one << since.astype(np.uint64), starts)
         stats.months, stats.years, stats.quarters = (b.view(np.int64) for b in (self.months, self.years, quarters))
         stats.ytd_last = self.ytd_last
         parts = [self.payments[p] for p in sorted(self.payments)]
@@ -276,8 +364,9 @@ class Figures:
 
 
 def _distinct(keys: np.ndarray) -> np.ndarray:
-    """The distinct keys, sorted (np.unique's hashing was measured 15 times slower here)."""
-    keys = np.sort(keys)
+    """The distinct keys, sorted (np.unique's hashing was measured 15 times slower here). Sorts
+    `keys` in place: callers pass an array of their own."""
+    keys.sort()
     return keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys
 
 

@@ -12,10 +12,16 @@ Both paths run the same steps over numpy arrays (never a Python object per clien
    one, never half of it.
 
 The refresh also runs the backtest and chooses the model on it (evidence.py; each fit starts from
-the last refresh's), counts the dashboard's growth figures from the same statistics
-(dashboard.py), and stores what live scoring and the pages need: settings["scoring"] (the fit,
+the last refresh's), counts the dashboard's figures from the same statistics and the scores'
+arrays (dashboard.py: growth, and the status, segment and reliability counts without reading the
+scores back), and stores what live scoring and the pages need: settings["scoring"] (the fit,
 thresholds, RFM boundaries, CLV settings) and settings["backtest"] (the comparison tables, every
 candidate, the choice and why). bench/analytics.py measures it against one bare SQL pass.
+
+The refresh keeps both cores busy (the server and numpy run at once): after the statistics, the
+server deletes the old scores while the models are fitted in threads (_compute: the candidates
+two at a time, the spend model, RFM and reliability beside them); the COPY's chunks are encoded
+while the server inserts the previous one.
 """
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ import asyncio
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -31,7 +38,7 @@ import numpy as np
 from sqlalchemy import delete, func, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from saas.analytics import btyd, evidence, forecast, pgcopy, reliability, rfm, selection, statistics
+from saas.analytics import btyd, dashboard, evidence, forecast, pgcopy, reliability, rfm, selection, statistics
 from saas.analytics import settings as analytics_settings
 from saas.analytics.dashboard import STALE_KEY, mark_stale, store_dashboard
 from saas.analytics.models import ModelFit, Setting
@@ -132,18 +139,111 @@ async def _write(db: AsyncSession, columns: dict[str, np.ndarray], factors: dict
 def _score_columns(stats: statistics.Stats, fc: forecast.Forecast, r: np.ndarray, f: np.ndarray, m: np.ndarray,
                    factors: dict[str, np.ndarray], cfg: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict]:
     """The arrays of one write: forecast, RFM and reliability, per client."""
-    bought = stats.bought
-    segment = rfm.segment_of(r, f, m, bought)
+    columns, stored = _model_free_columns(stats, r, f, m, factors, cfg)
+    return {**columns, **_forecast_columns(fc)}, stored
+
+
+def _model_free_columns(stats: statistics.Stats, r: np.ndarray, f: np.ndarray, m: np.ndarray,
+                        factors: dict[str, np.ndarray], cfg: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict]:
+    """The columns that do not depend on the purchase model (RFM, reliability), and risk_factors."""
+    segment = rfm.segment_of(r, f, m, stats.bought)
     risk, risk_group, lost = reliability.score(factors, cfg["weights"], cfg["bands"])
-    columns = {
-        "client_id": stats.ids, "status": fc.status, "p_alive": fc.p_alive, "expected_purchases": fc.expected,
-        "expected_spend": fc.spend, "clv": fc.clv, "r_score": r, "f_score": f, "m_score": m,
-        "segment": segment, "risk_score": risk, "risk_group": risk_group,
-    }
+    columns = {"client_id": stats.ids, "r_score": r, "f_score": f, "m_score": m, "segment": segment,
+               "risk_score": risk, "risk_group": risk_group}
     return columns, reliability.stored_factors(factors, lost)
 
 
+def _forecast_columns(fc: forecast.Forecast) -> dict[str, np.ndarray]:
+    return {"status": fc.status, "p_alive": fc.p_alive, "expected_purchases": fc.expected, "expected_spend": fc.spend,
+            "clv": fc.clv}
+
+
 # ---- the refresh ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Computed:
+    """Everything the refresh works out from the statistics before it writes (see _compute)."""
+    found: evidence.Evidence
+    spend_fit: btyd.Fit | None
+    spend_note: str | None
+    spend_corr: float
+    fc: forecast.Forecast
+    columns: dict[str, np.ndarray]
+    stored: dict[str, np.ndarray]
+    rfm_bounds: dict[str, Any]
+    mix: dict[str, Any] | None
+    top_risk: list[tuple[int, int]]
+    growth: dict[str, Any] | None
+
+
+@dataclass
+class _ModelFree:
+    """What the refresh computes beside the backtest (it does not depend on the model chosen)."""
+    rfm_bounds: dict[str, Any]
+    columns: dict[str, np.ndarray]
+    stored: dict[str, np.ndarray]
+    mix: dict[str, Any] | None
+    top_risk: list[tuple[int, int]]
+    growth: dict[str, Any] | None
+
+
+def _model_free(stats: statistics.Stats, cfg: dict[str, Any]) -> _ModelFree:
+    recency, frequency, monetary = forecast.rfm_inputs(stats)
+    r, f, m = rfm.rfm_scores(recency, frequency, monetary, stats.bought)
+    columns, stored = _model_free_columns(stats, r, f, m, stats.factors, cfg)
+    mix, top = (dashboard.mix_counts(stats, columns["segment"], columns["risk_group"], columns["risk_score"])
+                if stats.totals is not None else (None, []))
+    return _ModelFree(forecast.rfm_bounds(recency, frequency, monetary, r, f, m, stats.bought), columns,
+                      stored, mix, top, dashboard.growth_from_stats(stats))
+
+
+def _spend(stats: statistics.Stats) -> tuple[btyd.Fit | None, str | None, float]:
+    repeat = stats.x > 0
+    with btyd.single_threaded_blas():
+        return selection.fit_spend(stats.x[repeat], stats.repeat_mean[repeat])
+
+
+def _compute(stats: statistics.Stats, cfg: dict[str, Any], previous: evidence.Starts,
+             marks: dict[str, float]) -> _Computed:
+    """The backtest and the model choice, today's fit, the spend model, the scores, and the
+    dashboard's counts from them: pure numpy, run in a thread while the server deletes the old
+    scores. What does not depend on the model chosen (the spend model, RFM, reliability, the
+    dashboard's growth and segment counts) is computed in a second thread beside the backtest:
+    at once when the fits start from the last refresh's (they are short), else from the moment
+    the backtest's candidates are fitted (two at a time from scratch, they keep both cores busy
+    until then). The spend model is fitted whatever the choice (it is used only with a purchase
+    model)."""
+    with ThreadPoolExecutor(max_workers=1) as side:
+        later: list[Future[Any]] = []
+
+        def fitted() -> None:
+            if not later:
+                later.extend([side.submit(_spend, stats), side.submit(_model_free, stats, cfg)])
+
+        if previous:
+            fitted()
+        found = evidence.assess(stats, cfg, previous, fitted)
+        fitted()  # (assess calls it on every path; this keeps the contract explicit)
+        spend, free_future = later
+        spend_fit, spend_note, spend_corr = spend.result() if found.method != "rules" else (None, None, math.nan)
+        marks["fit"] = time.perf_counter()
+        free = free_future.result()
+
+    spend_params = spend_fit.params if spend_fit is not None else None
+    if found.method == "rules":
+        fc = forecast.rules_forecast(stats, found.limits["typical_gap_days"], cfg)
+    else:
+        if found.fit is None:  # a model method always comes with its fit
+            raise RuntimeError(f"no fit for {found.method}")
+        fc = forecast.model_forecast(stats, found.method, found.fit.params, spend_params, found.limits, cfg)
+    columns = {**free.columns, **_forecast_columns(fc)}
+    mix = ({**free.mix, **dashboard.status_counts(stats, fc.status, pgcopy.cents(fc.clv))}
+           if free.mix is not None else None)
+    computed = _Computed(found, spend_fit, spend_note, spend_corr, fc, columns, free.stored, free.rfm_bounds, mix,
+                         free.top_risk, free.growth)
+    marks["score"] = time.perf_counter()
+    return computed
 
 
 async def refresh(db: AsyncSession, *, today: date | None = None, progress: Progress | None = None) -> RefreshResult:
@@ -164,36 +264,32 @@ async def refresh(db: AsyncSession, *, today: date | None = None, progress: Prog
         await db.execute(delete(Setting).where(Setting.key.in_(("dashboard", STALE_KEY, SCORING_KEY, BACKTEST_KEY))))
         return RefreshResult(0, "rules")
 
-    found = evidence.assess(stats, cfg, await _previous_fits(db))
-    spend_fit, spend_note, spend_corr = None, None, math.nan
-    if found.method != "rules":
-        repeat = stats.x > 0
-        spend_fit, spend_note, spend_corr = selection.fit_spend(stats.x[repeat], stats.repeat_mean[repeat])
-    await step("fit", 60)
+    previous = await _previous_fits(db)
+    # The old scores go while the models are fitted: the server deletes them on its own process
+    # while this one computes in a thread (nothing else uses the connection meanwhile). The commit
+    # does not wait for the WAL to reach the disk: everything this transaction writes is derived
+    # (a crash right after it loses at most this refresh, which the next one redoes).
+    raw: Any = (await (await db.connection()).get_raw_connection()).driver_connection  # asyncpg's
+    deleting = asyncio.ensure_future(raw.execute("SET LOCAL synchronous_commit TO off; DELETE FROM client_scores"))
+    try:
+        done = await asyncio.to_thread(_compute, stats, cfg, previous, marks)
+    finally:
+        await deleting  # (also when computing failed: the connection must be free again)
+    found, spend_fit, fc, columns = done.found, done.spend_fit, done.fc, done.columns
+    if progress:
+        await progress(70, 100)
 
-    spend_params = spend_fit.params if spend_fit is not None else None
-    if found.method == "rules":
-        fc = forecast.rules_forecast(stats, found.limits["typical_gap_days"], cfg)
-    else:
-        if found.fit is None:  # a model method always comes with its fit
-            raise RuntimeError(f"no fit for {found.method}")
-        fc = forecast.model_forecast(stats, found.method, found.fit.params, spend_params, found.limits, cfg)
-    recency, frequency, monetary = forecast.rfm_inputs(stats)
-    r, f, m = rfm.rfm_scores(recency, frequency, monetary, stats.bought)
-    columns, stored = _score_columns(stats, fc, r, f, m, stats.factors, cfg)
-    await step("score", 70)
-
-    await db.execute(text("DELETE FROM client_scores"))
-    await _write(db, columns, stored, found.method, upsert=False)
+    await _write(db, columns, done.stored, found.method, upsert=False)
     await step("write", 85)
 
+    spend_params = spend_fit.params if spend_fit is not None else None
     scoring = {
         "computed_for": today.isoformat(), "method": found.method, "reason": found.reason,
         "reason_detail": found.reason_detail, "limits": found.limits,
         "fit": {"model": found.fit.model, "params": found.fit.params} if found.fit is not None else None,
-        "spend": spend_params, "spend_note": spend_note, "spend_correlation": spend_corr,
+        "spend": spend_params, "spend_note": done.spend_note, "spend_correlation": done.spend_corr,
         "spend_fit": spend_fit.as_dict() if spend_fit is not None else None,
-        "rfm_bounds": forecast.rfm_bounds(recency, frequency, monetary, r, f, m, stats.bought),
+        "rfm_bounds": done.rfm_bounds,
         "clv": {"annual_rate": cfg["discount_rate"], "margin": cfg["margin"], "months": cfg["clv_months"]},
         "horizon_days": cfg["horizon_days"], "new_days": cfg["new_days"],
         "repeat_buyers": int((stats.x > 0).sum()), "buyers": int(stats.bought.sum()),
@@ -209,15 +305,20 @@ async def refresh(db: AsyncSession, *, today: date | None = None, progress: Prog
                                            "detail": fit.detail, "facts": fit.facts, "bic": fit.bic, "se": fit.se,
                                            "chosen": fit is found.fit, **fit.extra})))
     bought = stats.bought
-    # the page's snapshot, counted from the scores written above (same transaction)
+    mix = done.mix
+    if mix is not None:  # the counts came from the arrays; the top of the risk group's factors as written
+        mix = {"as_of": clock.now().isoformat(), **mix, "top_risk": await dashboard.top_risk_of(db, done.top_risk)}
+    # the page's snapshot (without `mix`, counted from the scores written above, same transaction)
     await store_dashboard(db, today, found.method, int((stats.x > 0).sum()), int(bought.sum()), stats,
-                          scoring=json_safe(scoring), backtest=json_safe(found.backtest))
+                          scoring=json_safe(scoring), backtest=json_safe(found.backtest), mix=mix,
+                          counted=done.growth)
     await step("dashboard", 100)
     counts = {s: int((fc.status == s).sum()) for s in ("new", "active", "at_risk", "lost")}
     stamps = list(marks.items())
     seconds = {name: round(t - stamps[i - 1][1], 3) for i, (name, t) in enumerate(stamps) if i}
-    # "fit" splits into the backtest (its fits, predictions and tables), today's fit, and the rest
-    # (the spend model); each part is reported.
+    # "fit" splits into the backtest (its fits, predictions and tables), today's fit (the wait for
+    # it, when it ran beside the backtest: evidence._Ahead), and the rest (the wait for the spend
+    # model, fitted beside them); each part is reported.
     seconds["backtest"] = found.seconds.get("backtest", 0.0)
     seconds["spend_fit"] = round(seconds["fit"] - found.seconds.get("backtest", 0.0) - found.seconds.get("fit", 0.0), 3)
     seconds["fit"] = found.seconds.get("fit", 0.0)

@@ -118,6 +118,17 @@ HEADER = 19  # signature (11) + flags (4) + header extension length (4, zero)
 
 
 @dataclass
+class ClientTotals:
+    """What the dashboard's counts read from the clients' own rows (dashboard.mix_counts), per
+    client as in Stats.ids: archived or not, and revenue_total and unpaid_total in whole cents, as
+    clients.operations keeps them (scan.py sums them from the same operation rows)."""
+
+    archived: np.ndarray
+    revenue_cents: np.ndarray
+    unpaid_cents: np.ndarray
+
+
+@dataclass
 class Stats:
     """Arrays, one entry per client, sorted by id. Days are whole days; see `derived` for weeks."""
 
@@ -137,6 +148,7 @@ class Stats:
     years: np.ndarray | None = None
     quarters: np.ndarray | None = None
     ytd_last: np.ndarray | None = None  # bought between last year's 1 January and the same day as today
+    totals: ClientTotals | None = None  # read with every client (scan.read_all); None for a few
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -227,7 +239,9 @@ def parse(buffers: list[bytearray], today: date, cutoff: date, *, growth: bool =
     if len(rows) and (rows["fields"] != len(NAMES) + 1).any():
         raise ValueError("unexpected statistics row layout")
     column = {name: rows[name].astype(float if _TYPES[name] == "float8" else np.int64) for name in NAMES}
-    stats = Stats(today, cutoff, rows["id"].astype(np.int64), **{name: column[name] for name, _e, _t in _STATS},
+    stats = Stats(today, cutoff, rows["id"].astype(np.int64), n=column["n"], first_age=column["first_age"],
+                  last_age=column["last_age"], n_cal=column["n_cal"], last_cal_age=column["last_cal_age"],
+                  gross=column["gross"], first_amount=column["first_amount"], returned=column["returned"],
                   factors={name: column[name].astype(float) for name, _e, _t in payments.AGGREGATES})
     if growth:
         stats.months, stats.years, stats.quarters = column["months"], column["years"], column["quarters"]
