@@ -162,22 +162,6 @@ def _forecast_columns(fc: forecast.Forecast) -> dict[str, np.ndarray]:
 
 
 @dataclass
-class _Computed:
-    """Everything the refresh works out from the statistics before it writes (see _compute)."""
-    found: evidence.Evidence
-    spend_fit: btyd.Fit | None
-    spend_note: str | None
-    spend_corr: float
-    fc: forecast.Forecast
-    columns: dict[str, np.ndarray]
-    stored: dict[str, np.ndarray]
-    rfm_bounds: dict[str, Any]
-    mix: dict[str, Any] | None
-    top_risk: list[tuple[int, int]]
-    growth: dict[str, Any] | None
-
-
-@dataclass
 class _ModelFree:
     """What the refresh computes beside the backtest (it does not depend on the model chosen)."""
     rfm_bounds: dict[str, Any]
@@ -186,6 +170,20 @@ class _ModelFree:
     mix: dict[str, Any] | None
     top_risk: list[tuple[int, int]]
     growth: dict[str, Any] | None
+
+
+@dataclass
+class _Computed:
+    """Everything the refresh works out from the statistics before it writes (see _compute):
+    the model-free part as computed beside the backtest, and what the chosen model adds."""
+    found: evidence.Evidence
+    spend_fit: btyd.Fit | None
+    spend_note: str | None
+    spend_corr: float
+    fc: forecast.Forecast
+    columns: dict[str, np.ndarray]  # every column written: the model-free ones and the forecast's
+    mix: dict[str, Any] | None  # the model-free counts and the status counts
+    free: _ModelFree
 
 
 def _model_free(stats: statistics.Stats, cfg: dict[str, Any]) -> _ModelFree:
@@ -240,8 +238,7 @@ def _compute(stats: statistics.Stats, cfg: dict[str, Any], previous: evidence.St
     columns = {**free.columns, **_forecast_columns(fc)}
     mix = ({**free.mix, **dashboard.status_counts(stats, fc.status, pgcopy.cents(fc.clv))}
            if free.mix is not None else None)
-    computed = _Computed(found, spend_fit, spend_note, spend_corr, fc, columns, free.stored, free.rfm_bounds, mix,
-                         free.top_risk, free.growth)
+    computed = _Computed(found, spend_fit, spend_note, spend_corr, fc, columns, mix, free)
     marks["score"] = time.perf_counter()
     return computed
 
@@ -279,7 +276,7 @@ async def refresh(db: AsyncSession, *, today: date | None = None, progress: Prog
     if progress:
         await progress(70, 100)
 
-    await _write(db, columns, done.stored, found.method, upsert=False)
+    await _write(db, columns, done.free.stored, found.method, upsert=False)
     await step("write", 85)
 
     spend_params = spend_fit.params if spend_fit is not None else None
@@ -289,7 +286,7 @@ async def refresh(db: AsyncSession, *, today: date | None = None, progress: Prog
         "fit": {"model": found.fit.model, "params": found.fit.params} if found.fit is not None else None,
         "spend": spend_params, "spend_note": done.spend_note, "spend_correlation": done.spend_corr,
         "spend_fit": spend_fit.as_dict() if spend_fit is not None else None,
-        "rfm_bounds": done.rfm_bounds,
+        "rfm_bounds": done.free.rfm_bounds,
         "clv": {"annual_rate": cfg["discount_rate"], "margin": cfg["margin"], "months": cfg["clv_months"]},
         "horizon_days": cfg["horizon_days"], "new_days": cfg["new_days"],
         "repeat_buyers": int((stats.x > 0).sum()), "buyers": int(stats.bought.sum()),
@@ -307,11 +304,11 @@ async def refresh(db: AsyncSession, *, today: date | None = None, progress: Prog
     bought = stats.bought
     mix = done.mix
     if mix is not None:  # the counts came from the arrays; the top of the risk group's factors as written
-        mix = {"as_of": clock.now().isoformat(), **mix, "top_risk": await dashboard.top_risk_of(db, done.top_risk)}
+        mix = {"as_of": clock.now().isoformat(), **mix, "top_risk": await dashboard.top_risk_of(db, done.free.top_risk)}
     # the page's snapshot (without `mix`, counted from the scores written above, same transaction)
     await store_dashboard(db, today, found.method, int((stats.x > 0).sum()), int(bought.sum()), stats,
                           scoring=json_safe(scoring), backtest=json_safe(found.backtest), mix=mix,
-                          counted=done.growth)
+                          counted=done.free.growth)
     await step("dashboard", 100)
     counts = {s: int((fc.status == s).sum()) for s in ("new", "active", "at_risk", "lost")}
     stamps = list(marks.items())
