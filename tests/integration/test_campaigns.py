@@ -191,3 +191,34 @@ def test_builder_sample_is_the_top_of_the_list(tenant) -> None:
                                                      "g0_revenue_min": "10", "g0_revenue_max": "1"},
                headers={"HX-Request": "true", "Accept-Language": "en"})
     assert "The minimum is above the maximum." in r.text
+
+
+def test_the_live_count_plans_for_its_values_without_jit_in_its_own_transaction(tenant, db_url) -> None:
+    """The live count sets custom plans and no JIT (in one round trip) for its own transaction only."""
+    from saas.campaigns import service
+    from saas.campaigns.models import Campaign
+
+    _b, _slug, api, schema = tenant
+    r = api.post("/api/v1/campaigns", json={"name": "Plans", "channel": "email", "criteria": CRITERIA,
+                                            "ranking": "clv"})
+    assert r.status_code == 201, r.text
+    show = text("SELECT current_setting('plan_cache_mode'), current_setting('jit')")
+
+    async def go():
+        db = Database(db_url, pool_size=1)
+        try:
+            async with db.session(schema) as s:
+                before = tuple((await s.execute(show)).one())
+            async with db.session(schema) as s:
+                counted = await service.preview(s, await s.get(Campaign, r.json()["id"]))
+                inside = tuple((await s.execute(show)).one())
+            async with db.session(schema) as s:
+                after = tuple((await s.execute(show)).one())
+            return before, counted, inside, after
+        finally:
+            await db.dispose()
+
+    before, counted, inside, after = asyncio.run(go())
+    assert inside == ("force_custom_plan", "off")
+    assert before[0] == "auto" and after == before
+    assert counted.matched > 0
