@@ -14,9 +14,8 @@ the write, so the scores can stay stale until the next refresh or write: logged 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saas.analytics.scoring import score_clients
@@ -28,22 +27,25 @@ if TYPE_CHECKING:
 
 LOCK_WAIT = "2s"
 log = logging.getLogger("saas.analytics.live")
-_SET = text("SELECT set_config('lock_timeout', :value, true)")
-# the setting as it was, then the wait for this write's scoring: one round trip
-_SWAP = text("SELECT current_setting('lock_timeout'), set_config('lock_timeout', :value, true)")
+# Sent on the driver's connection as they are (no statement to prepare); the ORM has flushed
+# before, and nothing inside changes its objects, so it has nothing to learn from them.
+_SAVEPOINT, _RELEASE, _ROLLBACK = ("SAVEPOINT live_scores", "RELEASE SAVEPOINT live_scores",
+                                   "ROLLBACK TO SAVEPOINT live_scores")
 
 
 async def rescore(db: AsyncSession, client_ids: list[int]) -> None:
-    before: str | None = None
+    """In a savepoint: an error rolls back the scores and the lock wait (score_clients sets it with
+    its first read and sets the transaction's own back with its write), never the write."""
+    await db.flush()  # pending rows go in before the savepoint, not inside it
+    raw: Any = (await (await db.connection()).get_raw_connection()).driver_connection  # asyncpg's
+    await raw.execute(_SAVEPOINT)
     try:
-        async with db.begin_nested():
-            before = (await db.execute(_SWAP, {"value": LOCK_WAIT})).scalar_one()
-            await score_clients(db, client_ids)
+        await score_clients(db, client_ids, lock_wait=LOCK_WAIT)
     except Exception:  # the write goes on; its scores wait for the next refresh
+        await raw.execute(_ROLLBACK)
         log.exception("live scoring of %s client(s) failed", len(client_ids))
-    finally:
-        if before is not None:  # (a savepoint rolled back has undone the setting already)
-            await db.execute(_SET, {"value": before})
+    else:
+        await raw.execute(_RELEASE)
 
 
 async def refresh_after_import(db: Database, tenant: Tenant) -> None:

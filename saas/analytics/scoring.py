@@ -26,6 +26,7 @@ while the server inserts the previous one.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -42,6 +43,8 @@ from saas.analytics import btyd, dashboard, evidence, forecast, pgcopy, reliabil
 from saas.analytics import settings as analytics_settings
 from saas.analytics.dashboard import STALE_KEY, mark_stale, store_dashboard
 from saas.analytics.models import ModelFit, Setting
+from saas.clients import events
+from saas.clients.models import ClientScore
 from saas.core import clock
 
 SCORING_KEY, BACKTEST_KEY = "scoring", "backtest"
@@ -70,7 +73,9 @@ class RefreshResult:
 # ---- writing ------------------------------------------------------------------------------------
 
 
-def _write_sql(factor_keys: list[str], upsert: bool) -> str:
+def _upsert_sql(factor_keys: list[str]) -> str:
+    """Live scoring's INSERT … ON CONFLICT of a few clients' rows, from arrays ($1…: the columns,
+    then the factors, then the method)."""
     n = len(_COLUMNS)
     names = [c for c, _t, _e in _COLUMNS]
     arrays = [f"${i + 1}::{t}[]" for i, (_c, t, _e) in enumerate(_COLUMNS)]
@@ -84,29 +89,26 @@ def _write_sql(factor_keys: list[str], upsert: bool) -> str:
     sql = (f"INSERT INTO client_scores ({', '.join(names)}, risk_factors, method, computed_at) "  # noqa: S608 - names are our column constants
            f"SELECT {', '.join(values)}, jsonb_strip_nulls(jsonb_build_object({factors})), {method}, now() "
            f"FROM unnest({', '.join(arrays)}) AS u({', '.join(aliases)})")
-    if upsert:
-        sql += (" ON CONFLICT (client_id) DO UPDATE SET "
-                + ", ".join(f"{c} = EXCLUDED.{c}" for c in [*names[1:], "risk_factors", "method", "computed_at"]))
-    return sql
+    return sql + (" ON CONFLICT (client_id) DO UPDATE SET "
+                  + ", ".join(f"{c} = EXCLUDED.{c}" for c in [*names[1:], "risk_factors", "method", "computed_at"]))
 
 
 _COPY = {"bigint": pgcopy.int8, "int": pgcopy.int4, "text": pgcopy.text}
 
 
-async def _write(db: AsyncSession, columns: dict[str, np.ndarray], factors: dict[str, np.ndarray], method: str,
-                 *, upsert: bool) -> None:
-    """Insert (upsert: insert or update) one score row per client. A whole company (the refresh)
-    goes in by binary COPY built with numpy, streamed in chunks of clients in id order (the primary
-    key's index then grows at nearby leaves); a few clients (live scoring) by INSERT … ON CONFLICT.
+def _factor_keys(factors: dict[str, Any]) -> list[str]:
+    return sorted(factors, key=lambda k: (k == "payments", k))  # the last key is always kept
+
+
+async def _write(db: AsyncSession, columns: dict[str, np.ndarray], factors: dict[str, np.ndarray],
+                 method: str) -> None:
+    """Insert one score row per client: a whole company (the refresh) by binary COPY built with
+    numpy, streamed in chunks of clients in id order (the primary key's index then grows at nearby
+    leaves); a few clients (live scoring) go by INSERT … ON CONFLICT instead (_live_write_sql).
     risk_factors keeps only its non-zero figures and "payments" (readers take a missing one as 0):
     parsing the jsonb text was the largest part of the server's work on the COPY."""
     raw: Any = (await (await db.connection()).get_raw_connection()).driver_connection  # asyncpg's
-    keys = sorted(factors, key=lambda k: (k == "payments", k))  # the last key is always kept
-    if upsert:
-        args = [columns[c].tolist() for c, _t, _e in _COLUMNS] + [np.asarray(factors[k], dtype=float).tolist()
-                                                                 for k in keys]
-        await raw.execute(_write_sql(keys, upsert), *args, method)
-        return
+    keys = _factor_keys(factors)
     n = len(columns["client_id"])
 
     def fields_of(part: slice) -> list[list[pgcopy.Piece]]:
@@ -276,7 +278,7 @@ async def refresh(db: AsyncSession, *, today: date | None = None, progress: Prog
     if progress:
         await progress(70, 100)
 
-    await _write(db, columns, done.free.stored, found.method, upsert=False)
+    await _write(db, columns, done.free.stored, found.method)
     await step("write", 85)
 
     spend_params = spend_fit.params if spend_fit is not None else None
@@ -336,29 +338,84 @@ async def _previous_fits(db: AsyncSession) -> evidence.Starts:
 
 
 # ---- live scoring ---------------------------------------------------------------------------------
+#
+# A write adds live scoring to its transaction, so it is kept to two round trips: one read
+# (_LIVE_READ_FEW: the stored fit, the company's settings, the dashboard's stale mark and the
+# client's statistics; the lock wait of the scoring's writes is set in passing), and one write
+# (_live_write_sql: the upsert, which also returns the rows as written and sets the lock wait back).
+# Many clients (an import, a merge) read their statistics on their own (statistics.read, by COPY).
+
+def _live_read(param: int) -> str:
+    return f"""
+    SELECT current_setting('lock_timeout') AS lock_timeout,
+           set_config('lock_timeout', coalesce(${param}::text, current_setting('lock_timeout')), true) AS lock_wait,
+           (SELECT value FROM settings WHERE key = '{SCORING_KEY}') AS scoring,
+           (SELECT value FROM settings WHERE key = '{analytics_settings.KEY}') AS analytics,
+           EXISTS (SELECT FROM settings WHERE key = '{STALE_KEY}') AS stale"""  # noqa: S608 - our constants
 
 
-async def score_clients(db: AsyncSession, client_ids: list[int], *, today: date | None = None) -> int:
+_LIVE_READ = _live_read(1)
+_LIVE = 5  # its columns
+# A few clients (up to statistics.FETCH_UP_TO): their statistics come along, one row each
+# (statistics.SOME_CLIENTS: today $1, the cut-off $2, the ids $3), and one row of NULLs after the
+# reads' columns when none is left.
+_LIVE_READ_FEW = (f"WITH live AS MATERIALIZED ({_live_read(4)}) "  # noqa: S608 - our constants
+                  f"SELECT live.*, s.* FROM live LEFT JOIN ({statistics.SOME_CLIENTS}) s ON true ORDER BY s.id")
+_RESTORE = "SELECT set_config('lock_timeout', $1, true)"
+_SCORE_NAMES = ", ".join(c.name for c in ClientScore.__table__.c)
+
+
+@functools.cache
+def _live_write_sql(factor_keys: tuple[str, ...]) -> str:
+    """The upsert (_upsert_sql), returning the rows written, and the lock wait set back (last parameter)
+    once every row is in: `restored` counts the upsert's rows first, and, the outer side of the
+    join, is read before anything is returned."""
+    n = len(_COLUMNS) + len(factor_keys) + 2  # the arrays, the method, then the setting
+    return (f"WITH written AS ({_upsert_sql(list(factor_keys))} RETURNING {_SCORE_NAMES}), "  # noqa: S608 - ours
+            f"restored AS (SELECT set_config('lock_timeout', ${n}, true) FROM (SELECT count(*) FROM written) n) "
+            "SELECT written.* FROM restored LEFT JOIN written ON true")
+
+
+async def score_clients(db: AsyncSession, client_ids: list[int], *, today: date | None = None,
+                        lock_wait: str | None = None) -> int:
     """Re-score these clients now, in the caller's transaction, from the fit, thresholds and RFM
     boundaries the last refresh stored (no refit). Nothing happens before a first refresh (there
-    is nothing to keep current). Returns the number of clients scored."""
-    stored_row = await db.get(Setting, SCORING_KEY)
-    if stored_row is None or not client_ids:
+    is nothing to keep current). Returns the number of clients scored; the rows written are noted
+    for the page drawn next (events.note_scores).
+
+    lock_wait: the longest the writes wait for a lock (lock_timeout), for this scoring only: the
+    transaction's own setting is back when this returns (on an error, the caller's savepoint
+    rollback puts it back)."""
+    if not client_ids:
         return 0
-    stored = stored_row.value
+    raw: Any = (await (await db.connection()).get_raw_connection()).driver_connection  # asyncpg's
     today = today or clock.today()
-    cfg = {**await analytics_settings.load(db), "new_days": stored.get("new_days", 90),
+    ids = sorted(set(client_ids))
+    stats: statistics.Stats | None = None
+    if len(ids) <= statistics.FETCH_UP_TO:  # (a write's client: one round trip for every read)
+        records = [tuple(r) for r in await raw.fetch(_LIVE_READ_FEW, today, today, ids, lock_wait)]
+        before, _set, stored, company, stale = records[0][:_LIVE]
+        stats = statistics.from_records([r[_LIVE:] for r in records if r[_LIVE] is not None], today, today)
+    else:
+        before, _set, stored, company, stale = await raw.fetchrow(_LIVE_READ, lock_wait)
+    if stored is None:
+        await _restore(raw, before, lock_wait)
+        return 0
+    cfg = {**analytics_settings.merged(company), "new_days": stored.get("new_days", 90),
            "horizon_days": stored.get("horizon_days", 90)}
     clv_cfg = stored.get("clv") or {}
     cfg.update({"discount_rate": clv_cfg.get("annual_rate", cfg["discount_rate"]),
                 "margin": clv_cfg.get("margin", cfg["margin"]), "clv_months": clv_cfg.get("months", cfg["clv_months"])})
-    stats = await statistics.read(db, today, today, client_ids)
-    gone = sorted(set(client_ids) - set(stats.ids.tolist()))
+    if stats is None:
+        stats = await statistics.read(db, today, today, ids)
+    gone = sorted(set(ids) - set(stats.ids.tolist()))
     if gone:  # deleted or erased meanwhile
         await db.execute(text("DELETE FROM client_scores WHERE client_id = ANY(CAST(:ids AS bigint[]))"),
                          {"ids": gone})
-    await mark_stale(db)  # the dashboard's counts no longer include this write: say so, recount soon
+    if not stale:  # (once marked, mark_stale would only read the mark again)
+        await mark_stale(db)  # the dashboard's counts no longer include this write: say so, recount soon
     if not len(stats):
+        await _restore(raw, before, lock_wait)
         return 0
     method = stored["method"]
     if method == "rules" or not stored.get("fit"):
@@ -369,8 +426,17 @@ async def score_clients(db: AsyncSession, client_ids: list[int], *, today: date 
     recency, frequency, monetary = forecast.rfm_inputs(stats)
     r, f, m = forecast.rfm_live(recency, frequency, monetary, stats.bought, stored["rfm_bounds"])
     columns, stored_factors = _score_columns(stats, fc, r, f, m, stats.factors, cfg)
-    await _write(db, columns, stored_factors, method, upsert=True)
+    keys = tuple(_factor_keys(stored_factors))
+    args = [columns[c].tolist() for c, _t, _e in _COLUMNS] + [np.asarray(stored_factors[k], dtype=float).tolist()
+                                                             for k in keys]
+    rows = await raw.fetch(_live_write_sql(keys), *args, method, before)
+    events.note_scores(db, {row["client_id"]: dict(row) for row in rows if row["client_id"] is not None})
     return len(stats)
+
+
+async def _restore(raw: Any, before: str, lock_wait: str | None) -> None:
+    if lock_wait is not None:
+        await raw.execute(_RESTORE, before)
 
 
 # ---- settings rows --------------------------------------------------------------------------------

@@ -35,7 +35,13 @@ OBSOLETE = ("active_p", "lost_p")
 
 async def load(db: AsyncSession) -> dict[str, Any]:
     row = await db.get(Setting, KEY)
-    stored = {k: v for k, v in (row.value if row else {}).items() if k not in OBSOLETE}
+    return merged(row.value if row else None)
+
+
+def merged(value: dict[str, Any] | None) -> dict[str, Any]:
+    """The settings from the stored row's value (None: no row), over the defaults (live scoring
+    reads the value itself, in one statement with its other reads)."""
+    stored = {k: v for k, v in (value or {}).items() if k not in OBSOLETE}
     return {**DEFAULTS, **stored, "weights": reliability_weights(stored.get("weights") or {}),
             "bands": {**DEFAULT_BANDS, **stored.get("bands", {})}}
 

@@ -20,7 +20,9 @@ makes "a new purchase day" and "the first purchase day" plain filters (count(DIS
 second grouping level were measured slower).
 
 The rows come back as binary COPY and are read with numpy in one call (fixed-width columns, no
-NULLs), so no Python object is made per client.
+NULLs), so no Python object is made per client. A write's few clients (FETCH_UP_TO) are fetched
+as records instead (`from_records`: the same values), which live scoring reads in one statement
+with its settings (scoring._LIVE_READ_FEW).
 """
 from __future__ import annotations
 
@@ -239,7 +241,20 @@ def parse(buffers: list[bytearray], today: date, cutoff: date, *, growth: bool =
     if len(rows) and (rows["fields"] != len(NAMES) + 1).any():
         raise ValueError("unexpected statistics row layout")
     column = {name: rows[name].astype(float if _TYPES[name] == "float8" else np.int64) for name in NAMES}
-    stats = Stats(today, cutoff, rows["id"].astype(np.int64), n=column["n"], first_age=column["first_age"],
+    return _stats(rows["id"].astype(np.int64), column, today, cutoff, growth=growth)
+
+
+def from_records(records: list[Any], today: date, cutoff: date) -> Stats:
+    """The rows of SOME_CLIENTS fetched as records (id, then NAMES), as the Stats `parse` makes of
+    the same rows by COPY: the same values (int4/int8 as int64, float8 as float), no growth."""
+    columns = list(zip(*records, strict=True)) if records else [()] * (len(NAMES) + 1)
+    column = {name: np.array(columns[i + 1], dtype=float if _TYPES[name] == "float8" else np.int64)
+              for i, name in enumerate(NAMES)}
+    return _stats(np.array(columns[0], dtype=np.int64), column, today, cutoff, growth=False)
+
+
+def _stats(ids: np.ndarray, column: dict[str, np.ndarray], today: date, cutoff: date, *, growth: bool) -> Stats:
+    stats = Stats(today, cutoff, ids, n=column["n"], first_age=column["first_age"],
                   last_age=column["last_age"], n_cal=column["n_cal"], last_cal_age=column["last_cal_age"],
                   gross=column["gross"], first_amount=column["first_amount"], returned=column["returned"],
                   factors={name: column[name].astype(float) for name, _e, _t in payments.AGGREGATES})
@@ -257,7 +272,10 @@ async def read(db: AsyncSession, today: date, cutoff: date, ids: list[int] | Non
 
         return await scan.read_all(db, today, cutoff)
     raw: Any = (await (await db.connection()).get_raw_connection()).driver_connection  # asyncpg's
-    return parse([await _copy(raw, SOME_CLIENTS, today, cutoff, sorted(set(ids)))], today, cutoff, growth=False)
+    ids = sorted(set(ids))
+    if len(ids) <= FETCH_UP_TO:  # (a write's one client: a plain fetch, no COPY set-up)
+        return from_records(await raw.fetch(SOME_CLIENTS, today, cutoff, ids), today, cutoff)
+    return parse([await _copy(raw, SOME_CLIENTS, today, cutoff, ids)], today, cutoff, growth=False)
 
 
 async def read_sql(db: AsyncSession, today: date, cutoff: date) -> Stats:
@@ -292,6 +310,10 @@ async def _copy(conn: Any, sql: str, *params: Any) -> bytearray:
     return out
 
 
+# Up to this many clients (live scoring after a write) `read` fetches the rows as records: a COPY
+# with parameters costs asyncpg a second round trip (it quotes them with the server first), and
+# for a few rows building the arrays from records is cheaper than the COPY's set-up.
+FETCH_UP_TO = 16
 # Above this many clients (the planner's figure) the pass is split (read): below it, a second
 # connection costs more than it saves.
 SPLIT_FROM, PARTS = 50_000, 2

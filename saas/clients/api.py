@@ -110,7 +110,7 @@ def _analytics(ctx: ApiCtx, score: Any) -> ClientAnalyticsOut | None:
     return _scores[0].out(score, ctx.tenant.currency) if score is not None and _scores else None
 
 
-def op_out(o: Operation, groups: dict[int, str], dirs: dict[int, str]) -> OperationOut:
+def op_out(o: Operation | ops.AddedOperation, groups: dict[int, str], dirs: dict[int, str]) -> OperationOut:
     return OperationOut(o.id, o.client_id, o.kind, o.occurred_on, str(o.amount), groups.get(o.product_group_id),
                         dirs.get(o.direction_id), o.due_on, o.paid_on, o.note)
 
@@ -200,7 +200,10 @@ async def api_list_clients(  # the filters are read by parse_filter; declared he
 @post("/clients", summary="Create a client", responses=ERRORS)
 async def api_create_client(request: Request, ctx: ApiCtx, data: ClientIn) -> ClientOut:
     client = await _save(ctx, data, await _present_fields(request), None)
-    return await _one(ctx, client)
+    # New: no operation yet, so nothing overdue, and no scores (its id was drawn just now; scores are
+    # written for existing clients only). The dictionaries' names only when it has some.
+    groups, dirs = await _names(ctx) if client.product_group_ids or client.direction_ids else ({}, {})
+    return client_out(client, groups, dirs, 0, None, None)
 
 
 @get("/clients/{client_id:int}", summary="One client; ?reveal=passport for admins (audited)", responses=ERRORS)
@@ -226,16 +229,25 @@ async def api_archive_client(ctx: ApiCtx, client_id: int) -> None:
     await service.do_archive_client(ctx.db, client, ctx.actor, archived=True)
 
 
-async def _op_raw(ctx: ApiCtx, data: OperationIn) -> dict[str, Any]:
+async def _op_raw(ctx: ApiCtx, data: OperationIn) -> tuple[dict[str, Any], dict[str, int], dict[int, str],
+                                                              dict[int, str]]:
+    """The operation's fields as the forms send them, with the names turned into ids, each name's row
+    read once: (raw, the ids found, which check_operation need not read again, and the names by id,
+    which answer a new operation)."""
     raw: dict[str, Any] = {k: getattr(data, k) for k in ("kind", "occurred_on", "amount", "due_on", "paid_on", "note")
                            if getattr(data, k) is not None}
-    if data.product_group is not None:
-        raw["product_group_id"] = (await service.resolve_names(ctx.db, "product_groups", [data.product_group],
-                                                               create=False))[0] if data.product_group else ""
-    if data.direction is not None:
-        raw["direction_id"] = (await service.resolve_names(ctx.db, "directions", [data.direction],
-                                                           create=False))[0] if data.direction else ""
-    return raw
+    known: dict[str, int] = {}
+    names: tuple[dict[int, str], dict[int, str]] = ({}, {})
+    for i, (field, kind, name) in enumerate((("product_group_id", "product_groups", data.product_group),
+                                             ("direction_id", "directions", data.direction))):
+        if name is None:
+            continue
+        raw[field] = ""
+        if name:
+            row = await service.named_item(ctx.db, kind, name)
+            raw[field] = known[field] = row.id
+            names[i][row.id] = row.name
+    return raw, known, *names
 
 
 @get("/clients/{client_id:int}/operations", summary="A client's operations", responses=ERRORS)
@@ -247,16 +259,16 @@ async def api_list_operations(ctx: ApiCtx, client_id: int) -> list[OperationOut]
 
 @post("/clients/{client_id:int}/operations", summary="Record a sale, service or return", responses=ERRORS)
 async def api_add_operation(ctx: ApiCtx, client_id: int, data: OperationIn) -> OperationOut:
-    client = await service.access_client(ctx.db, client_id)
-    op = await ops.do_add_operation(ctx.db, client, await _op_raw(ctx, data), ctx.actor)
-    groups, dirs = await _names(ctx)
-    return op_out(op, groups, dirs)
+    client = await ops.lock_client(ctx.db, client_id)  # read and locked for the write in one statement
+    raw, known, groups, dirs = await _op_raw(ctx, data)
+    op = await ops.do_add_operation(ctx.db, client, raw, ctx.actor, locked=True, known=known)
+    return op_out(op, groups, dirs)  # the names just read (the answer names no other)
 
 
 @patch("/operations/{operation_id:int}", summary="Change an operation", responses=ERRORS)
 async def api_update_operation(ctx: ApiCtx, operation_id: int, data: OperationIn) -> OperationOut:
     op = await ops.access_operation(ctx.db, operation_id)
-    op = await ops.do_update_operation(ctx.db, op, await _op_raw(ctx, data), ctx.actor)
+    op = await ops.do_update_operation(ctx.db, op, (await _op_raw(ctx, data))[0], ctx.actor)
     groups, dirs = await _names(ctx)
     return op_out(op, groups, dirs)
 

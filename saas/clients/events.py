@@ -10,6 +10,7 @@ process starts (the app factory and the CLI, which runs the worker, call
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,8 +28,26 @@ def on_operations_changed(subscriber: OperationsChanged) -> None:
 
 
 async def operations_changed(db: AsyncSession, client_ids: list[int]) -> None:
+    written: dict[int, Any] = db.info.get(SCORES_WRITTEN) or {}
+    for client_id in client_ids:  # only what this change's subscribers write stays
+        written.pop(client_id, None)
     for subscriber in _operations_changed:
         await subscriber(db, client_ids)
+
+
+# The client_scores rows (column -> value) a subscriber has just written, by client id, kept in the
+# session: the card's fragment drawn after the write shows them without reading them back.
+SCORES_WRITTEN = "clients.scores_written"
+
+
+def note_scores(db: AsyncSession, rows: dict[int, dict[str, Any]]) -> None:
+    db.info.setdefault(SCORES_WRITTEN, {}).update(rows)
+
+
+def written_score(db: AsyncSession, client_id: int) -> dict[str, Any] | None:
+    """The row written for this client by the last change of its operations in this session, if
+    its scoring wrote one (none before a first refresh, or when scoring failed)."""
+    return db.info.get(SCORES_WRITTEN, {}).get(client_id)
 
 
 ImportFinished = Callable[[Database, Tenant], Awaitable[None]]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Annotated, Any
 
 from litestar import Request, Response, delete, get, post
@@ -9,7 +10,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
 from saas.clients import operations as ops
-from saas.clients import card_rows, columns, list_rows, queries, service
+from saas.clients import card_rows, columns, events, list_rows, queries, service
 from saas.clients.models import Client
 from saas.core import clock
 from saas.core.errors import FormError
@@ -209,9 +210,10 @@ async def client_validate_field(ctx: TenantCtx, name: str, data: Form) -> Respon
 # ---- the card ------------------------------------------------------------------------------
 
 
-async def card_context(ctx: TenantCtx, client: Any, **extra: Any) -> dict[str, Any]:
+async def card_context(ctx: TenantCtx, client: Any, *, fields: bool = True, **extra: Any) -> dict[str, Any]:
     """`client`: a card row (queries.card_row, with `score=`) or, after a write, the Client saved;
-    then the score is read afresh, since the write has just recomputed it."""
+    then the score is read afresh, since the write has just recomputed it. `fields=False`: without
+    the custom fields (the operations fragment does not draw them)."""
     if "score" not in extra:
         extra["score"] = await queries.score_row(ctx.db, client.id)
     if "overdue" not in extra:
@@ -220,7 +222,7 @@ async def card_context(ctx: TenantCtx, client: Any, **extra: Any) -> dict[str, A
         "ctx": ctx, "user": ctx.user, "client": client,
         "operations": await queries.operation_rows(ctx.db, client.id),
         "op_form": {"occurred_on": _company_today(ctx)}, "op_errors": {},
-        "can_reveal": ctx.allows("admin"), **await _form_context(ctx), **extra,
+        "can_reveal": ctx.allows("admin"), **await (_form_context(ctx) if fields else _dictionaries(ctx)), **extra,
     }
 
 
@@ -277,27 +279,36 @@ def _company_today(ctx: TenantCtx) -> str:
     return clock.now().astimezone(ZoneInfo(ctx.tenant.timezone)).date().isoformat()
 
 
-async def _operations_fragment(request: Request, ctx: TenantCtx, client: Client, status: int = 200,
+async def _operations_fragment(request: Request, ctx: TenantCtx, client: Any, status: int = 200,
                                **extra: Any) -> Any:
-    template = "clients/_operations.html" if is_htmx(request) else "clients/card.html"
-    await ctx.db.refresh(client)
+    """The operations after a change (htmx: the fragment, with the score panel out of band; else the
+    card). `client`: the Client, read again here; or, given `overdue`, the row the write itself
+    returned (ops.AddedOperation.client: its metrics as recounted), drawn as it is."""
+    htmx = is_htmx(request)
+    written = events.written_score(ctx.db, client.id)  # the scores this request's write has just put
+    if written is not None:
+        extra.setdefault("score", SimpleNamespace(**written))
+    if "overdue" not in extra:  # the Client, which the write has recounted
+        await ctx.db.refresh(client)
     # with htmx the score panel comes along out of band: the write has just re-scored the client
-    return render(request, template, status_code=status,
-                  **await card_context(ctx, client, score_oob=is_htmx(request), **extra))
+    return render(request, "clients/_operations.html" if htmx else "clients/card.html", status_code=status,
+                  **await card_context(ctx, client, fields=not htmx, score_oob=htmx, **extra))
 
 
 @post("/clients/{client_id:int}/operations")
 async def operation_add(request: Request, ctx: TenantCtx, client_id: int, data: Form) -> Any:
-    client = await service.access_client(ctx.db, client_id)
+    client = await ops.lock_client(ctx.db, client_id)  # read and locked for the write in one statement
     raw = {k: _one(data, k) for k in data}
     try:
-        await ops.do_add_operation(ctx.db, client, raw, ctx.actor)
+        added = await ops.do_add_operation(ctx.db, client, raw, ctx.actor, locked=True)
     except FormError as exc:
-        return await _operations_fragment(request, ctx, client, 422, op_form=raw, op_errors=exc.errors)
+        card = await service.access_client(ctx.db, client_id)
+        return await _operations_fragment(request, ctx, card, 422, op_form=raw, op_errors=exc.errors)
     if not is_htmx(request):
         flash(request, _("Operation added."))
         return redirect(request, f"{ctx.base}/clients/{client.id}")
-    return await _operations_fragment(request, ctx, client)
+    # the client's row as the write recounted it, and its overdue sum: nothing to read again
+    return await _operations_fragment(request, ctx, added.client, overdue=added.client.overdue or 0)
 
 
 @get("/clients/{client_id:int}/operations/{operation_id:int}/edit")

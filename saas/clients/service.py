@@ -106,15 +106,21 @@ async def do_archive_dictionary_item(db: AsyncSession, kind: str, item_id: int, 
     return item
 
 
+async def named_item(db: AsyncSession, kind: str, name: str, *, refuse: bool = True) -> Any:
+    """The dictionary row (id, name) of a name, case-insensitive. Unknown: refused, or None."""
+    model = DICTIONARIES[kind]
+    row = (await db.execute(select(model.id, model.name).where(func.lower(model.name) == name.strip().lower()))).first()
+    if row is None and refuse:
+        raise FormError({kind: _("Unknown name: %(name)s", name=name)})
+    return row
+
+
 async def resolve_names(db: AsyncSession, kind: str, names: list[str], *, create: bool) -> list[int]:
     """Dictionary ids for names (case-insensitive). Unknown names are created or refused."""
-    model = DICTIONARIES[kind]
     ids: list[int] = []
     for name in names:
-        item = await db.scalar(select(model).where(func.lower(model.name) == name.strip().lower()))
+        item = await named_item(db, kind, name, refuse=not create)
         if item is None:
-            if not create:
-                raise FormError({kind: _("Unknown name: %(name)s", name=name)})
             item = await do_add_dictionary_item(db, kind, name)
         if item.id not in ids:
             ids.append(item.id)
