@@ -30,6 +30,7 @@ from saas.clients import handlers as clients
 from saas.core.web import routes as web_routes
 from saas.accounts.deps import provide_db, provide_settings, provide_user, tenant_ctx
 from saas.core.web.errors import EXCEPTION_HANDLERS, refuse_nul
+from saas.core import i18n
 from saas.core.i18n import best_locale, set_locale
 from saas.core.web.openapi import StrictStructSchemaPlugin
 from saas.core.web.render import ROOT, template_config
@@ -44,12 +45,15 @@ MAX_UPLOAD = 100 * 1024 * 1024  # multipart uploads (imports, restores): the imp
 
 
 @functools.cache  # once per process (the tests build many apps in one)
-def tune_gc() -> None:
-    """When the app first starts: move everything made so far (modules, routes, compiled templates and
+def settle_process() -> None:
+    """When the app first starts: read the translation catalogs (else the first request of each
+    language reads them), then move everything made so far (modules, routes, compiled templates and
     statements) out of the collector's sight, and collect the young generation ten times less
     often. A request makes thousands of short-lived containers (ORM rows, template contexts), and
     the default threshold (700) ran a collection over every in-flight request's objects a few
     times per request."""
+    for locale in i18n.LOCALES:
+        i18n.translations(locale)
     gc.collect()
     gc.freeze()
     gc.set_threshold(7000, 20, 20)
@@ -99,7 +103,7 @@ def build_app(settings: Settings) -> Litestar:
                          "(`saas run` sets them for the embedded servers)")
 
     async def startup(app: Litestar) -> None:
-        tune_gc()
+        settle_process()
         # No ping before each checkout: it is a round trip on every request, and a connection the
         # server dropped fails its request with a 503 and invalidates the pool (test_faults.py).
         # 20 kept connections: with 10, sixteen requests at once opened and closed overflow

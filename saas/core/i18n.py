@@ -195,6 +195,7 @@ def fmt_percent(value: float | None, digits: int = 0) -> str:
     return percent_format(get_locale(), digits)(value)
 
 
+@functools.cache  # the top bar names both languages on every page
 def language_name(code: str) -> str:
     name = babel_locale(code).get_display_name(code)
     return name.capitalize() if name else code
