@@ -7,6 +7,7 @@ import asyncio
 import re
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import numpy as np
@@ -155,6 +156,18 @@ def test_two_writers_on_one_card_the_second_waits_at_the_load_and_counts_the_fir
     assert [(i, d) for i, d in audits] == [(a.id, {"client_id": cid}), (b.id, {"client_id": cid})]
 
 
+async def _sale_then_lock_wait(db: Database, schema: str, cid: int, amount: str) -> tuple[Any, str, Any]:
+    """A sale added the way the form adds it; (the write's result, the transaction's lock_timeout right
+    after it, the scores noted as written for the card)."""
+    with clock.frozen(TODAY):
+        async with db.session(schema) as s:
+            row = await ops.lock_client(s, cid)
+            added = await ops.do_add_operation(s, row, {"kind": "sale", "occurred_on": TODAY.isoformat(),
+                                                        "amount": amount}, "test", locked=True)
+            wait = (await s.execute(text("SELECT current_setting('lock_timeout')"))).scalar_one()
+            return added, wait, events.written_score(s, cid)
+
+
 def test_a_write_waits_for_a_refresh_at_most_the_lock_wait_and_keeps_the_write(db_url: str, company,
                                                                                  monkeypatch) -> None:
     """A refresh rewriting the scores holds their rows: live scoring gives up after LOCK_WAIT, the
@@ -170,13 +183,7 @@ def test_a_write_waits_for_a_refresh_at_most_the_lock_wait_and_keeps_the_write(d
         before = (await refresh_like.execute(_SCORES, {"ids": [cid]})).one()._mapping["computed_at"]
         await refresh_like.execute(text("DELETE FROM client_scores WHERE client_id = :c"), {"c": cid})
         try:
-            with clock.frozen(TODAY):
-                async with db.session(schema) as s:
-                    row = await ops.lock_client(s, cid)
-                    added = await ops.do_add_operation(s, row, {"kind": "sale", "occurred_on": TODAY.isoformat(),
-                                                                "amount": "77.00"}, "test", locked=True)
-                    wait = (await s.execute(text("SELECT current_setting('lock_timeout')"))).scalar_one()
-                    noted = events.written_score(s, cid)
+            added, wait, noted = await _sale_then_lock_wait(db, schema, cid, "77.00")
         finally:
             await refresh_like.rollback()
             await refresh_like.close()
@@ -207,12 +214,7 @@ def test_a_scoring_error_costs_only_the_scores(db_url: str, company, monkeypatch
         async with db.session(schema) as s:
             await s.execute(text("DELETE FROM settings WHERE key = 'dashboard_stale'"))
             before = (await s.execute(_SCORES, {"ids": [cid]})).one()._mapping["computed_at"]
-        with clock.frozen(TODAY):
-            async with db.session(schema) as s:
-                row = await ops.lock_client(s, cid)
-                added = await ops.do_add_operation(s, row, {"kind": "sale", "occurred_on": TODAY.isoformat(),
-                                                            "amount": "5.00"}, "test", locked=True)
-                wait = (await s.execute(text("SELECT current_setting('lock_timeout')"))).scalar_one()
+        added, wait, _noted = await _sale_then_lock_wait(db, schema, cid, "5.00")
         async with db.session(schema) as s:
             kept = (await s.execute(text("SELECT count(*) FROM operations o JOIN audit_events a ON a.object_id = o.id "
                                          "AND a.action = 'operation.created' WHERE o.id = :o"),
