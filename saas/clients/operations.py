@@ -162,9 +162,9 @@ _NEW_ROW = "id, client_id, kind, occurred_on, amount, due_on, paid_on"
 # snapshot holds every operation committed by the writers that held it before (refresh_metrics'
 # argument). On PostgreSQL the statement cannot see its own insert, so the recount adds that row
 # (RETURNING) to the rows it reads, less that row should it see it (Citus): the same sums as a
-# recount in a statement of its own. It returns what the card
-# shows of the client after the write: its metrics, and its overdue sum today (as overdue_amounts:
-# NULL, no row there, when none is overdue).
+# recount in a statement of its own. It returns what the card shows of the client after the write:
+# its metrics, and its overdue sum today (as overdue_amounts: NULL, no row there, when none is
+# overdue).
 _ADD_RECOUNT = _RECOUNT.format(
     ids="ARRAY[CAST(:client_id AS bigint)]",
     # (NOT IN: on Citus a modifying CTE runs first, as a statement of its own, so the rest does see it)
