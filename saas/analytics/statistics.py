@@ -272,10 +272,7 @@ async def read(db: AsyncSession, today: date, cutoff: date, ids: list[int] | Non
 
         return await scan.read_all(db, today, cutoff)
     raw: Any = (await (await db.connection()).get_raw_connection()).driver_connection  # asyncpg's
-    ids = sorted(set(ids))
-    if len(ids) <= FETCH_UP_TO:  # (a write's one client: a plain fetch, no COPY set-up)
-        return from_records(await raw.fetch(SOME_CLIENTS, today, cutoff, ids), today, cutoff)
-    return parse([await _copy(raw, SOME_CLIENTS, today, cutoff, ids)], today, cutoff, growth=False)
+    return parse([await _copy(raw, SOME_CLIENTS, today, cutoff, sorted(set(ids)))], today, cutoff, growth=False)
 
 
 async def read_sql(db: AsyncSession, today: date, cutoff: date) -> Stats:
@@ -310,9 +307,10 @@ async def _copy(conn: Any, sql: str, *params: Any) -> bytearray:
     return out
 
 
-# Up to this many clients (live scoring after a write) `read` fetches the rows as records: a COPY
-# with parameters costs asyncpg a second round trip (it quotes them with the server first), and
-# for a few rows building the arrays from records is cheaper than the COPY's set-up.
+# Up to this many clients live scoring (after a write) fetches SOME_CLIENTS' rows as records, with its
+# other reads (scoring._LIVE_READ_FEW), instead of `read`: a COPY with parameters costs asyncpg a
+# second round trip (it quotes them with the server first), and for a few rows building the arrays
+# from records is cheaper than the COPY's set-up.
 FETCH_UP_TO = 16
 # Above this many clients (the planner's figure) the pass is split (read): below it, a second
 # connection costs more than it saves.

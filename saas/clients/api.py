@@ -261,7 +261,7 @@ async def api_list_operations(ctx: ApiCtx, client_id: int) -> list[OperationOut]
 async def api_add_operation(ctx: ApiCtx, client_id: int, data: OperationIn) -> OperationOut:
     client = await ops.lock_client(ctx.db, client_id)  # read and locked for the write in one statement
     raw, known, groups, dirs = await _op_raw(ctx, data)
-    op = await ops.do_add_operation(ctx.db, client, raw, ctx.actor, locked=True, known=known)
+    op = await ops.do_add_operation(ctx.db, client, raw, ctx.actor, known=known)
     return op_out(op, groups, dirs)  # the names just read (the answer names no other)
 
 

@@ -68,7 +68,7 @@ LOCK_CLIENT = text("SELECT id, erased_at FROM clients WHERE id = :id FOR NO KEY 
 
 async def lock_client(db: AsyncSession, client_id: int) -> Any:
     """The client a new operation goes to (a user-supplied id: scoped to the bound tenant schema),
-    read and locked for the write in one statement (then do_add_operation(locked=True)): a row with
+    read and locked for the write in one statement (then do_add_operation): a row with
     id and erased_at. The same 404 as service.access_client for a missing or erased client."""
     row = (await db.execute(LOCK_CLIENT, {"id": client_id})).first()
     if row is None or row.erased_at is not None:
@@ -158,7 +158,7 @@ class AddedOperation(OperationInput):
 _NEW_ROW = "id, client_id, kind, occurred_on, amount, due_on, paid_on"
 # A new operation of a client locked beforehand: the insert, its audit event (as service.audit
 # writes it) and the client's recount, in one statement (the hot path of every form and API write).
-# The lock was taken by an earlier statement (lock_client, or LOCK_CLIENTS), so this statement's
+# The lock was taken by an earlier statement (lock_client), so this statement's
 # snapshot holds every operation committed by the writers that held it before (refresh_metrics'
 # argument). On PostgreSQL the statement cannot see its own insert, so the recount adds that row
 # (RETURNING) to the rows it reads, less that row should it see it (Citus): the same sums as a
@@ -189,14 +189,10 @@ ADD_OPERATION = text(f"""
 
 
 async def do_add_operation(db: AsyncSession, client: Any, raw: dict[str, Any], actor: str, *,
-                           locked: bool = False, known: dict[str, int] | None = None) -> AddedOperation:
-    """`client`: a Client, or lock_client's row (then locked=True: the lock is held already);
-    `known`: see check_operation."""
-    if client.erased_at is not None:
-        raise FormError({"client": _("This client's card was erased.")})
+                           known: dict[str, int] | None = None) -> AddedOperation:
+    """`client`: lock_client's row (its lock held: see ADD_OPERATION; an erased card never gets this
+    far, lock_client answers 404); `known`: see check_operation."""
     data = await check_operation(db, raw, known=known)
-    if not locked:
-        await db.execute(LOCK_CLIENTS, {"ids": [client.id]})
     row = (await db.execute(ADD_OPERATION, {"client_id": client.id, "actor": actor, "today": clock.today(),
                                             **data.__dict__})).one()
     await events.operations_changed(db, [client.id])  # e.g. analytics re-scores them (saas.analytics.live)

@@ -300,7 +300,7 @@ async def operation_add(request: Request, ctx: TenantCtx, client_id: int, data: 
     client = await ops.lock_client(ctx.db, client_id)  # read and locked for the write in one statement
     raw = {k: _one(data, k) for k in data}
     try:
-        added = await ops.do_add_operation(ctx.db, client, raw, ctx.actor, locked=True)
+        added = await ops.do_add_operation(ctx.db, client, raw, ctx.actor)
     except FormError as exc:
         card = await service.access_client(ctx.db, client_id)
         return await _operations_fragment(request, ctx, card, 422, op_form=raw, op_errors=exc.errors)

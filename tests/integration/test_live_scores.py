@@ -119,7 +119,7 @@ def test_a_new_purchase_moves_status_and_p_alive(db_url: str, scored) -> None:
             before = (await _scores(db, schema))[quiet]
             with clock.frozen(TODAY):
                 async with db.session(schema) as s:
-                    client = await s.get(Client, quiet)
+                    client = await ops.lock_client(s, quiet)
                     await ops.do_add_operation(s, client, {"kind": "sale", "occurred_on": TODAY.isoformat(),
                                                            "amount": "900"}, "test")
             return before, (await _scores(db, schema))[quiet]

@@ -58,20 +58,21 @@ def _same_stats(a: statistics.Stats, b: statistics.Stats) -> None:
         assert a.factors[name].dtype == b.factors[name].dtype and np.array_equal(a.factors[name], b.factors[name]), name
 
 
-def test_a_few_clients_statistics_fetched_equal_the_copy(db_url: str, company, monkeypatch) -> None:
-    """Bit for bit: the records' path (a write's client) and the COPY's (many clients)."""
+def test_a_few_clients_statistics_fetched_equal_the_copy(db_url: str, company) -> None:
+    """Bit for bit: the records' path (a write's client, statistics.from_records) and the COPY's
+    (statistics.read)."""
     schema, ids = company
     picks = [[ids[0]], [ids[-1]], [ids[-2]], [ids[3], ids[7], ids[-1], ids[-2]], ids[100:116]]
+    cutoff = TODAY - timedelta(weeks=13)
 
     async def go(db: Database) -> list[tuple[statistics.Stats, statistics.Stats]]:
         out = []
         async with db.session(schema) as s:
+            raw = (await (await s.connection()).get_raw_connection()).driver_connection
             for some in picks:
-                fetched = await statistics.read(s, TODAY, TODAY - timedelta(weeks=13), some)
-                monkeypatch.setattr(statistics, "FETCH_UP_TO", 0)
-                copied = await statistics.read(s, TODAY, TODAY - timedelta(weeks=13), some)
-                monkeypatch.setattr(statistics, "FETCH_UP_TO", 16)
-                out.append((fetched, copied))
+                records = await raw.fetch(statistics.SOME_CLIENTS, TODAY, cutoff, sorted(some))
+                fetched = statistics.from_records(records, TODAY, cutoff)
+                out.append((fetched, await statistics.read(s, TODAY, cutoff, some)))
         return out
 
     pairs = with_database(db_url, go)
@@ -125,13 +126,13 @@ def test_two_writers_on_one_card_the_second_waits_at_the_load_and_counts_the_fir
         first.info["schema"] = schema
         client = await ops.lock_client(first, cid)
         a = await ops.do_add_operation(first, client, {"kind": "sale", "occurred_on": TODAY.isoformat(),
-                                                       "amount": "100.00"}, "test", locked=True)
+                                                       "amount": "100.00"}, "test")
 
         async def second() -> ops.AddedOperation:
             async with db.session(schema) as s:
                 row = await ops.lock_client(s, cid)
                 return await ops.do_add_operation(s, row, {"kind": "service", "occurred_on": TODAY.isoformat(),
-                                                           "amount": "23.45"}, "test", locked=True)
+                                                           "amount": "23.45"}, "test")
 
         with clock.frozen(TODAY):
             waiting = asyncio.ensure_future(second())
@@ -163,7 +164,7 @@ async def _sale_then_lock_wait(db: Database, schema: str, cid: int, amount: str)
         async with db.session(schema) as s:
             row = await ops.lock_client(s, cid)
             added = await ops.do_add_operation(s, row, {"kind": "sale", "occurred_on": TODAY.isoformat(),
-                                                        "amount": amount}, "test", locked=True)
+                                                        "amount": amount}, "test")
             wait = (await s.execute(text("SELECT current_setting('lock_timeout')"))).scalar_one()
             return added, wait, events.written_score(s, cid)
 
