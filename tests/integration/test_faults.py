@@ -205,6 +205,15 @@ def test_postgres_restart_under_load(pg_stack) -> None:
     slug = b.signup("Restart Co")
     token = cli("tokens", "create", "--tenant", slug, "--role", "owner", "--name", "p",
                 env={"DATABASE_URL": cluster.url}).stdout.strip()
+
+    async def unlimited() -> None:  # four writers pass the free plan's 1,000 clients in a few seconds
+        conn = await asyncpg.connect(cluster.url)
+        try:
+            await conn.execute("UPDATE shared.tenants SET plan = 'business' WHERE slug = $1", slug)
+        finally:
+            await conn.close()
+
+    asyncio.run(unlimited())
     stop = threading.Event()
     acknowledged: list[str] = []
     failures: list[tuple[int, float, str]] = []  # status, seconds, body
