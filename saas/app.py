@@ -28,7 +28,7 @@ from saas.backup import handlers as backup
 from saas.campaigns import handlers as campaigns
 from saas.clients import handlers as clients
 from saas.core.web import routes as web_routes
-from saas.accounts.deps import provide_db, provide_settings, provide_user, tenant_ctx
+from saas.accounts.deps import close_abandoned_session, provide_db, provide_settings, provide_user, tenant_ctx
 from saas.core.web.errors import EXCEPTION_HANDLERS, refuse_nul
 from saas.core import i18n
 from saas.core.i18n import best_locale, set_locale
@@ -142,6 +142,7 @@ def build_app(settings: Settings) -> Litestar:
         ),
         middleware=[SessionMiddleware, admin_guard.ConsoleGate, OriginCheck, SignedInFirst],
         before_request=_before_request,
+        after_exception=[close_abandoned_session],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(
             title="Kartoteka API", version="1.0.0", path="/api", render_plugins=[JsonRenderPlugin()],

@@ -19,7 +19,7 @@ from saas.core import clock
 from saas.core.clock import now
 from saas.core.errors import FormError
 from saas.core.text import slugify
-from saas.core.db import create_schema, schema_for
+from saas.core.db import adopt_binding, bind, binding_column, create_schema, schema_for
 from saas.accounts.models import ROLES, ApiToken, Invitation, Membership, PasswordReset, User
 from saas.core.models import Tenant
 from saas.core.i18n import _
@@ -199,8 +199,12 @@ async def get_tenant_by_slug(session: AsyncSession, slug: str) -> Tenant | None:
 
 
 # Built once (every workspace page runs it): a statement built anew costs more CPU than running it.
+# The row of the company at `slug` binds the transaction to it (db.binding_column): no round trip of
+# its own.
 _USER_AND_ACCESS = (
-    select(User, Tenant, Membership.role).select_from(User)
+    select(User, Tenant, Membership.role,
+           binding_column(Tenant.schema_name, Tenant.slug == bindparam("slug")).label("bound"))
+    .select_from(User)
     .outerjoin(Membership, Membership.user_id == User.id)
     .outerjoin(Tenant, and_(Tenant.id == Membership.tenant_id, Tenant.status != "deleted"))
     .where(User.id == bindparam("user_id")).order_by(Tenant.name)
@@ -211,12 +215,16 @@ async def user_and_access(session: AsyncSession, user_id: int,
                           slug: str) -> tuple[User | None, TenantAccess | None, list[TenantAccess]]:
     """The signed-in user, their access to the tenant at `slug` and all their companies (the top
     bar's switcher), in one query: the hot path of every workspace page. (None, None, []) for a
-    user who is gone; (user, None, ...) for a non-member."""
-    rows = (await session.execute(_USER_AND_ACCESS, {"user_id": user_id})).all()
+    user who is gone; (user, None, ...) for a non-member. A member's access leaves the transaction
+    bound to the company: the caller unbinds it if it refuses the access after all."""
+    rows = (await session.execute(_USER_AND_ACCESS, {"user_id": user_id, "slug": slug})).all()
     if not rows:
         return None, None, []
-    companies = [TenantAccess(tenant, role) for _user, tenant, role in rows if tenant is not None]
-    return rows[0][0], next((a for a in companies if a.tenant.slug == slug), None), companies
+    companies = [TenantAccess(tenant, role) for _user, tenant, role, _bound in rows if tenant is not None]
+    access = next((a for a in companies if a.tenant.slug == slug), None)
+    if access is not None:
+        adopt_binding(session, access.tenant.schema_name)
+    return rows[0][0], access, companies
 
 
 async def memberships_of(session: AsyncSession, user_id: int) -> list[TenantAccess]:
@@ -408,22 +416,30 @@ async def do_create_token(session: AsyncSession, tenant: Tenant, role: str, name
     return token, secret
 
 
-_TOKEN_ACCESS = (  # built once: every API call runs it
-    select(ApiToken, Tenant, Membership.role).join(Tenant, Tenant.id == ApiToken.tenant_id)
+_TOKEN_ACCESS = (  # built once: every API call runs it; `bind`: the token's company is bound at once
+    select(ApiToken, Tenant, Membership.role, binding_column(Tenant.schema_name, bindparam("bind")).label("bound"))
+    .join(Tenant, Tenant.id == ApiToken.tenant_id)
     .outerjoin(Membership, (Membership.user_id == ApiToken.created_by) & (Membership.tenant_id == Tenant.id))
     .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None), Tenant.status != "deleted")
 )
 
 
-async def access_token(session: AsyncSession, secret: str) -> tuple[ApiToken, Tenant] | None:
-    row = (await session.execute(_TOKEN_ACCESS, {"token_hash": token_hash(secret)})).first()
+async def access_token(session: AsyncSession, secret: str, *,
+                       bind_company: bool = False) -> tuple[ApiToken, Tenant] | None:
+    """The live token and its company. `bind_company`: the open transaction is left bound to the
+    company (the caller unbinds it if it refuses the access for another reason)."""
+    row = (await session.execute(_TOKEN_ACCESS, {"token_hash": token_hash(secret), "bind": bind_company})).first()
     if row is None:
         return None
-    token, tenant, creator_role = row
+    token, tenant, creator_role, _bound = row
     # A member's token lives only while they are a member with at least the token's role: it is
     # refused the moment they are removed or demoted (removal also revokes it for the record).
     if token.created_by is not None and (creator_role is None or ROLE_RANK[creator_role] < ROLE_RANK[token.role]):
+        if bind_company:
+            await bind(session, None)
         return None
+    if bind_company:
+        adopt_binding(session, tenant.schema_name)
     if token.last_used_at is None or now() - token.last_used_at > timedelta(minutes=1):
         token.last_used_at = now()
     return token, tenant

@@ -6,8 +6,10 @@ leak to the next user of a pooled connection. An unbound session sees no tenant 
 
 The ways in, all checking the name against ^t_[0-9a-z]+$:
 - `Database.tenant_session(tenant)` (or `.session(schema)`): a session bound from its first query;
-- `bind(session_or_connection, schema)`: bind a transaction already open (the web request checks
-  the membership on the unbound transaction first; the demo and restore create the schema first);
+- `bind(session_or_connection, schema)`: bind a transaction already open (the demo and restore
+  create the schema first);
+- `binding_column(schema, when)` + `adopt_binding(session, schema)`: the web request's access query
+  (membership, API token) binds the company it finds in the same round trip;
 - `qualified(schema, table)` / `ident(schema)`: the only way a schema name is written into SQL
   (platform statistics, purges, exports that read a company without binding).
 """
@@ -21,7 +23,8 @@ from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 import msgspec
-from sqlalchemy import Connection, MetaData, event, text
+from sqlalchemy import Connection, MetaData, and_, case, event, func, text, true
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction
 
@@ -99,6 +102,21 @@ async def bind(target: AsyncSession | AsyncConnection, schema: str | None, *, al
         if not target.in_transaction():  # the next transaction binds itself (_bind_tenant): one round trip
             return
     await target.execute(SET_PATH, {"s": schema or ""})
+
+
+def binding_column(schema: ColumnElement[str], when: ColumnElement[bool]) -> ColumnElement[Any]:
+    """A column that binds the transaction (SET LOCAL) to `schema` on the row where `when` holds:
+    the request's access query binds the company it finds without a round trip of its own (each
+    one costs the web process more than the statement). The name is checked in SQL by the same
+    pattern check_schema uses; the caller then calls adopt_binding, or bind(session, None) when it
+    refuses the access after all."""
+    return case((and_(when, schema.regexp_match(SCHEMA_RE.pattern)), func.set_config("search_path", schema, true())))
+
+
+def adopt_binding(session: AsyncSession, schema: str) -> None:
+    """Record that the open transaction was bound to `schema` by a binding_column: the session's
+    later transactions bind themselves (_bind_tenant)."""
+    session.info["schema"] = check_schema(schema)
 
 
 @asynccontextmanager
@@ -185,6 +203,28 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10, pool_p
     )
 
 
+class _SessionScope:
+    """`async with db.session()`: commit on success, roll back on an error, close. A class, not an
+    async generator: the web's db dependency is a generator that Litestar abandons when a later
+    dependency refuses the request, and the collector then finalised both generators at once
+    ("aclose(): asynchronous generator is already running")."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def __aenter__(self) -> AsyncSession:
+        return self.session
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        try:
+            if exc_type is None:
+                await self.session.commit()
+            else:
+                await self.session.rollback()
+        finally:
+            await self.session.close()
+
+
 class Database:
     """One engine and its session factory; created at startup, never at import."""
 
@@ -193,19 +233,24 @@ class Database:
             raise ConfigError("DATABASE_URL is not set")
         self.engine = make_engine(url, **engine_kwargs)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # The same pool; each statement commits on its own: no BEGIN and COMMIT round trips.
+        self.autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    def session(self, schema: str | None = None) -> _SessionScope:
+        """A session, bound to a tenant schema when one is given. Commits on success."""
+        session = self.sessions()
+        if schema is not None:
+            session.info["schema"] = check_schema(schema)
+        return _SessionScope(session)
 
     @asynccontextmanager
-    async def session(self, schema: str | None = None) -> AsyncIterator[AsyncSession]:
-        """A session, bound to a tenant schema when one is given. Commits on success."""
-        async with self.sessions() as session:
-            if schema is not None:
-                session.info["schema"] = check_schema(schema)
-            try:
-                yield session
-                await session.commit()
-            except BaseException:
-                await session.rollback()
-                raise
+    async def autocommit_session(self) -> AsyncIterator[AsyncSession]:
+        """An unbound session whose statements each commit on their own, flushed at the end: for a
+        lone check such as the API gate's token (three round trips in a transaction, one here).
+        It can never be bound to a company: a binding lives in a transaction."""
+        async with self.autocommit.connect() as conn, AsyncSession(bind=conn, expire_on_commit=False) as session:
+            yield session
+            await session.flush()
 
     def tenant_session(self, tenant: _HasSchema) -> Any:
         """A session bound to the company's schema (the registry's name, checked)."""

@@ -21,7 +21,7 @@ async def healthz(request: Request) -> Response:
     state = request.app.state
 
     async def check_db() -> str:
-        async with state.db.engine.connect() as conn:
+        async with state.db.autocommit.connect() as conn:  # one round trip: no BEGIN, no ROLLBACK
             await conn.execute(text("SELECT 1"))
         return "ok"
 
