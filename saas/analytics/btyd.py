@@ -163,6 +163,8 @@ def compress(*columns: Array) -> tuple[list[Array], Array, Array]:
     which that way never groups)."""
     cols = [np.asarray(c) for c in columns]
     n = len(cols[0]) if cols else 0
+    if n == 1:  # one row (a client scored live after a write): its own group, nothing to rank
+        return [c.copy() for c in cols], np.ones(1), np.zeros(1, dtype=np.int64)
     ranked = []
     span = 1
     for c in cols:

@@ -11,6 +11,7 @@ from the end of that month. The models run in weeks (or days): a month is 365.25
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -21,16 +22,20 @@ DAYS_PER_MONTH = 365.25 / 12
 WEEKS_PER_MONTH = DAYS_PER_MONTH / 7
 
 
-def discounted_clv(expected_cum: Callable[[float], Array] | Array, spend: Array | float, months: int = 12,
+def discounted_clv(expected_cum: Callable[[Any], Array] | Array, spend: Array | float, months: int = 12,
                    annual_rate: float = 0.10, margin: float = 1.0, unit_days: float = 7.0) -> Array:
     """The discounted sum above, per client.
 
     expected_cum: either a function of a horizon t (in model units: weeks when unit_days = 7)
-    returning cumulative expected purchases per client in (T, T + t], or a matrix whose row m − 1
+    returning cumulative expected purchases per client in (T, T + t] (one marked `broadcasts` takes a
+    column of horizons and returns months × clients at once), or a matrix whose row m − 1
     holds E[X(m)] for m = 1..months (shape months × clients)."""
     if months < 1 or annual_rate <= -1:
         raise ValueError("months must be ≥ 1 and annual_rate > −1")
-    if callable(expected_cum):
+    if callable(expected_cum) and getattr(expected_cum, "broadcasts", False):  # all the months in one call
+        month = DAYS_PER_MONTH / unit_days
+        cumulative = np.asarray(expected_cum(np.arange(1, months + 1)[:, None] * month), dtype=float)
+    elif callable(expected_cum):
         month = DAYS_PER_MONTH / unit_days
         cumulative = np.array([np.asarray(expected_cum(m * month), dtype=float) for m in range(1, months + 1)])
     else:

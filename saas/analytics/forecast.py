@@ -87,11 +87,12 @@ def expected_path(fit: btyd.Fit, x: Array, t_x: Array, T: Array, alive: Array) -
     r, alpha, s, beta = (fit.params[k] for k in btyd.PARAMS["pareto-nbd"])
     rate = (r + x) * (beta + T) / (alpha + T) * alive
 
-    def cumulative(t: float) -> Array:
+    def cumulative(t: float | Array) -> Array:  # t: a horizon, or a column of them (months × clients)
         if abs(s - 1) < 1e-6:
             return rate * np.log((beta + T + t) / (beta + T))
         return rate * (1 - ((beta + T) / (beta + T + t)) ** (s - 1)) / (s - 1)
 
+    cumulative.broadcasts = True  # type: ignore[attr-defined]  # clv.discounted_clv: every month in one call
     return cumulative
 
 

@@ -64,3 +64,33 @@ def test_bad_arguments() -> None:
         clv.discounted_clv(np.zeros((3, 1)), 1.0, months=3, annual_rate=-1.0)
     with pytest.raises(ValueError):
         clv.discounted_clv(lambda t: np.zeros(2), 1.0, months=0)
+
+
+def test_a_broadcasting_path_gives_the_month_by_month_sum_bit_for_bit() -> None:
+    """Pareto/NBD's expected path takes every month at once (a live score's CLV in one numpy call
+    instead of one per month); the sum is the one the month-by-month calls give."""
+    from saas.analytics import forecast, selection
+
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 9, 40).astype(float)
+    T = rng.uniform(1, 150, 40)
+    t_x = T * rng.uniform(0, 1, 40) * (x > 0)
+    for params in (PARETO, {**PARETO, "s": 1.0}):
+        fit = btyd.Fit("pareto-nbd", params, float("nan"), 0, 0.0, True)
+        path = forecast.expected_path(fit, x, t_x, T, selection.p_alive(fit, x, t_x, T))
+        assert path.broadcasts  # type: ignore[attr-defined]
+        at_once = clv.discounted_clv(path, 1.0, months=36, annual_rate=0.12)
+        by_month = clv.discounted_clv(lambda t, path=path: path(t), 1.0, months=36, annual_rate=0.12)
+        assert at_once.tolist() == by_month.tolist() and np.all(at_once > 0)
+
+
+def test_one_row_is_its_own_group() -> None:
+    """compress's shortcut for one row (live scoring) gives what the sorting ways give."""
+    for row in ([3.0, 1.5, 20.0], [0.0, float("nan"), 7.0]):
+        cols = [np.array([v]) for v in row]
+        short, weights, inverse = btyd.compress(*cols)
+        long_cols, long_weights, long_inverse = btyd._compress_lexsort(cols)
+        for a, b in zip(short, long_cols, strict=True):
+            np.testing.assert_array_equal(a, b)  # NaN equal to NaN
+        assert weights.tolist() == long_weights.tolist() == [1.0] and weights.dtype == long_weights.dtype
+        assert inverse.tolist() == long_inverse.tolist() == [0] and inverse.dtype == long_inverse.dtype
