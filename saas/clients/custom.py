@@ -36,14 +36,6 @@ async def definitions(db: AsyncSession, *, include_archived: bool = False) -> li
     return list(await db.scalars(query))
 
 
-async def field_rows(db: AsyncSession) -> list[Any]:
-    """The active definitions as plain rows (the same names): what pages read on every view. An ORM
-    read of a handful of rows cost a millisecond of the list's CPU; a Core select a fraction of it."""
-    table = CustomField.__table__
-    query = select(*table.c).where(table.c.archived_at.is_(None)).order_by(table.c.position, table.c.id)
-    return list((await db.execute(query)).all())
-
-
 async def access_field(db: AsyncSession, field_id: int) -> CustomField:
     field = await db.get(CustomField, field_id)
     if field is None:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, delete, get, post
 from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException
 from litestar.params import Body
 
 from saas.clients import operations as ops
@@ -40,56 +41,57 @@ def _many(data: dict[str, Any], key: str) -> list[str]:
     return [str(v) for v in (value if isinstance(value, list) else [value]) if str(v).strip()]
 
 
-async def _dictionaries(ctx: TenantCtx) -> dict[str, Any]:
-    return await queries.dictionary_rows(ctx.db)  # product_groups and directions: plain rows, one query
+# What the pages show beside their rows, each page's read in one statement (queries.furniture)
+FORM_FURNITURE = ("fields", *queries.DICTIONARIES)
+CARD_FURNITURE = ("operations", *FORM_FURNITURE)
 
 
 # ---- list ----------------------------------------------------------------------------------
 
 
-async def _list_params(request: Request, ctx: TenantCtx) -> tuple[dict[str, Any], Any, list[Any] | None]:
-    """The query, or a saved view's (the user's default one when the list opens bare); and the views
-    the user sees when they were read to find that default (the page lists them: one query)."""
-    from saas.clients.custom_routes import access_view, view_rows
-
+async def _list_params(request: Request, ctx: TenantCtx, full: bool) -> tuple[dict[str, Any], Any, dict[str, Any]]:
+    """The query, or a saved view's (the user's default one when the list opens bare); and the page's
+    furniture, one statement: the custom fields; the saved views the user sees when a view is asked
+    for or the `full` page lists them; the dictionaries for the full page's menus."""
     params = dict(request.query_params)
-    view, views = None, None
-    if str(params.get("view") or "").isdigit():
-        view = await access_view(ctx, int(params["view"]))
+    view_id = str(params.get("view") or "")
+    parts = ("fields", *(("views",) if full or view_id.isdigit() else ()), *(queries.DICTIONARIES if full else ()))
+    furniture = await queries.furniture(ctx.db, *parts, user_id=ctx.user.id)
+    view = None
+    if view_id.isdigit():  # one of the views the user sees (custom_routes.access_view's rule), else 404
+        view = next((v for v in furniture["views"] if v.id == int(view_id)), None)
+        if view is None:
+            raise NotFoundException()
     elif not params and not request.headers.get("hx-request"):
-        views = await view_rows(ctx)
-        view = next((v for v in views if v.user_id == ctx.user.id and v.is_default), None)
+        view = next((v for v in furniture["views"] if v.user_id == ctx.user.id and v.is_default), None)
     if view is not None:
         params = {**view.params, **{k: v for k, v in params.items() if k not in ("view",)}}
-    return params, view, views
+    return params, view, furniture
 
 
 @get("/clients")
 async def client_list(request: Request, ctx: TenantCtx) -> Any:
     from saas.clients import custom
-    from saas.clients.custom_routes import view_rows
 
-    params, view, views = await _list_params(request, ctx)
-    fields = await custom.field_rows(ctx.db)
+    target = request.headers.get("hx-target") if is_htmx(request) else None
+    params, view, furniture = await _list_params(request, ctx, full=target not in ("more", "rows"))
+    fields = furniture["fields"]
     all_columns = columns.catalogue(fields, custom.label)
     ticked = request.query_params.getall("col", []) if "col" in request.query_params else None
     shown, chosen = columns.choose(params, ticked, request.cookies.get(columns.COOKIE), all_columns, fields)
     f = queries.parse_filter(params)
     f.columns = columns.encode(shown, all_columns)
     client_columns, score_columns = queries.list_columns_for(shown, f.sort)
-    page = await queries.list_clients(ctx.db, f, client_columns, score_columns)  # plain rows, the columns shown
+    page = await queries.list_clients(ctx.db, f, client_columns, score_columns, fields)  # plain rows, the columns shown
     context: dict[str, Any] = {"ctx": ctx, "user": ctx.user, "f": f, "page": page, "fields": fields,
                                "columns": [c for c in all_columns if c.key in shown], "all_columns": all_columns,
                                "field_label": custom.label}
-    target = request.headers.get("hx-target") if is_htmx(request) else None
     if target == "more":
         return render(request, "clients/_rows.html", **context)  # scrolling: the next rows only
-    count, estimated = await queries.count_clients(ctx.db, f, page)  # "about 120 000" past 10,000
+    count, estimated = await queries.count_clients(ctx.db, f, page, fields)  # "about 120 000" past 10,000
     if target == "rows":  # typing: the rows and the count, no views, no menus
         return render(request, "clients/_rows.html", count=count, estimated=estimated, **context)
-    if views is None:
-        views = await view_rows(ctx)
-    context.update(view=view, views=views, **await _dictionaries(ctx))
+    context.update(view=view, **furniture)  # the views and dictionaries
     response = render(request, "clients/index.html", count=count, estimated=estimated, **context)
     if chosen:  # remembered for this company's list (the cookie's path), for the next bare visit
         response.set_cookie(columns.COOKIE, columns.encode(shown, all_columns, "."), path=f"{ctx.base}/clients",
@@ -120,7 +122,7 @@ async def client_bulk(request: Request, ctx: TenantCtx, data: Form) -> Any:
 async def _form_context(ctx: TenantCtx) -> dict[str, Any]:
     from saas.clients import custom
 
-    return {"fields": await custom.field_rows(ctx.db), "field_label": custom.label, **await _dictionaries(ctx)}
+    return {"field_label": custom.label, **await queries.furniture(ctx.db, *FORM_FURNITURE)}
 
 
 @get("/clients/new")
@@ -148,10 +150,8 @@ def _form_input(data: dict[str, Any], client: Client | None) -> dict[str, Any]:
 
 async def _custom_from_form(ctx: TenantCtx, sent: dict[str, Any]) -> dict[str, Any]:
     """Every active field is on the form: an unticked yes/no is "no", an empty input clears."""
-    from saas.clients import custom
-
     out: dict[str, Any] = {}
-    for fd in await custom.field_rows(ctx.db):
+    for fd in await queries.field_rows(ctx.db):
         value = sent.get(fd.key)
         out[fd.key] = (value if value not in (None, "") else False) if fd.type == "bool" else value
     return out
@@ -210,27 +210,36 @@ async def client_validate_field(ctx: TenantCtx, name: str, data: Form) -> Respon
 # ---- the card ------------------------------------------------------------------------------
 
 
-async def card_context(ctx: TenantCtx, client: Any, *, fields: bool = True, **extra: Any) -> dict[str, Any]:
-    """`client`: a card row (queries.card_row, with `score=`) or, after a write, the Client saved;
-    then the score is read afresh, since the write has just recomputed it. `fields=False`: without
-    the custom fields (the operations fragment does not draw them)."""
+async def card_context(ctx: TenantCtx, client: Any, *, fields: bool = True, furniture: dict[str, Any] | None = None,
+                       **extra: Any) -> dict[str, Any]:
+    """`client`: a card row (queries.card_row, with `score=` and its `furniture`: CARD_FURNITURE) or,
+    after a write, the Client saved; then the score is read afresh, since the write has just
+    recomputed it, and the operations and the rest in one statement. `fields=False`: without the
+    custom fields (the operations fragment does not draw them)."""
+    from saas.clients import custom
+
+    if furniture is None:
+        await ctx.db.flush()  # the write's own changes first: a Core statement does not autoflush
+        parts = CARD_FURNITURE if fields else ("operations", *queries.DICTIONARIES)
+        furniture = await queries.furniture(ctx.db, *parts, client_id=client.id)
     if "score" not in extra:
         extra["score"] = await queries.score_row(ctx.db, client.id)
     if "overdue" not in extra:
         extra["overdue"] = (await ops.overdue_amounts(ctx.db, [client.id])).get(client.id, 0)
     return {
-        "ctx": ctx, "user": ctx.user, "client": client,
-        "operations": await queries.operation_rows(ctx.db, client.id),
-        "op_form": {"occurred_on": _company_today(ctx)}, "op_errors": {},
-        "can_reveal": ctx.allows("admin"), **await (_form_context(ctx) if fields else _dictionaries(ctx)), **extra,
+        "ctx": ctx, "user": ctx.user, "client": client, **furniture,
+        **({"field_label": custom.label} if "fields" in furniture else {}),
+        "op_form": {"occurred_on": _company_today(ctx)}, "op_errors": {}, "can_reveal": ctx.allows("admin"), **extra,
     }
 
 
 @get("/clients/{client_id:int}")
 async def client_card(request: Request, ctx: TenantCtx, client_id: int) -> Any:
-    client, score = await queries.card_row(ctx.db, client_id)  # plain rows, one query, no ORM objects
-    return render(request, "clients/card.html",
-                  **await card_context(ctx, client, score=score, overdue=client.page_overdue or 0))
+    # the client, its scores and operations, the fields and dictionaries: plain rows, one statement
+    client, score = await queries.card_row(ctx.db, client_id, furniture=CARD_FURNITURE)
+    return render(request, "clients/card.html", **await card_context(
+        ctx, client, score=score, overdue=client.page_overdue or 0,
+        furniture=queries.furniture_of(client, CARD_FURNITURE)))
 
 
 @get("/clients/{client_id:int}/passport", opt={"role": "admin"})
