@@ -72,19 +72,15 @@ def score_filters(params: dict[str, Any]) -> dict[str, str]:
     return chosen
 
 
-async def _names(ctx: ApiCtx) -> tuple[dict[int, str], dict[int, str]]:
-    """Every product group's and direction's name by id (archived ones too): plain rows, one query."""
-    from sqlalchemy import literal, select, union_all
-
-    from saas.clients.models import Direction, ProductGroup
-
-    both = union_all(select(literal(True).label("group"), ProductGroup.id, ProductGroup.name),
-                     select(literal(False), Direction.id, Direction.name))
-    groups: dict[int, str] = {}
-    dirs: dict[int, str] = {}
-    for is_group, item_id, name in (await ctx.db.execute(both)).tuples():
-        (groups if is_group else dirs)[item_id] = name
-    return groups, dirs
+async def _names(ctx: ApiCtx, row: Any = None) -> tuple[dict[int, str], dict[int, str]]:
+    """Every product group's and direction's name by id (archived ones too): read along with a
+    card_row asked for queries.NAMES (`row`), else in a statement of their own."""
+    if row is None:
+        found = await queries.furniture(ctx.db, *queries.NAMES)
+    else:
+        found = queries.furniture_of(row, queries.NAMES)
+    groups, dirs = (found[part] for part in queries.NAMES)
+    return {g.id: g.name for g in groups}, {d.id: d.name for d in dirs}
 
 
 def client_out(c: Any, groups: dict[int, str], dirs: dict[int, str], overdue: Any = 0,
@@ -210,8 +206,9 @@ async def api_create_client(request: Request, ctx: ApiCtx, data: ClientIn) -> Cl
 async def api_get_client(ctx: ApiCtx, client_id: int, reveal: str | None = None) -> ClientOut:
     if reveal == "passport":  # decrypts: needs the whole Client
         return await _one(ctx, await service.access_client(ctx.db, client_id), reveal)
-    row, score = await queries.card_row(ctx.db, client_id, queries.API_COLUMNS)  # plain rows, one query
-    groups, dirs = await _names(ctx)
+    # plain rows and the names, one statement
+    row, score = await queries.card_row(ctx.db, client_id, queries.API_COLUMNS, furniture=queries.NAMES)
+    groups, dirs = await _names(ctx, row)
     return client_out(row, groups, dirs, row.page_overdue or 0, None, _analytics(ctx, score))
 
 

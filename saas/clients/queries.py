@@ -612,11 +612,15 @@ FURNITURE: dict[str, _Part] = {
     # by name, as service.dictionary orders them
     **{name: _Part((model.id, model.name), (model.archived_at.is_(None),), lambda c: [func.lower(c.name), c.id])
        for name, model in (("product_groups", ProductGroup), ("directions", Direction))},
+    # every name by id, archived ones too (the API answers an old operation's group by its name)
+    **{f"{name}_named": _Part((model.id, model.name), (), lambda c: [c.id])
+       for name, model in (("product_groups", ProductGroup), ("directions", Direction))},
     # newest first (the order of operations.client_operations), the latest 500
     "operations": _Part(OPERATION_COLUMNS, (Operation.client_id == bindparam("client_id"),),
                         lambda c: [c.occurred_on.desc(), c.id.desc()], 500),
 }
 DICTIONARIES = ("product_groups", "directions")
+NAMES = ("product_groups_named", "directions_named")
 
 
 def _python_type(column: Any) -> Any:

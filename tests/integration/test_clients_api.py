@@ -623,3 +623,17 @@ def test_passport_is_not_stored_in_clear(base_url: str, db_url: str) -> None:
     assert enc is not None and len(bytes(enc)) > 16
     assert bidx is not None and re.fullmatch(r"[0-9a-f]{64}", bidx)
     assert mask and "123456" not in mask and mask.endswith("56")
+
+
+def test_an_archived_groups_name_still_answers(owner: httpx.Client, tenant: str, db_url: str) -> None:
+    """The card reads every group's and direction's name with the client (one statement), archived
+    ones too: a client or an operation made under a group archived since still names it."""
+    schema, name = schema_of(db_url, tenant), f"Старая линейка {tag()}"
+    sql(db_url, f'INSERT INTO "{schema}".product_groups (name) VALUES (:n)', {"n": name})
+    cid = owner.post("/clients", json={"last_name": "Архивов", "product_groups": [name]}).json()["id"]
+    op = owner.post(f"/clients/{cid}/operations", json={"kind": "sale", "amount": "10.00", "product_group": name,
+                                                        "occurred_on": TODAY.isoformat()})
+    assert op.status_code == 201 and op.json()["product_group"] == name
+    sql(db_url, f'UPDATE "{schema}".product_groups SET archived_at = now() WHERE name = :n', {"n": name})
+    assert owner.get(f"/clients/{cid}").json()["product_groups"] == [name]
+    assert [o["product_group"] for o in owner.get(f"/clients/{cid}/operations").json()] == [name]
