@@ -35,6 +35,7 @@ from saas.clients.custom import sort_expression as custom_sort_expression
 from saas.clients.models import Client, CustomField, Direction, Operation, ProductGroup, SavedView
 from saas.clients.operations import overdue_amounts
 from saas.core import clock
+from saas.core.db import core_rows
 from saas.core.i18n import _
 
 PAGE = 50
@@ -419,14 +420,14 @@ async def list_clients(db: AsyncSession, f: ClientFilter, shown: tuple | None = 
     surname = name_search.surname_word(f) if shown is not None else None
     if surname is not None and await name_search.usable(db):
         page_query = built_once(("surname", memo), lambda: _surname_first_page(f.limit, shown, score_columns))
-        first = list((await db.execute(page_query, {**params, **name_search.bounds(surname)})).all())
+        first = list((await core_rows(db, page_query, {**params, **name_search.bounds(surname)})).all())
         matches = first[0].match_count if first else 0
         if matches <= COUNT_CAP:
             return _page(f, first, fields, score_columns, matches)
     elif f.q.strip() and shown is not None and not f.after:
         page_query = built_once(("search", memo), lambda: _search_first_page(query, columns, descending, f.limit,
                                                                             shown, score_columns))
-        first = list((await db.execute(page_query, params)).all())
+        first = list((await core_rows(db, page_query, params)).all())
         matches = first[0].match_count if first else 0
         if matches <= COUNT_CAP:
             return _page(f, first, fields, score_columns, matches)
@@ -445,7 +446,7 @@ async def list_clients(db: AsyncSession, f: ClientFilter, shown: tuple | None = 
     if shown is not None:
         page_query = built_once(("page", memo), lambda: _page_query(query, columns, descending, f.limit, shown,
                                                                    score_columns))
-        return _page(f, list((await db.execute(page_query, params)).all()), fields, score_columns, matches)
+        return _page(f, list((await core_rows(db, page_query, params)).all()), fields, score_columns, matches)
     order = [c.desc() for c in columns] if descending else columns
     query = query.add_columns(ClientScore).outerjoin(ClientScore, ClientScore.client_id == Client.id)
     found = list((await db.execute(query.order_by(*order).limit(f.limit + 1))).all())
@@ -561,7 +562,7 @@ async def card_row(db: AsyncSession, client_id: int, columns: tuple = CARD_COLUM
     statement). The same 404 as service.access_client for a missing or erased client (the id
     comes from the user)."""
     params = {"client_id": client_id, "user_id": None, **_today()}
-    row = (await db.execute(_card_query(columns, furniture), params)).first()
+    row = (await core_rows(db, _card_query(columns, furniture), params)).first()
     if row is None or row.card_erased_at is not None:
         raise NotFoundException()
     return row, score_of(row, ALL_SCORE)
@@ -579,7 +580,7 @@ _SCORE_ROW = select(*_score_labels(ALL_SCORE)).where(ClientScore.client_id == bi
 
 async def score_row(db: AsyncSession, client_id: int) -> Any:
     """One client's scores read now (not from the session's identity map): fresh after a write."""
-    row = (await db.execute(_SCORE_ROW, {"client_id": client_id})).first()
+    row = (await core_rows(db, _SCORE_ROW, {"client_id": client_id})).first()
     return None if row is None else score_of(row, ALL_SCORE)
 
 
@@ -656,7 +657,7 @@ async def furniture(db: AsyncSession, *parts: str, user_id: int | None = None,
                     client_id: int | None = None) -> dict[str, list[Any]]:
     """The parts named (FURNITURE's keys), one statement: {part: rows}. `user_id`: whose views;
     `client_id`: whose operations."""
-    row = (await db.execute(_furniture_query(parts), {"user_id": user_id, "client_id": client_id})).one()
+    row = (await core_rows(db, _furniture_query(parts), {"user_id": user_id, "client_id": client_id})).one()
     return furniture_of(row, parts)
 
 
