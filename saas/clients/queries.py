@@ -376,12 +376,17 @@ def _score_labels(score_columns: tuple) -> list[Any]:
     return [c.label(f"score_{c.key}") for c in (ClientScore.client_id, *score_columns)]
 
 
+@functools.cache
+def _score_names(score_columns: tuple) -> tuple[tuple[str, str], ...]:
+    return tuple((c.key, f"score_{c.key}") for c in score_columns)  # (the model's name, the row's)
+
+
 def score_of(row: Any, score_columns: tuple) -> SimpleNamespace | None:
     """The score part of a row read with _score_labels, as an object with the model's names."""
     if row.score_client_id is None:
         return None
     return SimpleNamespace(client_id=row.score_client_id,
-                           **{c.key: getattr(row, f"score_{c.key}") for c in score_columns})
+                           **{name: getattr(row, label) for name, label in _score_names(score_columns)})
 
 
 def custom_sort(f: ClientFilter, fields: list) -> tuple[list[Any], bool, tuple]:
