@@ -222,6 +222,26 @@ def platform_admin(password: str) -> str:
     return email
 
 
+@contextlib.contextmanager
+def statements_sent(engine=None):
+    """Every statement this process sends while the block runs, as (text, in autocommit); the live
+    server runs in the tests' process. `engine`: only that (sync) engine's, else every engine's."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    target = engine if engine is not None else Engine
+    seen: list[tuple[str, bool]] = []
+
+    def record(conn, _cursor, statement, *_args) -> None:
+        seen.append((statement, conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"))
+
+    event.listen(target, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(target, "before_cursor_execute", record)
+
+
 def sql(db_url: str, query: str, params: dict | None = None) -> list[tuple]:
     """Run one statement on the test database outside the app (for checks the UI does not show)."""
     from sqlalchemy import text

@@ -8,7 +8,6 @@ import math
 
 import pytest
 from rq.registry import ScheduledJobRegistry
-from sqlalchemy import event
 
 import testkit
 from saas.analytics import dashboard, queries, validation
@@ -19,7 +18,7 @@ from saas.core import clock
 from saas.core.db import Database
 from saas.core.jobs import get_queue
 from saas.demo import create_demo
-from testkit import Browser, cli, with_database
+from testkit import Browser, cli, statements_sent, with_database
 
 
 @pytest.fixture(scope="module")
@@ -83,17 +82,9 @@ def test_the_snapshot_holds_the_figures_the_live_computation_gives(demo, db_url)
 
 def test_the_page_reads_its_figures_with_one_statement(demo, live_server) -> None:
     slug, schema, b = demo
-    engine = live_server.server.config.app.state.db.engine.sync_engine
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, params, context, executemany) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_sent(live_server.server.config.app.state.db.engine.sync_engine) as sent:
         page = b.get(f"/t/{slug}/", headers={"Accept-Language": "en"})
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+    seen = [s for s, _auto in sent]
     assert page.status_code == 200
     figures = [s for s in seen if "'dashboard'" in s]
     assert len(figures) == 1, figures

@@ -7,9 +7,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import event
 
-from testkit import Browser
+from testkit import Browser, statements_sent
 from tests.integration.test_clients_web import create_client
 
 ROWS = {"HX-Request": "true", "HX-Target": "rows"}
@@ -37,19 +36,10 @@ def company(http: Browser) -> tuple[str, int, int]:
 def tenant_statements(live_server, http: Browser, path: str, headers: dict | None = None) -> tuple[str, list[str]]:
     """The page and the statements its request ran on the company's tables (the membership check
     and the schema binding, on shared tables, are the front door's, not the page's)."""
-    engine = live_server.server.config.app.state.db.engine.sync_engine
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, params, context, executemany) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_sent(live_server.server.config.app.state.db.engine.sync_engine) as seen:
         page = http.get(path, headers=headers)
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     assert page.status_code == 200, page.text[:500]
-    return page.text, [s for s in seen if "shared." not in s and "set_config" not in s]
+    return page.text, [s for s, _auto in seen if "shared." not in s and "set_config" not in s]
 
 
 def test_the_list_reads_its_furniture_with_its_rows(company, http: Browser, live_server) -> None:

@@ -9,13 +9,12 @@ import secrets
 import time
 from typing import Any
 
-from sqlalchemy import event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy import text
 
 from saas.accounts import service
 from saas.accounts.models import Membership
 from saas.core.db import Database
-from testkit import Browser, company_with_api, sql, with_database
+from testkit import Browser, company_with_api, sql, statements_sent, with_database
 
 PATH = text("SELECT current_setting('search_path')")
 
@@ -64,18 +63,9 @@ def test_the_access_queries_bind_what_they_find_and_nothing_else(db_url: str) ->
 
 
 def _statements(run) -> list[tuple[str, bool]]:
-    """(statement, in autocommit) of every statement this process sends while `run()` runs (the live
-    server runs in this process)."""
-    seen: list[tuple[str, bool]] = []
-
-    def record(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append((statement, conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"))
-
-    event.listen(Engine, "before_cursor_execute", record)
-    try:
+    """(statement, in autocommit) of every statement sent while `run()` runs."""
+    with statements_sent() as seen:
         run()
-    finally:
-        event.remove(Engine, "before_cursor_execute", record)
     return seen
 
 
