@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx
 
 from bench import pages as load
-from bench.tenants import log
+from bench.tenants import log, quick_defaults
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -115,11 +115,11 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def main() -> None:
-    quick = bool(os.environ.get("QUICK"))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=20_000 if quick else 1_000_000)
-    parser.add_argument("--requests", type=int, default=30 if quick else 100)
+    parser.add_argument("--clients", type=int, default=1_000_000)
+    parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--only", type=lambda v: [p.strip() for p in v.split(",") if p.strip()], default=None)
+    quick_defaults(parser, "a smoke run: 20,000 clients, 30 requests", clients=20_000, requests=30)
     print(json.dumps(run(parser.parse_args())), flush=True)
 
 

@@ -51,7 +51,7 @@ import httpx
 
 from bench.analytics import operation_chunks
 from bench.clients import CLIENT_COLUMNS, OP_COLUMNS, SEED, Pools, client_rows
-from bench.tenants import admin_url, log, with_db
+from bench.tenants import admin_url, log, quick_defaults, with_db
 from saas.core import clock
 from saas.core.config import normalise_database_url
 from saas.core.db import Database
@@ -377,15 +377,15 @@ def table(out: dict) -> str:
 
 
 def main() -> None:
-    quick = bool(os.environ.get("QUICK"))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=20_000 if quick else 1_000_000)
+    parser.add_argument("--clients", type=int, default=1_000_000)
     parser.add_argument("--ops-per-client", type=float, default=10)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--seconds", type=int, default=5 if quick else 15)
+    parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--only", type=lambda v: [p.strip() for p in v.split(",") if p.strip()], default=None)
     parser.add_argument("--reload", action="store_true", help="load the company again even if a database exists")
+    quick_defaults(parser, "a smoke run: 20,000 clients, 5 s per page", clients=20_000, seconds=5)
     args = parser.parse_args()
     out = run(args)
     print(table(out), flush=True)

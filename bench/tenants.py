@@ -157,6 +157,14 @@ def clients_parser(doc: str, clients: int, clients_help: str) -> argparse.Argume
     return parser
 
 
+def quick_defaults(parser: argparse.ArgumentParser, quick_help: str, **quick: object) -> None:
+    """Add --quick: a smoke run with these defaults (options given still win); QUICK=1 (`make bench
+    QUICK=1` passes --quick too) does the same."""
+    parser.add_argument("--quick", action="store_true", help=quick_help + " (also QUICK=1)")
+    if parser.parse_known_args()[0].quick or os.environ.get("QUICK"):
+        parser.set_defaults(**quick)
+
+
 def run_and_report(parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace], Awaitable[dict]],
                    quick_help: str, quick_env: bool = False, **quick: object) -> None:
     """Add --quick (its overrides in `quick`; with `quick_env`, QUICK=1 too), run the benchmark and print its
