@@ -145,16 +145,15 @@ async def _token_access(connection: ASGIConnection, db: AsyncSession, *, bind_co
         raise NotAuthorizedException("The token is invalid or revoked.")
     token, tenant = found
     required = min_role(connection)  # type: ignore[arg-type]  # uses the method and the route only
-    refusal: Exception | None = None
     if tenant.status == "suspended":
-        refusal = PermissionDeniedException("This company's account is suspended.")
+        refusal = "This company's account is suspended."
     elif service.ROLE_RANK[token.role] < service.ROLE_RANK[required]:
-        refusal = PermissionDeniedException(f"This needs the {required} role; the token has {token.role}.")
-    if refusal is not None:
-        if bind_company:
-            await bind(db, None)
-        raise refusal
-    return token, tenant
+        refusal = f"This needs the {required} role; the token has {token.role}."
+    else:
+        return token, tenant
+    if bind_company:
+        await bind(db, None)
+    raise PermissionDeniedException(refusal)
 
 
 async def api_ctx(request: Request, db: AsyncSession) -> ApiCtx:

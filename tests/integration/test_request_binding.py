@@ -62,27 +62,23 @@ def test_the_access_queries_bind_what_they_find_and_nothing_else(db_url: str) ->
                     None, "", None]
 
 
-def _statements(run) -> list[tuple[str, bool]]:
-    """(statement, in autocommit) of every statement sent while `run()` runs."""
-    with statements_sent() as seen:
-        run()
-    return seen
-
-
 def test_pages_and_api_calls_bind_without_a_statement_of_their_own(base_url: str) -> None:
     with company_with_api(base_url, "Round Trips Co", "rt") as (browser, slug, api):
         client = api.post("/api/v1/clients", json={"last_name": "Кругов"}).json()["id"]
         bind_alone = "SELECT set_config('search_path'"
         for page in (f"/t/{slug}/clients", f"/t/{slug}/clients/{client}"):
-            seen = _statements(lambda page=page: browser.get(page).raise_for_status())
+            with statements_sent() as seen:
+                browser.get(page).raise_for_status()
             assert seen and not [s for s, _auto in seen if s.startswith(bind_alone)], page
-        seen = _statements(lambda: api.get(f"/api/v1/clients/{client}").raise_for_status())
+        with statements_sent() as seen:
+            api.get(f"/api/v1/clients/{client}").raise_for_status()
         assert seen and not [s for s, _auto in seen if s.startswith(bind_alone)]
 
         # A write: the gate checks the token in autocommit (no BEGIN/COMMIT), then the request's
         # transaction binds itself when it begins.
-        seen = _statements(lambda: api.post(f"/api/v1/clients/{client}/operations", json={
-            "kind": "sale", "amount": "10.00", "occurred_on": "2026-01-05"}).raise_for_status())
+        with statements_sent() as seen:
+            api.post(f"/api/v1/clients/{client}/operations", json={
+                "kind": "sale", "amount": "10.00", "occurred_on": "2026-01-05"}).raise_for_status()
         tokens = [auto for s, auto in seen if "FROM shared.api_tokens" in s]
         assert tokens == [True]
         assert [s for s, auto in seen if s.startswith(bind_alone) and not auto]
